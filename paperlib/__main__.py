@@ -1,0 +1,50 @@
+"""Command line: ``python -m paperlib grid|book ...`` (also installed as ``paperlib``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from paperlib.config import CELL_TYPES, ConfigError, available_profiles
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="paperlib", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    grid = commands.add_parser("grid", help="run an experiment's grid with papermill")
+    grid.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
+    grid.add_argument("--experiment", required=True, choices=sorted(CELL_TYPES))
+    grid.add_argument("--data", help="local CIFAR-10 copy (default: $PAPERLIB_DATA or the profile)")
+    book = commands.add_parser("book", help="assemble book/generated/ from a profile's runs")
+    book.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        if args.command == "grid":
+            return _grid(args)
+        return _book(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        print(f"{args.command} took {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+def _grid(args: argparse.Namespace) -> int:
+    from paperlib.grid import run_grid, summarize
+
+    outcomes = run_grid(args.profile, args.experiment, data_path=args.data)
+    print(summarize(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _book(args: argparse.Namespace) -> int:
+    from paperlib.book import prepare_book
+
+    prepare_book(args.profile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

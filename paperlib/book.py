@@ -1,0 +1,116 @@
+"""Assemble ``book/generated/`` from a profile's executed runs, for jupyter-book.
+
+The book never re-executes a run: cell notebooks are copied as papermill left them;
+only the small results notebooks are executed here, over the results JSON.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+
+from paperlib.config import load_grid, load_profile
+from paperlib.store import NOTEBOOKS_DIR, REPO_ROOT, load_results, run_path
+
+GENERATED = REPO_ROOT / "book" / "generated"
+EXPERIMENTS = ("density",)
+# The cell whose narrative notebook opens each chapter.
+REPRESENTATIVE = {"density": "lambda-1e-05"}
+HIDDEN_TAGS = {"parameters", "injected-parameters"}  # shown collapsed in the book
+
+
+def prepare_book(profile_name: str) -> None:
+    profile = load_profile(profile_name)
+    if GENERATED.exists():
+        shutil.rmtree(GENERATED)
+    (GENERATED / "runs").mkdir(parents=True)
+    rows = []
+    for experiment in EXPERIMENTS:
+        _require_representative(profile.name, experiment)
+        _copy_run(run_path(profile.name, experiment, REPRESENTATIVE[experiment]),
+                  GENERATED / f"{experiment}_cell.ipynb", title=None)
+        pm.execute_notebook(NOTEBOOKS_DIR / f"{experiment}_results.ipynb",
+                            GENERATED / f"{experiment}_results.ipynb",
+                            parameters={"profile": profile.name}, kernel_name="python3",
+                            progress_bar=False, cwd=str(NOTEBOOKS_DIR))
+        _collapse_parameters(GENERATED / f"{experiment}_results.ipynb")
+        rows += _copy_all_runs(profile.name, experiment)
+    (GENERATED / "runs.md").write_text(_runs_page(profile.name, rows))
+
+
+def _require_representative(profile: str, experiment: str) -> None:
+    path = run_path(profile, experiment, REPRESENTATIVE[experiment])
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: run `python -m paperlib grid --profile {profile} "
+            f"--experiment {experiment}` first (make book does)")
+
+
+def _copy_all_runs(profile: str, experiment: str) -> list[dict]:
+    results = {r["cell"]: r for r in load_results(profile, experiment)}
+    rows = []
+    for cell in load_grid(experiment):
+        source = run_path(profile, experiment, cell.cell_id)
+        failed = source.with_suffix(".failed.ipynb")
+        page = f"{experiment}-{cell.cell_id}"
+        if source.exists():
+            _copy_run(source, GENERATED / "runs" / f"{page}.ipynb",
+                      title=f"Run: {experiment}, {cell.cell_id} ({profile})")
+            status = "done"
+        elif failed.exists():
+            _copy_run(failed, GENERATED / "runs" / f"{page}.ipynb",
+                      title=f"Failed run: {experiment}, {cell.cell_id} ({profile})")
+            status = "failed"
+        else:
+            page, status = None, "missing"
+        result = results.get(cell.cell_id, {})
+        seconds = result.get("provenance", {}).get("wall_seconds")
+        rows.append({"experiment": experiment, "cell": cell.cell_id, "page": page,
+                     "status": status, "seconds": seconds})
+    return rows
+
+
+def _copy_run(source: Path, target: Path, title: str | None) -> None:
+    nb = nbformat.read(source, as_version=4)
+    if title is not None:
+        first = next(c for c in nb.cells if c.cell_type == "markdown")
+        lines = first.source.splitlines()
+        first.source = "\n".join([f"# {title}", *lines[1:]])
+    _hide_parameter_cells(nb)
+    nbformat.write(nb, target)
+
+
+def _collapse_parameters(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    _hide_parameter_cells(nb)
+    nbformat.write(nb, path)
+
+
+def _hide_parameter_cells(nb: nbformat.NotebookNode) -> None:
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if HIDDEN_TAGS & set(tags) and "hide-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-cell"]
+
+
+def _runs_page(profile: str, rows: list[dict]) -> str:
+    lines = [
+        "# Appendix: every executed run",
+        "",
+        f"Each grid cell of the `{profile}` profile ran as its own papermill execution of "
+        "its notebook. The pages below are those executed notebooks, exactly as papermill "
+        "wrote them (only the title is changed); the book does not re-run them. Results "
+        f"live in `results/{profile}/`, the executed notebooks in `runs/{profile}/`.",
+        "",
+        "| experiment | cell | status | wall time (s) |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        cell = f"{{doc}}`{row['cell']} <runs/{row['page']}>`" if row["page"] else row["cell"]
+        seconds = f"{row['seconds']:.0f}" if row["seconds"] is not None else "–"
+        lines.append(f"| {row['experiment']} | {cell} | {row['status']} | {seconds} |")
+    return "\n".join(lines) + "\n"
+

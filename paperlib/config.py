@@ -1,0 +1,213 @@
+"""Profiles and grids: frozen dataclasses loaded from the YAML files in ``params/``.
+
+Every value is checked before any compute: an unknown key, a wrong type or a value
+out of range raises :class:`ConfigError`, whose message names the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from paperlib.store import config_hash
+
+PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
+
+
+class ConfigError(ValueError):
+    """A profile, grid or parameter is invalid. The message says where and why."""
+
+
+def _min(value: float) -> dict:
+    return {"min": value}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str | None = None  # local CIFAR-10 copy; None = torchvision root under data/
+    download: bool = False  # let torchvision download when path is None
+    synthetic_fallback: bool = False  # smoke only: synthetic images when no copy is found
+
+
+@dataclass(frozen=True)
+class DensityConfig:
+    """Experiment 1: the single-layer CNN trained with an activation L1 penalty."""
+
+    train_size: int = field(default=50_000, metadata=_min(10))  # images, stratified
+    val_size: int = field(default=5_000, metadata=_min(10))  # held out of the train split
+    test_size: int = field(default=10_000, metadata=_min(10))  # density and accuracy
+    epochs: int = field(default=10, metadata=_min(1))
+    batch_size: int = field(default=128, metadata=_min(1))
+    lr: float = field(default=1e-3, metadata=_min(0.0))  # Adam, Keras' default rate
+    seed: int = field(default=0, metadata=_min(0))
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str = ""
+    data: DataConfig = DataConfig()
+    density: DensityConfig = DensityConfig()
+
+
+@dataclass(frozen=True)
+class DensityCell:
+    """One grid cell of experiment 1."""
+
+    activity_l1: float = field(default=0.0, metadata=_min(0.0))  # lambda in Eq. 5
+
+    @property
+    def cell_id(self) -> str:
+        return f"lambda-{self.activity_l1:g}"
+
+
+@dataclass(frozen=True)
+class Grids:
+    density: dict[str, list[float]]
+
+
+CELL_TYPES = {"density": DensityCell}
+
+
+def make_cell(experiment: str, params: dict[str, Any], where: str = "parameters") -> Any:
+    """Validate one cell's parameters (from the grid, papermill or a notebook)."""
+    if experiment not in CELL_TYPES:
+        hint = _did_you_mean(experiment, list(CELL_TYPES))
+        raise ConfigError(f"{where}: unknown experiment {experiment!r}{hint}")
+    return from_dict(CELL_TYPES[experiment], params, where=where)
+
+
+def cell_hash(profile: Profile, experiment: str, cell: Any) -> str:
+    """Hash of everything that determines a cell's result; see ``store.is_done``."""
+    payload = {"experiment": experiment, "settings": as_dict(getattr(profile, experiment)),
+               "cell": as_dict(cell)}
+    return config_hash(payload)
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml") if p.stem != "grids")
+
+
+def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
+    """Load ``params/<name>.yaml``; ``overrides`` maps dotted keys to values."""
+    names = available_profiles()
+    if name not in names:
+        hint = _did_you_mean(name, names)
+        raise ConfigError(f"unknown profile {name!r}{hint}; available profiles: {', '.join(names)}")
+    path = PARAMS_DIR / f"{name}.yaml"
+    raw = _read_yaml(path)
+    raw.setdefault("name", name)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value, where="override")
+    return from_dict(Profile, raw, where=str(path.relative_to(PARAMS_DIR.parent)))
+
+
+def load_grid(experiment: str) -> list[Any]:
+    """Expand ``params/grids.yaml`` for one experiment into a list of validated cells."""
+    path = PARAMS_DIR / "grids.yaml"
+    where = str(path.relative_to(PARAMS_DIR.parent))
+    raw = _read_yaml(path)
+    if experiment not in CELL_TYPES:
+        hint = _did_you_mean(experiment, list(CELL_TYPES))
+        raise ConfigError(f"{where}: unknown experiment {experiment!r}{hint}")
+    axes = raw.get(experiment)
+    if not isinstance(axes, dict) or not axes:
+        raise ConfigError(f"{where}: {experiment}: the grid is empty; list at least one value")
+    cells = [{}]
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}: {experiment}.{key}: expected a non-empty list of values")
+        cells = [{**cell, key: value} for cell in cells for value in values]
+    return [make_cell(experiment, c, where=f"{where}: {experiment}") for c in cells]
+
+
+def from_dict(cls: type, raw: Any, where: str, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, checking keys, types and ranges."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {prefix or 'top level'}: expected a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in raw:
+        if key not in fields:
+            hint = _did_you_mean(key, list(fields))
+            raise ConfigError(f"{where}: unknown key {prefix + str(key)!r}{hint}")
+    values = {}
+    for name, f in fields.items():
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}: missing key {prefix + name!r}")
+            continue
+        values[name] = _check(hints[name], raw[name], f, where, prefix + name)
+    return cls(**values)
+
+
+def _check(hint: Any, value: Any, f: dataclasses.Field, where: str, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where, prefix=key + ".")
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    expected = next(t for t in allowed if t is not type(None))
+    value = _coerce(expected, value, where, key)
+    minimum = f.metadata.get("min")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}: {key} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def _coerce(expected: Any, value: Any, where: str, key: str) -> Any:
+    origin = typing.get_origin(expected)
+    if origin is not None:  # dict[...] / list[...]: the grid file checks its own contents
+        if not isinstance(value, origin):
+            raise ConfigError(f"{where}: {key}: expected {origin.__name__}, got {value!r}")
+        return value
+    # YAML reads 1e-5 (no dot) as a string; accept numeric strings for floats only.
+    if expected is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    ok = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not ok:
+        raise ConfigError(
+            f"{where}: {key}: expected {expected.__name__}, got {type(value).__name__} ({value!r})"
+        )
+    return value
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return raw
+
+
+def _set_dotted(raw: dict, dotted: str, value: Any, where: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{where}: {dotted}: {part!r} is not a section")
+    node[leaf] = value
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def as_dict(obj: Any) -> dict:
+    return dataclasses.asdict(obj)

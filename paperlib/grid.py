@@ -1,0 +1,95 @@
+"""Run an experiment's grid: one papermill execution of its notebook per cell.
+
+A cell whose result exists with a matching config hash is skipped, so a rerun after a
+crash resumes where it stopped. A failing cell is recorded and the others still run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import papermill as pm
+from tqdm import tqdm
+
+from paperlib.config import Profile, as_dict, cell_hash, load_grid, load_profile
+from paperlib.store import (
+    NOTEBOOKS_DIR,
+    is_done,
+    output_root,
+    remove_stale_temporaries,
+    result_path,
+    run_path,
+    write_json,
+)
+
+KERNEL = "python3"
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    cell: str
+    status: str  # "ran", "skipped" or "failed"
+    notebook: Path
+    error: str | None = None
+
+
+def run_grid(profile_name: str, experiment: str, *, data_path: str | None = None,
+             progress: bool = True) -> list[CellOutcome]:
+    """Execute every unfinished cell of ``experiment`` in profile ``profile_name``."""
+    profile = load_profile(profile_name)  # both raise ConfigError before any compute
+    cells = load_grid(experiment)
+    for kind in ("results", "runs"):
+        remove_stale_temporaries(output_root() / kind / profile.name / experiment)
+    outcomes = []
+    bar = tqdm(cells, desc=f"{experiment} grid ({profile.name})", unit="cell", disable=not progress)
+    for cell in bar:
+        bar.set_postfix(cell=cell.cell_id)
+        expected = cell_hash(profile, experiment, cell)
+        if is_done(result_path(profile.name, experiment, cell.cell_id), expected):
+            outcomes.append(CellOutcome(cell.cell_id, "skipped", run_path(profile.name, experiment, cell.cell_id)))
+            continue
+        outcomes.append(run_cell(profile, experiment, cell, expected, data_path))
+    return outcomes
+
+
+def run_cell(profile: Profile, experiment: str, cell: Any, expected_hash: str,
+             data_path: str | None) -> CellOutcome:
+    """Execute one cell's notebook with papermill; the executed notebook lands atomically."""
+    final = run_path(profile.name, experiment, cell.cell_id)
+    partial = final.with_name(f".{final.stem}.partial.tmp.ipynb")
+    failed = final.with_suffix(".failed.ipynb")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    parameters = {"profile": profile.name, **as_dict(cell)}
+    if data_path is not None:
+        parameters["data_path"] = str(data_path)
+    try:
+        pm.execute_notebook(NOTEBOOKS_DIR / f"{experiment}.ipynb", partial, parameters=parameters,
+                            kernel_name=KERNEL, progress_bar=False, cwd=str(NOTEBOOKS_DIR))
+        if not is_done(result_path(profile.name, experiment, cell.cell_id), expected_hash):
+            raise RuntimeError("the notebook finished without writing a matching result")
+    except Exception as err:  # noqa: BLE001 - any failure is recorded, the grid goes on
+        return _record_failure(cell.cell_id, partial, failed, err)
+    os.replace(partial, final)
+    failed.unlink(missing_ok=True)
+    failed.with_suffix(".json").unlink(missing_ok=True)
+    return CellOutcome(cell.cell_id, "ran", final)
+
+
+def _record_failure(cell_id: str, partial: Path, failed: Path, err: Exception) -> CellOutcome:
+    if partial.exists():
+        os.replace(partial, failed)
+    message = f"{type(err).__name__}: {err}".strip().splitlines()[0][:500]
+    write_json(failed.with_suffix(".json"), {"cell": cell_id, "error": message,
+                                             "traceback_notebook": str(failed)})
+    return CellOutcome(cell_id, "failed", failed, message)
+
+
+def summarize(outcomes: list[CellOutcome]) -> str:
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
+    lines = [", ".join(f"{n} {s}" for s, n in counts.items())]
+    lines += [f"FAILED {o.cell}: {o.error}\n  traceback: {o.notebook}" for o in outcomes
+              if o.status == "failed"]
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""Metrics as pure functions that return floats or per-image tensors."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from paperlib.data import to_unit_float
+
+
+def average_density(hidden: torch.Tensor) -> float:
+    """Fraction of hidden units > 0 per image, averaged over images.
+
+    The paper's "average density" (activated neurons / all neurons); a sparse code
+    has a density in [0, 0.5].
+    """
+    return active_fraction(hidden).mean().item()
+
+
+def active_fraction(hidden: torch.Tensor) -> torch.Tensor:
+    """Per example, the fraction of hidden units that are > 0."""
+    return (hidden > 0).flatten(1).float().mean(dim=1)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Predicted class per image; ``images`` are uint8 or floats in [0, 1]."""
+    model.eval()
+    device = next(model.parameters()).device
+    preds = []
+    for batch in images.split(batch_size):
+        preds.append(model(_as_input(batch, device)).argmax(dim=1).cpu())
+    return torch.cat(preds)
+
+
+def correct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, **kw) -> torch.Tensor:
+    """Boolean per image: was it classified correctly?"""
+    return predict(model, images, **kw) == labels.cpu()
+
+
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, **kw) -> float:
+    return correct(model, images, labels, **kw).float().mean().item()
+
+
+@torch.no_grad()
+def hidden_density(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Per image, the fraction of ``model.features`` units > 0; its mean is the average density."""
+    model.eval()
+    device = next(model.parameters()).device
+    densities = []
+    for batch in images.split(batch_size):
+        hidden = model.features(_as_input(batch, device))
+        densities.append(active_fraction(hidden).cpu())
+    return torch.cat(densities)
+
+
+def _as_input(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    batch = batch.to(device, non_blocking=True)
+    return to_unit_float(batch) if batch.dtype == torch.uint8 else batch

@@ -1,0 +1,61 @@
+"""What produced a result: code version, packages, device, data source, time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import platform
+import subprocess
+
+import torch
+
+from paperlib.store import REPO_ROOT
+
+PACKAGES = ("paperlib", "torch", "torchvision", "numpy", "captum", "torchattacks", "papermill")
+
+
+def git_state() -> dict:
+    """Commit and dirty flag of the repository, or None outside a git checkout."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10)
+    head = git("rev-parse", "HEAD")
+    if head.returncode != 0:
+        return {"commit": None, "dirty": None}
+    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip() != ""
+    return {"commit": head.stdout.strip(), "dirty": dirty}
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def provenance(*, device: torch.device, seed: int, data_source: str, data_note: str,
+               started: dt.datetime) -> dict:
+    finished = dt.datetime.now(dt.timezone.utc)
+    return {
+        **git_state(),
+        "packages": package_versions(),
+        "device": device_description(device),
+        "seed": seed,
+        "data_source": data_source,
+        "data_note": data_note,
+        "started_at": started.isoformat(timespec="seconds"),
+        "wall_seconds": round((finished - started).total_seconds(), 1),
+    }
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

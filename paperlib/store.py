@@ -1,0 +1,116 @@
+"""Where results, executed notebooks and checkpoints live, and how they are written.
+
+Every artifact is written atomically (temporary file, then rename), so a killed run
+never leaves a half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
+
+
+def output_root() -> Path:
+    """Root of ``results/``, ``runs/``, ``checkpoints/`` and ``data/``.
+
+    The repository by default; ``PAPERLIB_OUTPUT`` moves it (the tests use this).
+    """
+    return Path(os.environ.get("PAPERLIB_OUTPUT", REPO_ROOT)).resolve()
+
+
+def safe_id(name: str) -> str:
+    """Reject names that could escape their folder (``..``, ``/``, odd characters)."""
+    if not _SAFE_ID.match(name) or ".." in name:
+        raise ValueError(f"unsafe name {name!r}: use letters, digits and _ . + - only")
+    return name
+
+
+def result_path(profile: str, experiment: str, cell: str) -> Path:
+    return output_root() / "results" / safe_id(profile) / safe_id(experiment) / f"{safe_id(cell)}.json"
+
+
+def run_path(profile: str, experiment: str, cell: str) -> Path:
+    return output_root() / "runs" / safe_id(profile) / safe_id(experiment) / f"{safe_id(cell)}.ipynb"
+
+
+def config_hash(payload: dict[str, Any]) -> str:
+    """Short, stable hash of a JSON-able config: a result is reused only if it matches."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, (json.dumps(_finite(obj), indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_result(path: Path) -> dict | None:
+    """The result at ``path``, or None if it is missing or unreadable.
+
+    An unreadable (for example truncated) file is reported and left for a rerun to
+    replace; it is never returned.
+    """
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        warnings.warn(f"ignoring corrupt result {path} ({err}); the cell will be recomputed",
+                      stacklevel=2)
+        return None
+
+
+def is_done(path: Path, expected_hash: str) -> bool:
+    result = read_result(path)
+    return result is not None and result.get("config_hash") == expected_hash
+
+
+def load_results(profile: str, experiment: str) -> list[dict]:
+    """Every readable result of one experiment in one profile, sorted by cell id."""
+    folder = output_root() / "results" / safe_id(profile) / safe_id(experiment)
+    results = (read_result(p) for p in sorted(folder.glob("*.json")))
+    return [r for r in results if r is not None]
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete the hidden temporaries a killed run left behind; return how many."""
+    patterns = (".*.tmp", ".*.tmp.ipynb")
+    stale = [p for pattern in patterns for p in folder.rglob(pattern)] if folder.exists() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN or infinity: store them as None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj

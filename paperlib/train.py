@@ -1,0 +1,119 @@
+"""One device-agnostic, seeded training loop, and the objectives it optimizes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from paperlib.data import to_unit_float
+from paperlib.regularizers import activity_l1
+
+# An objective maps (model, images in [0,1], labels) to (loss to minimize, logits).
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def one_hot_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Eq. 5's data term: binary cross-entropy between softmax outputs and one-hot labels.
+
+    Averaged over classes and examples, with probabilities clipped to [1e-7, 1 - 1e-7]
+    as Keras' ``binary_crossentropy`` does.
+    """
+    probs = logits.softmax(dim=1).clamp(1e-7, 1 - 1e-7)
+    targets = F.one_hot(labels, num_classes=logits.shape[1]).to(probs.dtype)
+    return F.binary_cross_entropy(probs, targets)
+
+
+def density_objective(lam: float) -> Objective:
+    """Eq. 5: one-hot BCE plus lambda times the batch-mean sum of |hidden activations|."""
+
+    def objective(model, images, labels):
+        hidden = model.features(images)
+        logits = model.classify(hidden)
+        return one_hot_bce(logits, labels) + lam * activity_l1(hidden), logits
+
+    return objective
+
+
+def train(
+    model: nn.Module,
+    train_set: tuple[torch.Tensor, torch.Tensor],
+    val_set: tuple[torch.Tensor, torch.Tensor],
+    *,
+    objective: Objective,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: torch.device | None = None,
+    progress: bool = True,
+) -> list[dict[str, float]]:
+    """Train with Adam; return one record per epoch (train/val loss and accuracy).
+
+    Images are uint8 and stay that way on the device; batches become [0, 1] floats
+    only when used. Shuffling draws from its own generator seeded with ``seed``.
+    """
+    device = device or default_device()
+    model.to(device)
+    images, labels = (t.to(device) for t in train_set)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    shuffle = torch.Generator().manual_seed(seed)
+    history = []
+    bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(len(labels), generator=shuffle).to(device)
+        loss_sum = torch.zeros((), device=device)  # summed on device: no per-step sync
+        hits = torch.zeros((), device=device)
+        for batch in order.split(batch_size):
+            x, y = to_unit_float(images[batch]), labels[batch]
+            loss, logits = objective(model, x, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(batch)
+            hits += (logits.argmax(dim=1) == y).sum()
+        val_loss, val_acc = evaluate(model, val_set, objective, batch_size=1000)
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum.item() / len(labels),
+            "train_acc": hits.item() / len(labels),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+        }
+        history.append(record)
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
+    return history
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, dataset: tuple[torch.Tensor, torch.Tensor], objective: Objective,
+    batch_size: int = 1000,
+) -> tuple[float, float]:
+    """Mean objective and accuracy over ``dataset`` in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    loss_sum, hits = 0.0, 0
+    images, labels = dataset
+    for x, y in zip(images.split(batch_size), labels.split(batch_size)):
+        x, y = to_unit_float(x.to(device)), y.to(device)
+        loss, logits = objective(model, x, y)
+        loss_sum += loss.item() * len(y)
+        hits += (logits.argmax(dim=1) == y).sum().item()
+    return loss_sum / len(labels), hits / len(labels)
