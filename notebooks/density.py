@@ -76,8 +76,9 @@ print(cfg)
 
 # %%
 data = load_profile_data(settings, data_path)
-splits = make_splits(data, train_size=cfg.train_size, val_size=cfg.val_size,
-                     test_size=cfg.test_size, seed=cfg.seed)
+splits = make_splits(
+    data, train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, seed=cfg.seed
+)
 print(f"source: {splits.source}")
 print(f"train {len(splits.train[1])}, validation {len(splits.val[1])}, test {len(splits.test[1])}")
 if splits.note:
@@ -103,9 +104,17 @@ print(f"{SingleLayerCNN.hidden_units:,} hidden units, {n_params:,} parameters")
 # the penalty, so runs with a large λ start from a higher loss.
 
 # %%
-history = train(model, splits.train, splits.val, objective=density_objective(cell.activity_l1),
-                epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
-                device=device)
+history = train(
+    model,
+    splits.train,
+    splits.val,
+    objective=density_objective(cell.activity_l1),
+    epochs=cfg.epochs,
+    batch_size=cfg.batch_size,
+    lr=cfg.lr,
+    seed=cfg.seed,
+    device=device,
+)
 fig = training_curves(history, title=f"single-layer CNN, lambda = {cell.activity_l1:g}")
 
 # %% [markdown]
@@ -156,8 +165,13 @@ result = {
     "metrics": metrics,
     "test_correct": pack_bits(test_correct.numpy()),
     "history": history,
-    "provenance": provenance(device=device, seed=cfg.seed, data_source=splits.source,
-                             data_note=splits.note, started=started),
+    "provenance": provenance(
+        device=device,
+        seed=cfg.seed,
+        data_source=splits.source,
+        data_note=splits.note,
+        started=started,
+    ),
 }
 path = result_path(settings.name, "density", cell.cell_id)
 write_json(path, result)

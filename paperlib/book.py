@@ -15,30 +15,40 @@ import papermill as pm
 from paperlib.config import load_grid, load_profile
 from paperlib.store import NOTEBOOKS_DIR, REPO_ROOT, load_results, run_path
 
-GENERATED = REPO_ROOT / "book" / "generated"
+BOOK_DIR = REPO_ROOT / "book"
 EXPERIMENTS = ("density",)
 # The cell whose narrative notebook opens each chapter.
 REPRESENTATIVE = {"density": "lambda-1e-05"}
 HIDDEN_TAGS = {"parameters", "injected-parameters"}  # shown collapsed in the book
 
 
-def prepare_book(profile_name: str) -> None:
+def prepare_book(profile_name: str, book_dir: Path = BOOK_DIR) -> None:
+    """Fill ``book_dir/generated`` with the chapters' notebooks and the runs appendix."""
     profile = load_profile(profile_name)
-    if GENERATED.exists():
-        shutil.rmtree(GENERATED)
-    (GENERATED / "runs").mkdir(parents=True)
+    generated = book_dir / "generated"
+    if generated.exists():
+        shutil.rmtree(generated)
+    (generated / "runs").mkdir(parents=True)
     rows = []
     for experiment in EXPERIMENTS:
         _require_representative(profile.name, experiment)
-        _copy_run(run_path(profile.name, experiment, REPRESENTATIVE[experiment]),
-                  GENERATED / f"{experiment}_cell.ipynb", title=None)
-        pm.execute_notebook(NOTEBOOKS_DIR / f"{experiment}_results.ipynb",
-                            GENERATED / f"{experiment}_results.ipynb",
-                            parameters={"profile": profile.name}, kernel_name="python3",
-                            progress_bar=False, cwd=str(NOTEBOOKS_DIR))
-        _collapse_parameters(GENERATED / f"{experiment}_results.ipynb")
-        rows += _copy_all_runs(profile.name, experiment)
-    (GENERATED / "runs.md").write_text(_runs_page(profile.name, rows))
+        _copy_run(
+            run_path(profile.name, experiment, REPRESENTATIVE[experiment]),
+            generated / f"{experiment}_cell.ipynb",
+            title=None,
+        )
+        results_page = generated / f"{experiment}_results.ipynb"
+        pm.execute_notebook(
+            NOTEBOOKS_DIR / f"{experiment}_results.ipynb",
+            results_page,
+            parameters={"profile": profile.name},
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(NOTEBOOKS_DIR),
+        )
+        _collapse_parameters(results_page)
+        rows += _copy_all_runs(profile.name, experiment, generated)
+    (generated / "runs.md").write_text(_runs_page(profile.name, rows))
 
 
 def _require_representative(profile: str, experiment: str) -> None:
@@ -46,10 +56,11 @@ def _require_representative(profile: str, experiment: str) -> None:
     if not path.exists():
         raise FileNotFoundError(
             f"{path} is missing: run `python -m paperlib grid --profile {profile} "
-            f"--experiment {experiment}` first (make book does)")
+            f"--experiment {experiment}` first (make book does)"
+        )
 
 
-def _copy_all_runs(profile: str, experiment: str) -> list[dict]:
+def _copy_all_runs(profile: str, experiment: str, generated: Path) -> list[dict]:
     results = {r["cell"]: r for r in load_results(profile, experiment)}
     rows = []
     for cell in load_grid(experiment):
@@ -57,19 +68,32 @@ def _copy_all_runs(profile: str, experiment: str) -> list[dict]:
         failed = source.with_suffix(".failed.ipynb")
         page = f"{experiment}-{cell.cell_id}"
         if source.exists():
-            _copy_run(source, GENERATED / "runs" / f"{page}.ipynb",
-                      title=f"Run: {experiment}, {cell.cell_id} ({profile})")
+            _copy_run(
+                source,
+                generated / "runs" / f"{page}.ipynb",
+                title=f"Run: {experiment}, {cell.cell_id} ({profile})",
+            )
             status = "done"
         elif failed.exists():
-            _copy_run(failed, GENERATED / "runs" / f"{page}.ipynb",
-                      title=f"Failed run: {experiment}, {cell.cell_id} ({profile})")
+            _copy_run(
+                failed,
+                generated / "runs" / f"{page}.ipynb",
+                title=f"Failed run: {experiment}, {cell.cell_id} ({profile})",
+            )
             status = "failed"
         else:
             page, status = None, "missing"
         result = results.get(cell.cell_id, {})
         seconds = result.get("provenance", {}).get("wall_seconds")
-        rows.append({"experiment": experiment, "cell": cell.cell_id, "page": page,
-                     "status": status, "seconds": seconds})
+        rows.append(
+            {
+                "experiment": experiment,
+                "cell": cell.cell_id,
+                "page": page,
+                "status": status,
+                "seconds": seconds,
+            }
+        )
     return rows
 
 
@@ -113,4 +137,3 @@ def _runs_page(profile: str, rows: list[dict]) -> str:
         seconds = f"{row['seconds']:.0f}" if row["seconds"] is not None else "–"
         lines.append(f"| {row['experiment']} | {cell} | {row['status']} | {seconds} |")
     return "\n".join(lines) + "\n"
-

@@ -86,8 +86,11 @@ def make_cell(experiment: str, params: dict[str, Any], where: str = "parameters"
 
 def cell_hash(profile: Profile, experiment: str, cell: Any) -> str:
     """Hash of everything that determines a cell's result; see ``store.is_done``."""
-    payload = {"experiment": experiment, "settings": as_dict(getattr(profile, experiment)),
-               "cell": as_dict(cell)}
+    payload = {
+        "experiment": experiment,
+        "settings": as_dict(getattr(profile, experiment)),
+        "cell": as_dict(cell),
+    }
     return config_hash(payload)
 
 

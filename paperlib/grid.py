@@ -36,8 +36,9 @@ class CellOutcome:
     error: str | None = None
 
 
-def run_grid(profile_name: str, experiment: str, *, data_path: str | None = None,
-             progress: bool = True) -> list[CellOutcome]:
+def run_grid(
+    profile_name: str, experiment: str, *, data_path: str | None = None, progress: bool = True
+) -> list[CellOutcome]:
     """Execute every unfinished cell of ``experiment`` in profile ``profile_name``."""
     profile = load_profile(profile_name)  # both raise ConfigError before any compute
     cells = load_grid(experiment)
@@ -49,14 +50,19 @@ def run_grid(profile_name: str, experiment: str, *, data_path: str | None = None
         bar.set_postfix(cell=cell.cell_id)
         expected = cell_hash(profile, experiment, cell)
         if is_done(result_path(profile.name, experiment, cell.cell_id), expected):
-            outcomes.append(CellOutcome(cell.cell_id, "skipped", run_path(profile.name, experiment, cell.cell_id)))
+            outcomes.append(
+                CellOutcome(
+                    cell.cell_id, "skipped", run_path(profile.name, experiment, cell.cell_id)
+                )
+            )
             continue
         outcomes.append(run_cell(profile, experiment, cell, expected, data_path))
     return outcomes
 
 
-def run_cell(profile: Profile, experiment: str, cell: Any, expected_hash: str,
-             data_path: str | None) -> CellOutcome:
+def run_cell(
+    profile: Profile, experiment: str, cell: Any, expected_hash: str, data_path: str | None
+) -> CellOutcome:
     """Execute one cell's notebook with papermill; the executed notebook lands atomically."""
     final = run_path(profile.name, experiment, cell.cell_id)
     partial = final.with_name(f".{final.stem}.partial.tmp.ipynb")
@@ -66,8 +72,14 @@ def run_cell(profile: Profile, experiment: str, cell: Any, expected_hash: str,
     if data_path is not None:
         parameters["data_path"] = str(data_path)
     try:
-        pm.execute_notebook(NOTEBOOKS_DIR / f"{experiment}.ipynb", partial, parameters=parameters,
-                            kernel_name=KERNEL, progress_bar=False, cwd=str(NOTEBOOKS_DIR))
+        pm.execute_notebook(
+            NOTEBOOKS_DIR / f"{experiment}.ipynb",
+            partial,
+            parameters=parameters,
+            kernel_name=KERNEL,
+            progress_bar=False,
+            cwd=str(NOTEBOOKS_DIR),
+        )
         if not is_done(result_path(profile.name, experiment, cell.cell_id), expected_hash):
             raise RuntimeError("the notebook finished without writing a matching result")
     except Exception as err:  # noqa: BLE001 - any failure is recorded, the grid goes on
@@ -82,14 +94,19 @@ def _record_failure(cell_id: str, partial: Path, failed: Path, err: Exception) -
     if partial.exists():
         os.replace(partial, failed)
     message = f"{type(err).__name__}: {err}".strip().splitlines()[0][:500]
-    write_json(failed.with_suffix(".json"), {"cell": cell_id, "error": message,
-                                             "traceback_notebook": str(failed)})
+    write_json(
+        failed.with_suffix(".json"),
+        {"cell": cell_id, "error": message, "traceback_notebook": str(failed)},
+    )
     return CellOutcome(cell_id, "failed", failed, message)
 
 
 def summarize(outcomes: list[CellOutcome]) -> str:
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
     lines = [", ".join(f"{n} {s}" for s, n in counts.items())]
-    lines += [f"FAILED {o.cell}: {o.error}\n  traceback: {o.notebook}" for o in outcomes
-              if o.status == "failed"]
+    lines += [
+        f"FAILED {o.cell}: {o.error}\n  traceback: {o.notebook}"
+        for o in outcomes
+        if o.status == "failed"
+    ]
     return "\n".join(lines)

@@ -7,36 +7,62 @@ in this project tunes towards them.
 
 from __future__ import annotations
 
-CITATION = ("D. Schwartz, Y. Alparslan and E. Kim, \"Regularization and Sparsity for "
-            "Adversarial Robustness and Stable Attribution\", Drexel University.")
+CITATION = (
+    'D. Schwartz, Y. Alparslan and E. Kim, "Regularization and Sparsity for '
+    'Adversarial Robustness and Stable Attribution", Drexel University.'
+)
 
 REGULARIZERS = ("base", "l1", "l2", "elastic")
 ATTACKS = ("deepfool", "fgsm", "pgd")
 
 # Table 1: test accuracy (%) on attacked images after adversarial training.
 TABLE1 = {
-    "resnet50": {"base": (19.60, 23.80, 18.00), "l1": (34.20, 16.00, 28.40),
-                 "l2": (25.20, 11.40, 13.20), "elastic": (33.80, 37.40, 38.20)},
-    "mobilenet": {"base": (11.40, 22.20, 22.00), "l1": (27.20, 22.60, 28.00),
-                  "l2": (38.40, 30.20, 25.40), "elastic": (25.40, 27.00, 19.40)},
-    "vgg16": {"base": (8.40, 7.60, 1.60), "l1": (10.80, 8.00, 8.00),
-              "l2": (11.30, 10.20, 8.00), "elastic": (11.40, 11.40, 10.80)},
+    "resnet50": {
+        "base": (19.60, 23.80, 18.00),
+        "l1": (34.20, 16.00, 28.40),
+        "l2": (25.20, 11.40, 13.20),
+        "elastic": (33.80, 37.40, 38.20),
+    },
+    "mobilenet": {
+        "base": (11.40, 22.20, 22.00),
+        "l1": (27.20, 22.60, 28.00),
+        "l2": (38.40, 30.20, 25.40),
+        "elastic": (25.40, 27.00, 19.40),
+    },
+    "vgg16": {
+        "base": (8.40, 7.60, 1.60),
+        "l1": (10.80, 8.00, 8.00),
+        "l2": (11.30, 10.20, 8.00),
+        "elastic": (11.40, 11.40, 10.80),
+    },
 }
 
 # Table 2: SSD of attribution maps, mean and std over 1,000 images (per regularizer;
 # the paper does not say which architecture, or whether it pooled them).
 TABLE2 = {
-    "occlusion": {"base": (26.31, 27.19), "l1": (18.51, 15.28), "l2": (18.62, 13.48),
-                  "elastic": (20.92, 17.83)},
-    "gradcam": {"base": (24.53, 34.19), "l1": (15.13, 24.95), "l2": (15.12, 20.92),
-                "elastic": (13.96, 22.51)},
+    "occlusion": {
+        "base": (26.31, 27.19),
+        "l1": (18.51, 15.28),
+        "l2": (18.62, 13.48),
+        "elastic": (20.92, 17.83),
+    },
+    "gradcam": {
+        "base": (24.53, 34.19),
+        "l1": (15.13, 24.95),
+        "l2": (15.12, 20.92),
+        "elastic": (13.96, 22.51),
+    },
 }
 
 # The claims, paraphrased, with where the paper makes them.
 CLAIMS = {
-    "density-falls": ("Figure 1, Sec. 4.1",
-                      "The activation penalty lowers the average density of the hidden layer."),
-    "sparse-as-accurate": ("Figure 1, Sec. 4.1",
-                           "Sparse models (average density at most 0.5) classify as accurately "
-                           "as the dense, unregularized model, or better."),
+    "density-falls": (
+        "Figure 1, Sec. 4.1",
+        "The activation penalty lowers the average density of the hidden layer.",
+    ),
+    "sparse-as-accurate": (
+        "Figure 1, Sec. 4.1",
+        "Sparse models (average density at most 0.5) classify as accurately "
+        "as the dense, unregularized model, or better.",
+    ),
 }

@@ -22,15 +22,28 @@ def density_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
     density_err = [table.density - table.density_low, table.density_high - table.density]
     left.bar(x, table.density, yerr=density_err, color="tab:blue", capsize=3)
     left.axhline(SPARSE_DENSITY, color="gray", ls="--", lw=1, label="sparse code (<= 0.5)")
-    left.set(xticks=x, xticklabels=labels, xlabel="lambda (activation L1)",
-             ylabel="average density", ylim=(0, 1), title="Hidden-layer density")
+    left.set(
+        xticks=x,
+        xticklabels=labels,
+        xlabel="lambda (activation L1)",
+        ylabel="average density",
+        ylim=(0, 1),
+        title="Hidden-layer density",
+    )
     left.legend(loc="upper right", fontsize=8)
     test_err = [table.test_acc - table.test_acc_low, table.test_acc_high - table.test_acc]
     right.plot(x, table.train_acc, "o-", color="tab:orange", label="train")
-    right.errorbar(x, table.test_acc, yerr=test_err, fmt="s-", color="tab:green", capsize=3,
-                   label="test")
-    right.set(xticks=x, xticklabels=labels, xlabel="lambda (activation L1)", ylabel="accuracy",
-              ylim=(0, 1), title="Accuracy")
+    right.errorbar(
+        x, table.test_acc, yerr=test_err, fmt="s-", color="tab:green", capsize=3, label="test"
+    )
+    right.set(
+        xticks=x,
+        xticklabels=labels,
+        xlabel="lambda (activation L1)",
+        ylabel="accuracy",
+        ylim=(0, 1),
+        title="Accuracy",
+    )
     right.legend(loc="lower left", fontsize=8)
     if title:
         fig.suptitle(title)
@@ -55,8 +68,9 @@ def training_curves(history: list[dict], title: str = "") -> plt.Figure:
 def activation_maps(hidden: torch.Tensor, images: torch.Tensor, n_filters: int = 8) -> plt.Figure:
     """A few images and the first ``n_filters`` hidden feature maps of each."""
     rows = len(images)
-    fig, axes = plt.subplots(rows, n_filters + 1, figsize=(1.3 * (n_filters + 1), 1.3 * rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, n_filters + 1, figsize=(1.3 * (n_filters + 1), 1.3 * rows), squeeze=False
+    )
     for i in range(rows):
         axes[i, 0].imshow(images[i].permute(1, 2, 0).cpu().numpy())
         for j in range(n_filters):

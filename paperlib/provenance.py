@@ -16,9 +16,12 @@ PACKAGES = ("paperlib", "torch", "torchvision", "numpy", "captum", "torchattacks
 
 def git_state() -> dict:
     """Commit and dirty flag of the repository, or None outside a git checkout."""
+
     def git(*args):
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                              timeout=10)
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        )
+
     head = git("rev-parse", "HEAD")
     if head.returncode != 0:
         return {"commit": None, "dirty": None}
@@ -42,9 +45,10 @@ def device_description(device: torch.device) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def provenance(*, device: torch.device, seed: int, data_source: str, data_note: str,
-               started: dt.datetime) -> dict:
-    finished = dt.datetime.now(dt.timezone.utc)
+def provenance(
+    *, device: torch.device, seed: int, data_source: str, data_note: str, started: dt.datetime
+) -> dict:
+    finished = dt.datetime.now(dt.UTC)
     return {
         **git_state(),
         "packages": package_versions(),
@@ -58,4 +62,4 @@ def provenance(*, device: torch.device, seed: int, data_source: str, data_note: 
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

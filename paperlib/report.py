@@ -37,19 +37,21 @@ def density_table(results: list[dict]) -> pd.DataFrame:
     for r in results:
         m = r["metrics"]
         delta = _accuracy_delta(r, base) if base is not None else (float("nan"),) * 3
-        rows.append({
-            "lambda": r["params"]["activity_l1"],
-            "density": m["average_density"],
-            "density_low": m["average_density_ci"][0],
-            "density_high": m["average_density_ci"][1],
-            "train_acc": m["train_accuracy"],
-            "test_acc": m["test_accuracy"],
-            "test_acc_low": m["test_accuracy_ci"][0],
-            "test_acc_high": m["test_accuracy_ci"][1],
-            "delta_test_acc": delta[0],
-            "delta_low": delta[1],
-            "delta_high": delta[2],
-        })
+        rows.append(
+            {
+                "lambda": r["params"]["activity_l1"],
+                "density": m["average_density"],
+                "density_low": m["average_density_ci"][0],
+                "density_high": m["average_density_ci"][1],
+                "train_acc": m["train_accuracy"],
+                "test_acc": m["test_accuracy"],
+                "test_acc_low": m["test_accuracy_ci"][0],
+                "test_acc_high": m["test_accuracy_ci"][1],
+                "delta_test_acc": delta[0],
+                "delta_low": delta[1],
+                "delta_high": delta[2],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -61,12 +63,15 @@ def density_verdicts(results: list[dict]) -> list[Verdict]:
 def _density_falls(table: pd.DataFrame) -> Verdict:
     where, statement = CLAIMS["density-falls"]
     if len(table) < 2 or table["lambda"].iloc[0] != 0:
-        return Verdict("density-falls", where, statement, "needs lambda = 0 and one lambda > 0",
-                       INCONCLUSIVE)
+        return Verdict(
+            "density-falls", where, statement, "needs lambda = 0 and one lambda > 0", INCONCLUSIVE
+        )
     dense, sparsest = table.iloc[0], table.iloc[-1]
-    evidence = (f"density {dense.density:.3f} [{dense.density_low:.3f}, {dense.density_high:.3f}]"
-                f" at lambda = 0 vs {sparsest.density:.3f} [{sparsest.density_low:.3f}, "
-                f"{sparsest.density_high:.3f}] at lambda = {sparsest['lambda']:g}")
+    evidence = (
+        f"density {dense.density:.3f} [{dense.density_low:.3f}, {dense.density_high:.3f}]"
+        f" at lambda = 0 vs {sparsest.density:.3f} [{sparsest.density_low:.3f}, "
+        f"{sparsest.density_high:.3f}] at lambda = {sparsest['lambda']:g}"
+    )
     if sparsest.density_high < dense.density_low:
         verdict = REPRODUCED
     elif sparsest.density_low > dense.density_high:
@@ -80,13 +85,18 @@ def _sparse_as_accurate(table: pd.DataFrame) -> Verdict:
     where, statement = CLAIMS["sparse-as-accurate"]
     sparse = table[(table["lambda"] > 0) & (table["density"] <= SPARSE_DENSITY)]
     if sparse.empty or table["lambda"].iloc[0] != 0:
-        return Verdict("sparse-as-accurate", where, statement,
-                       f"no model with lambda > 0 reached a density <= {SPARSE_DENSITY}",
-                       INCONCLUSIVE)
+        return Verdict(
+            "sparse-as-accurate",
+            where,
+            statement,
+            f"no model with lambda > 0 reached a density <= {SPARSE_DENSITY}",
+            INCONCLUSIVE,
+        )
     evidence = "; ".join(
         f"lambda = {r['lambda']:g} (density {r.density:.3f}): test accuracy change "
         f"{100 * r.delta_test_acc:+.1f} pt [{100 * r.delta_low:+.1f}, {100 * r.delta_high:+.1f}]"
-        for _, r in sparse.iterrows())
+        for _, r in sparse.iterrows()
+    )
     if (sparse["delta_high"] < -ACCURACY_MARGIN).any():
         verdict = NOT_REPRODUCED
     elif (sparse["delta_low"] > -ACCURACY_MARGIN).all():
@@ -107,37 +117,64 @@ def _accuracy_delta(result: dict, base: dict) -> tuple[float, float, float]:
 
 
 def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
-    return pd.DataFrame([{"claim": v.statement, "paper": v.where, "our evidence": v.evidence,
-                          "verdict": v.verdict} for v in verdicts])
+    return pd.DataFrame(
+        [
+            {
+                "claim": v.statement,
+                "paper": v.where,
+                "our evidence": v.evidence,
+                "verdict": v.verdict,
+            }
+            for v in verdicts
+        ]
+    )
 
 
 def density_display(table: pd.DataFrame) -> pd.DataFrame:
     """``density_table`` as readable strings: percentages with their 95% intervals."""
+
     def pct(v, low, high):
         return f"{100 * v:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
 
-    return pd.DataFrame({
-        "λ": [f"{lam:g}" for lam in table["lambda"]],
-        "average density": [f"{d:.3f} [{lo:.3f}, {hi:.3f}]" for d, lo, hi in
-                            zip(table.density, table.density_low, table.density_high)],
-        "train acc. (%)": [f"{100 * a:.1f}" for a in table.train_acc],
-        "test acc. (%)": [pct(*v) for v in zip(table.test_acc, table.test_acc_low,
-                                               table.test_acc_high)],
-        "Δ test acc. vs λ=0 (pt)": [f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
-                                    for d, lo, hi in zip(table.delta_test_acc, table.delta_low,
-                                                         table.delta_high)],
-    })
+    return pd.DataFrame(
+        {
+            "λ": [f"{lam:g}" for lam in table["lambda"]],
+            "average density": [
+                f"{d:.3f} [{lo:.3f}, {hi:.3f}]"
+                for d, lo, hi in zip(
+                    table.density, table.density_low, table.density_high, strict=False
+                )
+            ],
+            "train acc. (%)": [f"{100 * a:.1f}" for a in table.train_acc],
+            "test acc. (%)": [
+                pct(*v)
+                for v in zip(table.test_acc, table.test_acc_low, table.test_acc_high, strict=False)
+            ],
+            "Δ test acc. vs λ=0 (pt)": [
+                f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+                for d, lo, hi in zip(
+                    table.delta_test_acc, table.delta_low, table.delta_high, strict=False
+                )
+            ],
+        }
+    )
 
 
 def run_table(results: list[dict]) -> pd.DataFrame:
     """Provenance of each cell: where, on what, from which data, and how long."""
-    return pd.DataFrame([{
-        "cell": r["cell"],
-        "wall time (s)": r["provenance"]["wall_seconds"],
-        "device": r["provenance"]["device"],
-        "commit": (r["provenance"]["commit"] or "-")[:10] + ("*" if r["provenance"]["dirty"] else ""),
-        "data": r["provenance"]["data_source"],
-    } for r in results])
+    return pd.DataFrame(
+        [
+            {
+                "cell": r["cell"],
+                "wall time (s)": r["provenance"]["wall_seconds"],
+                "device": r["provenance"]["device"],
+                "commit": (r["provenance"]["commit"] or "-")[:10]
+                + ("*" if r["provenance"]["dirty"] else ""),
+                "data": r["provenance"]["data_source"],
+            }
+            for r in results
+        ]
+    )
 
 
 def missing_cells(results: list[dict], expected: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -13,6 +14,7 @@ from paperlib.data import Cifar10, DataError, load_cifar10, stratified_indices, 
 from paperlib.store import output_root
 
 DATA_ENV = "PAPERLIB_DATA"  # a local CIFAR-10 copy for every run, e.g. set by `make DATA=...`
+CACHE_ENV = "PAPERLIB_CACHE"  # where decoded copies are cached; default <output>/data/cache
 
 SYNTHETIC_SIZES = (5000, 2000)  # train, test: enough for the smoke profile
 Pair = tuple[torch.Tensor, torch.Tensor]  # (uint8 images, int64 labels)
@@ -36,18 +38,26 @@ def load_profile_data(profile: Profile, data_path: str | None = None) -> Cifar10
     """
     path = data_path or os.environ.get(DATA_ENV) or profile.data.path
     root = output_root() / "data"
+    cache = os.environ.get(CACHE_ENV)
     try:
-        return load_cifar10(path, root=root, download=profile.data.download)
+        return load_cifar10(
+            path,
+            root=root,
+            download=profile.data.download,
+            cache_dir=Path(cache) if cache else None,
+        )
     except DataError as err:
         if not profile.data.synthetic_fallback or path is not None:
             raise
-        warnings.warn(f"{err}\nFalling back to SYNTHETIC images: numbers are not CIFAR-10's.",
-                      stacklevel=2)
+        warnings.warn(
+            f"{err}\nFalling back to SYNTHETIC images: numbers are not CIFAR-10's.", stacklevel=2
+        )
         return synthetic_cifar10(*SYNTHETIC_SIZES, seed=0)
 
 
-def make_splits(data: Cifar10, *, train_size: int, val_size: int, test_size: int,
-                seed: int) -> Splits:
+def make_splits(
+    data: Cifar10, *, train_size: int, val_size: int, test_size: int, seed: int
+) -> Splits:
     """Disjoint, class-balanced train and validation subsets, and a test subset."""
     train_idx = stratified_indices(data.train_labels, train_size, seed)
     val_idx = stratified_indices(data.train_labels, val_size, seed + 1, exclude=train_idx)

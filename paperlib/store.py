@@ -37,11 +37,15 @@ def safe_id(name: str) -> str:
 
 
 def result_path(profile: str, experiment: str, cell: str) -> Path:
-    return output_root() / "results" / safe_id(profile) / safe_id(experiment) / f"{safe_id(cell)}.json"
+    return (
+        output_root() / "results" / safe_id(profile) / safe_id(experiment) / f"{safe_id(cell)}.json"
+    )
 
 
 def run_path(profile: str, experiment: str, cell: str) -> Path:
-    return output_root() / "runs" / safe_id(profile) / safe_id(experiment) / f"{safe_id(cell)}.ipynb"
+    return (
+        output_root() / "runs" / safe_id(profile) / safe_id(experiment) / f"{safe_id(cell)}.ipynb"
+    )
 
 
 def config_hash(payload: dict[str, Any]) -> str:
@@ -79,8 +83,9 @@ def read_result(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        warnings.warn(f"ignoring corrupt result {path} ({err}); the cell will be recomputed",
-                      stacklevel=2)
+        warnings.warn(
+            f"ignoring corrupt result {path} ({err}); the cell will be recomputed", stacklevel=2
+        )
         return None
 
 

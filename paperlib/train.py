@@ -103,7 +103,9 @@ def train(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, dataset: tuple[torch.Tensor, torch.Tensor], objective: Objective,
+    model: nn.Module,
+    dataset: tuple[torch.Tensor, torch.Tensor],
+    objective: Objective,
     batch_size: int = 1000,
 ) -> tuple[float, float]:
     """Mean objective and accuracy over ``dataset`` in eval mode."""
@@ -111,7 +113,7 @@ def evaluate(
     device = next(model.parameters()).device
     loss_sum, hits = 0.0, 0
     images, labels = dataset
-    for x, y in zip(images.split(batch_size), labels.split(batch_size)):
+    for x, y in zip(images.split(batch_size), labels.split(batch_size), strict=False):
         x, y = to_unit_float(x.to(device)), y.to(device)
         loss, logits = objective(model, x, y)
         loss_sum += loss.item() * len(y)

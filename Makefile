@@ -1,0 +1,39 @@
+# `make book` and `make test` each create (or refresh, when pyproject.toml changes) the
+# local virtual environment in .venv, then do their job.
+#   make book                      # default profile (cpu): grid, results, HTML book
+#   make book DATA=/path/to/cifar  # use a local CIFAR-10 copy instead of downloading
+#   make book PROFILE=smoke        # a quick miniature
+#   make test                      # the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PROFILE ?= cpu
+DATA ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_ARG := $(if $(DATA),--data $(abspath $(DATA)),)
+
+.PHONY: book test venv grid lab clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+grid: $(STAMP)
+	$(BIN)/python -m paperlib grid --profile $(PROFILE) --experiment density $(DATA_ARG)
+
+book: $(STAMP)
+	@start=$$(date +%s); \
+	$(BIN)/python -m paperlib grid --profile $(PROFILE) --experiment density $(DATA_ARG) && \
+	$(BIN)/python -m paperlib book --profile $(PROFILE) && \
+	$(BIN)/jupyter-book build . -W --keep-going && \
+	echo "make book ($(PROFILE)) finished in $$(( $$(date +%s) - start )) s: open _build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf _build book/generated

@@ -1,0 +1,86 @@
+"""The grid runner: skip-if-done, and the smoke grid end to end into an HTML book."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paperlib.book import prepare_book
+from paperlib.config import cell_hash, load_grid, load_profile
+from paperlib.grid import run_grid
+from paperlib.store import REPO_ROOT, load_results, result_path, run_path, write_json
+
+
+def test_finished_cells_are_skipped_without_running_anything(smoke_env):
+    profile = load_profile("smoke")
+    for cell in load_grid("density"):
+        write_json(
+            result_path("smoke", "density", cell.cell_id),
+            {"config_hash": cell_hash(profile, "density", cell)},
+        )
+    outcomes = run_grid("smoke", "density", progress=False)
+    assert [o.status for o in outcomes] == ["skipped"] * 5
+
+
+def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
+    cells = load_grid("density")
+    for cell in cells:
+        write_json(result_path("smoke", "density", cell.cell_id), {"config_hash": "stale"})
+    ran = []
+    monkeypatch.setattr("paperlib.grid.run_cell", lambda p, e, cell, h, d: ran.append(cell.cell_id))
+    run_grid("smoke", "density", progress=False)
+    assert ran == [c.cell_id for c in cells]
+
+
+def test_stale_temporaries_are_removed_before_the_grid_runs(smoke_env):
+    profile = load_profile("smoke")
+    folder = result_path("smoke", "density", "x").parent
+    stale = folder / ".lambda-0.json.abc.tmp"
+    for cell in load_grid("density"):
+        write_json(
+            result_path("smoke", "density", cell.cell_id),
+            {"config_hash": cell_hash(profile, "density", cell)},
+        )
+    stale.write_text("{")
+    run_grid("smoke", "density", progress=False)
+    assert not stale.exists()
+
+
+@pytest.mark.slow
+def test_smoke_grid_then_book(smoke_env, tmp_path):
+    outcomes = run_grid("smoke", "density", progress=False)
+    assert [o.status for o in outcomes] == ["ran"] * 5, [o.error for o in outcomes]
+    results = load_results("smoke", "density")
+    assert sorted(r["params"]["activity_l1"] for r in results) == [0, 1e-7, 1e-6, 1e-5, 1e-4]
+    for r in results:
+        assert r["config_hash"] == cell_hash(
+            load_profile("smoke"),
+            "density",
+            next(c for c in load_grid("density") if c.cell_id == r["cell"]),
+        )
+        assert run_path("smoke", "density", r["cell"]).exists()
+    # The strongest penalty gives the sparsest code: density responds to lambda.
+    by_lambda = {r["params"]["activity_l1"]: r["metrics"]["average_density"] for r in results}
+    assert by_lambda[1e-4] < by_lambda[0]
+    # A rerun does nothing.
+    assert {o.status for o in run_grid("smoke", "density", progress=False)} == {"skipped"}
+
+    book = tmp_path / "book_src"
+    shutil.copytree(REPO_ROOT / "book", book / "book", ignore=shutil.ignore_patterns("generated"))
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO_ROOT / name, book / name)
+    prepare_book("smoke", book_dir=book / "book")
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    build = subprocess.run(
+        [str(jupyter_book), "build", str(book), "-W"], capture_output=True, text=True
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    html = book / "_build" / "html"
+    assert (html / "index.html").exists()
+    results_page = (html / "book" / "generated" / "density_results.html").read_text()
+    assert "<img" in results_page
+    assert re.search(r"\b(reproduced|inconclusive)\b", results_page)
+    assert (html / "book" / "generated" / "runs" / "density-lambda-0.html").exists()
