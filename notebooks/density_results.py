@@ -32,7 +32,7 @@ from IPython.display import Markdown, display
 from paperlib import density_figure, density_table, density_verdicts, load_grid, load_results
 from paperlib.report import density_display, missing_cells, run_table, verdict_table
 
-results = load_results(profile, "density")
+results = sorted(load_results(profile, "density"), key=lambda r: r["params"]["activity_l1"])
 missing = missing_cells(results, [cell.cell_id for cell in load_grid("density")])
 print(f"profile {profile}: {len(results)} cells with results")
 if missing:

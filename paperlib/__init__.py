@@ -8,7 +8,7 @@ from paperlib.models import SingleLayerCNN
 from paperlib.plots import activation_maps, density_figure, training_curves
 from paperlib.provenance import now, provenance
 from paperlib.report import density_table, density_verdicts, verdict_table
-from paperlib.splits import load_profile_data, make_splits
+from paperlib.splits import data_identity, load_profile_data, make_splits
 from paperlib.stats import bootstrap_ci, pack_bits
 from paperlib.store import load_results, result_path, write_json
 from paperlib.train import default_device, density_objective, seed_everything, train
@@ -24,6 +24,7 @@ __all__ = [
     "bootstrap_ci",
     "cell_hash",
     "correct",
+    "data_identity",
     "default_device",
     "density_figure",
     "density_objective",

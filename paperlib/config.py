@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -65,7 +66,7 @@ class DensityCell:
 
     @property
     def cell_id(self) -> str:
-        return f"lambda-{self.activity_l1:g}"
+        return f"lambda-{self.activity_l1!r}"  # repr round-trips: distinct lambdas, distinct ids
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,14 @@ def make_cell(experiment: str, params: dict[str, Any], where: str = "parameters"
     return from_dict(CELL_TYPES[experiment], params, where=where)
 
 
-def cell_hash(profile: Profile, experiment: str, cell: Any) -> str:
-    """Hash of everything that determines a cell's result; see ``store.is_done``."""
+def cell_hash(profile: Profile, experiment: str, cell: Any, data: str) -> str:
+    """Hash of everything that determines a cell's result; see ``store.is_done``.
+
+    ``data`` names the CIFAR-10 copy (``splits.data_identity``), so switching copies
+    recomputes the grid.
+    """
     payload = {
+        "data": data,
         "experiment": experiment,
         "settings": as_dict(getattr(profile, experiment)),
         "cell": as_dict(cell),
@@ -159,6 +165,8 @@ def _check(hint: Any, value: Any, f: dataclasses.Field, where: str, key: str) ->
         return None
     expected = next(t for t in allowed if t is not type(None))
     value = _coerce(expected, value, where, key)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {key} must be a finite number, got {value!r}")
     minimum = f.metadata.get("min")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{where}: {key} must be >= {minimum}, got {value!r}")

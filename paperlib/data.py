@@ -44,7 +44,7 @@ _TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 _TEST_BATCHES = ("test_batch",)
 _TENSORS = ("train_images", "train_labels", "test_images", "test_labels")
 # Bump when the decoded layout changes, so caches written by older code are not reused.
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 _HOW_TO_PASS = (
     "Point the project at a local CIFAR-10 copy with --data PATH (make: DATA=PATH, or the "
@@ -192,7 +192,7 @@ def _load_torchvision(root: Path, download: bool) -> Cifar10:
             raise DataError(f"CIFAR-10 not found in {root} ({exc}). {_HOW_TO_PASS}") from exc
         images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
         splits += [images, torch.as_tensor(ds.targets, dtype=torch.int64)]
-    data = Cifar10(*splits, source=f"torchvision CIFAR-10 in {root}")
+    data = Cifar10(*splits, source=f"torchvision CIFAR-10 in {root.name}/")
     _verify(data)
     return data
 
@@ -200,9 +200,9 @@ def _load_torchvision(root: Path, download: bool) -> Cifar10:
 def _read_copy(path: Path) -> Cifar10:
     """Decode a local copy (directory or archive) into a verified Cifar10."""
     if path.is_dir():
-        data = _decode_members(_directory_members(path), f"directory {path}")
+        data = _decode_members(_directory_members(path), f"directory {path.name}")
     else:
-        data = _decode_members(_archive_members(path), f"archive {path}")
+        data = _decode_members(_archive_members(path), f"archive {path.name}")
     _verify(data)  # also catches batches whose labels do not match their images
     return data
 

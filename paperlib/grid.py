@@ -15,6 +15,7 @@ import papermill as pm
 from tqdm import tqdm
 
 from paperlib.config import Profile, as_dict, cell_hash, load_grid, load_profile
+from paperlib.splits import data_identity
 from paperlib.store import (
     NOTEBOOKS_DIR,
     is_done,
@@ -48,7 +49,7 @@ def run_grid(
     bar = tqdm(cells, desc=f"{experiment} grid ({profile.name})", unit="cell", disable=not progress)
     for cell in bar:
         bar.set_postfix(cell=cell.cell_id)
-        expected = cell_hash(profile, experiment, cell)
+        expected = cell_hash(profile, experiment, cell, data_identity(profile, data_path))
         if is_done(result_path(profile.name, experiment, cell.cell_id), expected):
             outcomes.append(
                 CellOutcome(

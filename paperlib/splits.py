@@ -29,6 +29,17 @@ class Splits:
     note: str
 
 
+def resolve_data_path(profile: Profile, data_path: str | None = None) -> str | None:
+    """The copy to read: ``data_path``, else ``$PAPERLIB_DATA``, else the profile's."""
+    return data_path or os.environ.get(DATA_ENV) or profile.data.path
+
+
+def data_identity(profile: Profile, data_path: str | None = None) -> str:
+    """A machine-independent name for the copy a run reads, for the cell hash."""
+    path = resolve_data_path(profile, data_path)
+    return Path(path).name if path else "torchvision"
+
+
 def load_profile_data(profile: Profile, data_path: str | None = None) -> Cifar10:
     """CIFAR-10 from ``data_path``, else ``$PAPERLIB_DATA``, else the profile's setting.
 
@@ -36,7 +47,7 @@ def load_profile_data(profile: Profile, data_path: str | None = None) -> Cifar10
     allows). Only a profile with ``synthetic_fallback`` falls back to synthetic images,
     and it says so loudly.
     """
-    path = data_path or os.environ.get(DATA_ENV) or profile.data.path
+    path = resolve_data_path(profile, data_path)
     root = output_root() / "data"
     cache = os.environ.get(CACHE_ENV)
     try:

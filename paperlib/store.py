@@ -31,7 +31,7 @@ def output_root() -> Path:
 
 def safe_id(name: str) -> str:
     """Reject names that could escape their folder (``..``, ``/``, odd characters)."""
-    if not _SAFE_ID.match(name) or ".." in name:
+    if not isinstance(name, str) or not _SAFE_ID.fullmatch(name) or ".." in name:
         raise ValueError(f"unsafe name {name!r}: use letters, digits and _ . + - only")
     return name
 
@@ -81,12 +81,15 @@ def read_result(path: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        result = json.loads(path.read_text())
+        if not isinstance(result, dict):
+            raise ValueError(f"expected a JSON object, got {type(result).__name__}")
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
         warnings.warn(
             f"ignoring corrupt result {path} ({err}); the cell will be recomputed", stacklevel=2
         )
         return None
+    return result
 
 
 def is_done(path: Path, expected_hash: str) -> bool:
@@ -95,7 +98,7 @@ def is_done(path: Path, expected_hash: str) -> bool:
 
 
 def load_results(profile: str, experiment: str) -> list[dict]:
-    """Every readable result of one experiment in one profile, sorted by cell id."""
+    """Every readable result of one experiment in one profile, in file-name order."""
     folder = output_root() / "results" / safe_id(profile) / safe_id(experiment)
     results = (read_result(p) for p in sorted(folder.glob("*.json")))
     return [r for r in results if r is not None]

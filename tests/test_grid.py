@@ -11,6 +11,7 @@ import pytest
 from paperlib.book import prepare_book
 from paperlib.config import cell_hash, load_grid, load_profile
 from paperlib.grid import run_grid
+from paperlib.splits import data_identity
 from paperlib.store import REPO_ROOT, load_results, result_path, run_path, write_json
 
 
@@ -19,7 +20,7 @@ def test_finished_cells_are_skipped_without_running_anything(smoke_env):
     for cell in load_grid("density"):
         write_json(
             result_path("smoke", "density", cell.cell_id),
-            {"config_hash": cell_hash(profile, "density", cell)},
+            {"config_hash": cell_hash(profile, "density", cell, data_identity(profile))},
         )
     outcomes = run_grid("smoke", "density", progress=False)
     assert [o.status for o in outcomes] == ["skipped"] * 5
@@ -42,7 +43,7 @@ def test_stale_temporaries_are_removed_before_the_grid_runs(smoke_env):
     for cell in load_grid("density"):
         write_json(
             result_path("smoke", "density", cell.cell_id),
-            {"config_hash": cell_hash(profile, "density", cell)},
+            {"config_hash": cell_hash(profile, "density", cell, data_identity(profile))},
         )
     stale.write_text("{")
     run_grid("smoke", "density", progress=False)
@@ -56,11 +57,9 @@ def test_smoke_grid_then_book(smoke_env, tmp_path):
     results = load_results("smoke", "density")
     assert sorted(r["params"]["activity_l1"] for r in results) == [0, 1e-7, 1e-6, 1e-5, 1e-4]
     for r in results:
-        assert r["config_hash"] == cell_hash(
-            load_profile("smoke"),
-            "density",
-            next(c for c in load_grid("density") if c.cell_id == r["cell"]),
-        )
+        smoke = load_profile("smoke")
+        cell = next(c for c in load_grid("density") if c.cell_id == r["cell"])
+        assert r["config_hash"] == cell_hash(smoke, "density", cell, data_identity(smoke))
         assert run_path("smoke", "density", r["cell"]).exists()
     # The strongest penalty gives the sparsest code: density responds to lambda.
     by_lambda = {r["params"]["activity_l1"]: r["metrics"]["average_density"] for r in results}
@@ -83,4 +82,4 @@ def test_smoke_grid_then_book(smoke_env, tmp_path):
     results_page = (html / "book" / "generated" / "density_results.html").read_text()
     assert "<img" in results_page
     assert re.search(r"\b(reproduced|inconclusive)\b", results_page)
-    assert (html / "book" / "generated" / "runs" / "density-lambda-0.html").exists()
+    assert (html / "book" / "generated" / "runs" / "density-lambda-0.0.html").exists()

@@ -1,0 +1,309 @@
+"""Tests for paperlib.config: profiles, grids, validation messages, hashes, round trips."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from paperlib import config
+from paperlib.config import (
+    ConfigError,
+    DensityCell,
+    Profile,
+    available_profiles,
+    cell_hash,
+    from_dict,
+    load_grid,
+    load_profile,
+    make_cell,
+)
+
+PAPER_LAMBDAS = [0.0, 1e-7, 1e-6, 1e-5, 1e-4]
+
+
+@pytest.fixture
+def params_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty ``params/`` folder that ``paperlib.config`` reads instead of the real one."""
+    folder = tmp_path / "params"
+    folder.mkdir()
+    monkeypatch.setattr(config, "PARAMS_DIR", folder)
+    return folder
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+# --- profiles -------------------------------------------------------------------------
+
+
+def test_available_profiles_are_the_yaml_files_without_the_grid():
+    names = available_profiles()
+    assert {"smoke", "cpu", "paper"} <= set(names)
+    assert "grids" not in names
+    assert names == sorted(names)
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+def test_profiles_load_with_the_values_in_their_files(name):
+    raw = yaml.safe_load((config.PARAMS_DIR / f"{name}.yaml").read_text())
+    profile = load_profile(name)
+    assert profile.name == name
+    for section in ("data", "density"):
+        loaded = dataclasses.asdict(getattr(profile, section))
+        assert set(raw[section]) <= set(loaded)
+        for key, value in raw[section].items():
+            assert loaded[key] == value, f"{name}.{section}.{key}"
+    assert type(profile.density.lr) is float
+    assert type(profile.density.epochs) is int
+
+
+def test_profiles_follow_the_design():
+    """DESIGN.md: smoke may fall back to synthetic data; cpu and paper use real CIFAR-10,
+    and paper uses the full 45,000 / 5,000 / 10,000 split."""
+    smoke, cpu, paper = (load_profile(n) for n in ("smoke", "cpu", "paper"))
+    assert smoke.data.synthetic_fallback
+    assert not cpu.data.synthetic_fallback and not paper.data.synthetic_fallback
+    sizes = (paper.density.train_size, paper.density.val_size, paper.density.test_size)
+    assert sizes == (45_000, 5_000, 10_000)
+    assert smoke.density.train_size < cpu.density.train_size < paper.density.train_size
+
+
+def test_profiles_are_frozen():
+    profile = load_profile("smoke")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        profile.density.epochs = 3  # type: ignore[misc]
+
+
+def test_overrides_use_dotted_keys_and_leave_the_rest_alone():
+    base = load_profile("smoke")
+    profile = load_profile("smoke", {"density.epochs": 3, "density.lr": "5e-4", "data.path": "/x"})
+    assert profile.density.epochs == 3
+    assert profile.density.lr == 5e-4
+    assert profile.data.path == "/x"
+    assert profile.density.train_size == base.density.train_size
+    assert profile.data.synthetic_fallback == base.data.synthetic_fallback
+
+
+def test_unknown_override_key_names_the_key_the_file_and_a_suggestion():
+    with pytest.raises(ConfigError) as err:
+        load_profile("smoke", {"density.epoch": 3})
+    message = str(err.value)
+    assert "'density.epoch'" in message
+    assert "params/smoke.yaml" in message
+    assert "did you mean 'epochs'" in message
+
+
+def test_override_below_a_leaf_value_is_rejected():
+    with pytest.raises(ConfigError, match=r"density\.epochs\.x: 'epochs' is not a section"):
+        load_profile("smoke", {"density.epochs.x": 1})
+
+
+def test_unknown_key_in_a_profile_file_names_the_file(params_dir):
+    _write(params_dir, "mine.yaml", "densty:\n  epochs: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_profile("mine")
+    message = str(err.value)
+    assert message.startswith("params/mine.yaml:")
+    assert "unknown key 'densty'" in message
+    assert "did you mean 'density'" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("density.epochs", "3", "expected int, got str"),
+        ("density.epochs", True, "expected int, got bool"),
+        ("density.epochs", 2.5, "expected int, got float"),
+        ("density.lr", "abc", "expected float, got str"),
+        ("density.lr", False, "expected float, got bool"),
+        ("data.download", 1, "expected bool, got int"),
+        ("data.path", 5, "expected str, got int"),
+        ("density", 5, "expected a mapping, got 5"),
+    ],
+)
+def test_wrong_types_are_rejected_with_the_key(key, value, expected):
+    with pytest.raises(ConfigError) as err:
+        load_profile("smoke", {key: value})
+    message = str(err.value)
+    assert message.startswith("params/smoke.yaml:")
+    assert expected in message
+    assert key in message
+
+
+def test_integers_are_accepted_for_floats_and_become_floats():
+    profile = load_profile("smoke", {"density.lr": 1})
+    assert profile.density.lr == 1.0
+    assert type(profile.density.lr) is float
+
+
+def test_numeric_strings_are_floats_because_yaml_reads_1e_5_as_a_string():
+    assert yaml.safe_load("x: 1e-5")["x"] == "1e-5"  # the YAML 1.1 quirk being handled
+    cell = make_cell("density", {"activity_l1": "1e-5"})
+    assert cell.activity_l1 == 1e-5
+    assert type(cell.activity_l1) is float
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "minimum"),
+    [
+        ("density.lr", -1e-3, "0.0"),
+        ("density.epochs", 0, "1"),
+        ("density.train_size", 9, "10"),
+        ("density.seed", -1, "0"),
+    ],
+)
+def test_values_below_their_minimum_are_rejected(key, value, minimum):
+    with pytest.raises(ConfigError, match=rf"params/smoke\.yaml: {key} must be >= {minimum}"):
+        load_profile("smoke", {key: value})
+
+
+def test_negative_lambda_is_rejected_by_make_cell():
+    with pytest.raises(ConfigError, match=r"my cell: activity_l1 must be >= 0\.0, got -1e-05"):
+        make_cell("density", {"activity_l1": -1e-5}, where="my cell")
+
+
+@pytest.mark.parametrize("value", [float("nan"), "nan"])
+def test_nan_lambda_is_rejected(value):
+    with pytest.raises(ConfigError):
+        make_cell("density", {"activity_l1": value})
+
+
+def test_unknown_cell_key_suggests_the_right_one():
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'activity_l2' \(did you mean 'activity_l1'"
+    ):
+        make_cell("density", {"activity_l2": 1e-5})
+
+
+def test_unknown_profile_suggests_and_lists_the_available_ones():
+    with pytest.raises(ConfigError) as err:
+        load_profile("smok")
+    message = str(err.value)
+    assert "unknown profile 'smok'" in message
+    assert "did you mean 'smoke'" in message
+    assert message.endswith("available profiles: " + ", ".join(available_profiles()))
+    assert "cpu, paper, smoke" in message
+
+
+def test_unknown_experiment_is_rejected_by_make_cell_and_load_grid():
+    with pytest.raises(ConfigError, match=r"unknown experiment 'densty' \(did you mean 'density'"):
+        make_cell("densty", {})
+    with pytest.raises(ConfigError, match=r"params/grids\.yaml: unknown experiment 'densty'"):
+        load_grid("densty")
+
+
+def test_profile_file_that_is_not_yaml_is_rejected(params_dir):
+    path = _write(params_dir, "broken.yaml", "density: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML") as err:
+        load_profile("broken")
+    assert str(path) in str(err.value)
+
+
+def test_profile_file_that_is_not_a_mapping_is_rejected(params_dir):
+    _write(params_dir, "listy.yaml", "- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping at the top level"):
+        load_profile("listy")
+
+
+# --- grids ----------------------------------------------------------------------------
+
+
+def test_density_grid_has_the_five_lambdas_of_the_paper():
+    cells = load_grid("density")
+    assert cells == [DensityCell(lam) for lam in PAPER_LAMBDAS]
+    assert all(type(c.activity_l1) is float for c in cells)
+    ids = [c.cell_id for c in cells]
+    assert ids == ["lambda-0.0", "lambda-1e-07", "lambda-1e-06", "lambda-1e-05", "lambda-0.0001"]
+    assert len(set(ids)) == 5
+
+
+def test_grid_values_are_coerced_like_any_cell(params_dir):
+    _write(params_dir, "grids.yaml", "density:\n  activity_l1: [0.0, '1e-5', 2]\n")
+    assert load_grid("density") == [DensityCell(0.0), DensityCell(1e-5), DensityCell(2.0)]
+
+
+@pytest.mark.parametrize("body", ["density: {}\n", "density:\n", "other: {a: [1]}\n"])
+def test_empty_grid_is_rejected(params_dir, body):
+    _write(params_dir, "grids.yaml", body)
+    with pytest.raises(ConfigError, match=r"params/grids\.yaml: density: the grid is empty"):
+        load_grid("density")
+
+
+def test_grid_axis_with_no_values_is_rejected(params_dir):
+    _write(params_dir, "grids.yaml", "density:\n  activity_l1: []\n")
+    with pytest.raises(ConfigError, match=r"density\.activity_l1: expected a non-empty list"):
+        load_grid("density")
+
+
+def test_grid_values_are_validated_and_the_message_names_the_file(params_dir):
+    _write(params_dir, "grids.yaml", "density:\n  activity_l1: [0.0, abc]\n")
+    with pytest.raises(ConfigError, match=r"params/grids\.yaml: density: activity_l1: expected"):
+        load_grid("density")
+    _write(params_dir, "grids.yaml", "density:\n  lambda: [0.0]\n")
+    with pytest.raises(ConfigError, match=r"params/grids\.yaml: density: unknown key 'lambda'"):
+        load_grid("density")
+
+
+def test_invalid_grid_yaml_is_rejected(params_dir):
+    _write(params_dir, "grids.yaml", "density: {activity_l1: [0.0\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_grid("density")
+
+
+# --- hashes and round trips -----------------------------------------------------------
+
+
+def test_cell_hash_is_stable_and_sensitive_to_settings_and_cell():
+    smoke = load_profile("smoke")
+    cell = DensityCell(1e-5)
+    reference = cell_hash(smoke, "density", cell, "x.tar.xz")
+    assert len(reference) == 16 and int(reference, 16) >= 0
+    assert cell_hash(load_profile("smoke"), "density", DensityCell(1e-5), "x.tar.xz") == reference
+    assert (
+        cell_hash(smoke, "density", make_cell("density", {"activity_l1": "1e-5"}), "x.tar.xz")
+        == reference
+    )
+    changed = {
+        cell_hash(load_profile("smoke", {"density.epochs": 3}), "density", cell, "x.tar.xz"),
+        cell_hash(load_profile("smoke", {"density.seed": 1}), "density", cell, "x.tar.xz"),
+        cell_hash(load_profile("smoke", {"density.lr": 2e-3}), "density", cell, "x.tar.xz"),
+        cell_hash(smoke, "density", DensityCell(1e-6), "x.tar.xz"),
+        cell_hash(load_profile("cpu"), "density", cell, "x.tar.xz"),
+        cell_hash(smoke, "density", cell, "torchvision"),
+    }
+    assert reference not in changed
+    assert len(changed) == 6
+
+
+def test_cell_hash_ignores_descriptive_text():
+    smoke = load_profile("smoke")
+    described = dataclasses.replace(smoke, description="something else")
+    assert cell_hash(described, "density", DensityCell(0.0), "x.tar.xz") == cell_hash(
+        smoke, "density", DensityCell(0.0), "x.tar.xz"
+    )
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
+def test_profile_round_trips_through_yaml(name):
+    profile = load_profile(name)
+    text = yaml.safe_dump(dataclasses.asdict(profile))
+    assert from_dict(Profile, yaml.safe_load(text), where="round trip") == profile
+
+
+def test_cells_round_trip_through_yaml():
+    for lam in PAPER_LAMBDAS:
+        text = yaml.safe_dump(dataclasses.asdict(DensityCell(lam)))
+        back = make_cell("density", yaml.safe_load(text))
+        assert back == DensityCell(lam)
+        assert back.activity_l1 == lam
+
+
+def test_missing_required_key_is_reported():
+    with pytest.raises(ConfigError, match=r"here: missing key 'name'"):
+        from_dict(Profile, {}, where="here")

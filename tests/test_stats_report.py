@@ -1,0 +1,346 @@
+"""Tests for paperlib.stats (bootstrap intervals, bit packing) and paperlib.report (tables
+and verdicts), on result dicts shaped like the ones notebooks/density.py writes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from paperlib.report import (
+    ACCURACY_MARGIN,
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    density_display,
+    density_table,
+    density_verdicts,
+    missing_cells,
+    run_table,
+    verdict_table,
+)
+from paperlib.stats import bootstrap_ci, pack_bits, paired_difference_ci, unpack_bits
+
+# --- stats ----------------------------------------------------------------------------
+
+
+def test_bootstrap_ci_brackets_the_mean_within_the_data_range():
+    values = np.arange(20, dtype=float)
+    low, high = bootstrap_ci(values)
+    assert 0.0 <= low < values.mean() < high <= 19.0
+    # the standard error of the mean is 5.77 / sqrt(20) = 1.29; a 95% interval is ~ +-2.5
+    assert high - low == pytest.approx(2 * 1.96 * values.std() / math.sqrt(20), rel=0.15)
+
+
+def test_bootstrap_ci_of_a_constant_is_that_constant():
+    assert bootstrap_ci([3.5] * 17) == (3.5, 3.5)
+    assert bootstrap_ci([True] * 10) == (1.0, 1.0)
+
+
+def test_bootstrap_ci_is_deterministic_per_seed():
+    values = np.random.default_rng(1).normal(size=50)
+    assert bootstrap_ci(values, seed=4) == bootstrap_ci(values, seed=4)
+    assert bootstrap_ci(values, seed=4) != bootstrap_ci(values, seed=5)
+    assert all(isinstance(v, float) for v in bootstrap_ci(values))
+
+
+def test_bootstrap_ci_of_booleans_is_an_accuracy_interval():
+    flags = np.zeros(1000, dtype=bool)
+    flags[:700] = True
+    low, high = bootstrap_ci(flags)
+    half_width = 1.96 * math.sqrt(0.7 * 0.3 / 1000)  # 0.028
+    assert low == pytest.approx(0.7 - half_width, abs=0.006)
+    assert high == pytest.approx(0.7 + half_width, abs=0.006)
+
+
+def test_paired_difference_ci_of_identical_vectors_is_zero():
+    a = np.random.default_rng(0).random(30)
+    assert paired_difference_ci(a, a.copy()) == (0.0, 0.0)
+
+
+def test_paired_difference_ci_is_the_interval_of_the_differences():
+    a = np.random.default_rng(0).random(40)
+    b = np.random.default_rng(1).random(40)
+    assert paired_difference_ci(a, b, seed=3) == bootstrap_ci(a - b, seed=3)
+    assert paired_difference_ci(a + 1.0, a) == pytest.approx((1.0, 1.0))
+
+
+def test_paired_difference_ci_rejects_different_shapes():
+    with pytest.raises(ValueError, match=r"equal shapes, got \(3,\) and \(4,\)"):
+        paired_difference_ci([1, 2, 3], [1, 2, 3, 4])
+
+
+def test_pack_bits_writes_one_character_per_image():
+    assert pack_bits([True, False, True, True]) == "1011"
+    assert pack_bits(np.array([0, 1, 0], dtype=np.uint8)) == "010"
+    assert pack_bits([]) == ""
+
+
+def test_unpack_bits_reads_them_back():
+    assert unpack_bits("1011").tolist() == [True, False, True, True]
+    assert unpack_bits("").tolist() == []
+    flags = np.random.default_rng(0).random(1001) < 0.3
+    back = unpack_bits(pack_bits(flags))
+    assert back.dtype == bool
+    assert np.array_equal(back, flags)
+
+
+# --- report: fake results -------------------------------------------------------------
+
+N_TEST = 1000
+
+
+def _base_flags() -> np.ndarray:
+    """1,000 test outcomes, 700 of them correct, in a seeded order."""
+    flags = np.zeros(N_TEST, dtype=bool)
+    flags[:700] = True
+    return np.random.default_rng(0).permutation(flags)
+
+
+def _worse_flags(base: np.ndarray, lost: int) -> np.ndarray:
+    """``base`` with the first ``lost`` correct images now wrong."""
+    flags = base.copy()
+    flags[np.flatnonzero(base)[:lost]] = False
+    return flags
+
+
+def _result(lam, density, density_ci, flags, train_accuracy=0.9, commit="0123456789abcdef"):
+    """A result shaped as notebooks/density.py writes it, read back from JSON."""
+    result = {
+        "experiment": "density",
+        "profile": "smoke",
+        "cell": f"lambda-{lam:g}",
+        "config_hash": "0" * 16,
+        "params": {"activity_l1": lam},
+        "settings": {"epochs": 2},
+        "metrics": {
+            "average_density": density,
+            "average_density_ci": tuple(density_ci),
+            "test_accuracy": float(flags.mean()),
+            "test_accuracy_ci": bootstrap_ci(flags),
+            "train_accuracy": train_accuracy,
+            "val_accuracy": 0.5,
+        },
+        "test_correct": pack_bits(flags),
+        "history": [],
+        "provenance": {
+            "commit": commit,
+            "dirty": False,
+            "device": "CPU (x86_64, 2 threads)",
+            "seed": 0,
+            "data_source": "synthetic (no CIFAR-10 copy found)",
+            "data_note": "",
+            "started_at": "2024-01-01T00:00:00+00:00",
+            "wall_seconds": 12.5,
+        },
+    }
+    return json.loads(json.dumps(result))
+
+
+def _verdicts(results) -> dict[str, str]:
+    return {v.claim: v.verdict for v in density_verdicts(results)}
+
+
+# --- report: the table ----------------------------------------------------------------
+
+
+def test_density_table_sorts_by_lambda_and_carries_the_metrics():
+    base = _base_flags()
+    results = [
+        _result(1e-4, 0.20, (0.18, 0.22), _worse_flags(base, 100), train_accuracy=0.6),
+        _result(0.0, 0.80, (0.78, 0.82), base, train_accuracy=0.95),
+        _result(1e-6, 0.45, (0.43, 0.47), base, train_accuracy=0.9),
+    ]
+    table = density_table(results)
+    assert table["lambda"].tolist() == [0.0, 1e-6, 1e-4]
+    assert table["density"].tolist() == [0.80, 0.45, 0.20]
+    assert table["density_low"].tolist() == [0.78, 0.43, 0.18]
+    assert table["density_high"].tolist() == [0.82, 0.47, 0.22]
+    assert table["train_acc"].tolist() == [0.95, 0.9, 0.6]
+    assert table["test_acc"].tolist() == pytest.approx([0.7, 0.7, 0.6])
+    assert (table["test_acc_low"] < table["test_acc"]).all()
+    assert (table["test_acc"] < table["test_acc_high"]).all()
+
+
+def test_delta_column_is_the_paired_change_against_lambda_zero():
+    base = _base_flags()
+    table = density_table(
+        [
+            _result(0.0, 0.8, (0.78, 0.82), base),
+            _result(1e-6, 0.45, (0.43, 0.47), base),
+            _result(1e-4, 0.2, (0.18, 0.22), _worse_flags(base, 100)),
+        ]
+    )
+    # lambda = 0 against itself, and an identical model: exactly no change
+    for row in (0, 1):
+        assert table.loc[row, ["delta_test_acc", "delta_low", "delta_high"]].tolist() == [0, 0, 0]
+    # 100 of 1,000 images lost: -0.1, with a paired standard error of sqrt(.1 * .9 / 1000)
+    worse = table.iloc[2]
+    half_width = 1.96 * math.sqrt(0.1 * 0.9 / N_TEST)  # 0.0186
+    assert worse.delta_test_acc == pytest.approx(-0.1)
+    assert worse.delta_low == pytest.approx(-0.1 - half_width, abs=0.005)
+    assert worse.delta_high == pytest.approx(-0.1 + half_width, abs=0.005)
+
+
+def test_delta_column_is_nan_without_a_lambda_zero_model():
+    table = density_table([_result(1e-5, 0.3, (0.28, 0.32), _base_flags())])
+    assert table[["delta_test_acc", "delta_low", "delta_high"]].isna().all(axis=None)
+
+
+def test_density_display_formats_percentages_and_signed_deltas():
+    base = _base_flags()
+    display = density_display(
+        density_table(
+            [
+                _result(0.0, 0.8, (0.78, 0.82), base, train_accuracy=0.95),
+                _result(1e-4, 0.2, (0.18, 0.22), _worse_flags(base, 100)),
+            ]
+        )
+    )
+    assert display["λ"].tolist() == ["0", "0.0001"]
+    assert display["average density"].tolist() == ["0.800 [0.780, 0.820]", "0.200 [0.180, 0.220]"]
+    assert display["train acc. (%)"].tolist() == ["95.0", "90.0"]
+    assert display["test acc. (%)"][0].startswith("70.0 [")
+    assert display["test acc. (%)"][1].startswith("60.0 [")
+    deltas = display["Δ test acc. vs λ=0 (pt)"].tolist()
+    assert deltas[0] == "+0.0 [+0.0, +0.0]"
+    assert deltas[1].startswith("-10.0 [-1")
+
+
+# --- report: verdicts -----------------------------------------------------------------
+
+
+def test_density_falls_is_reproduced_when_the_intervals_separate():
+    base = _base_flags()
+    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.2, (0.18, 0.22), base)]
+    assert _verdicts(results)["density-falls"] == REPRODUCED
+
+
+def test_density_falls_is_not_reproduced_when_the_density_rises():
+    base = _base_flags()
+    results = [_result(0.0, 0.6, (0.58, 0.62), base), _result(1e-4, 0.9, (0.88, 0.92), base)]
+    assert _verdicts(results)["density-falls"] == NOT_REPRODUCED
+
+
+def test_density_falls_is_inconclusive_when_the_intervals_overlap():
+    base = _base_flags()
+    results = [_result(0.0, 0.80, (0.70, 0.90), base), _result(1e-4, 0.75, (0.65, 0.85), base)]
+    verdict = density_verdicts(results)[0]
+    assert verdict.claim == "density-falls"
+    assert verdict.verdict == INCONCLUSIVE
+    assert "0.800 [0.700, 0.900] at lambda = 0" in verdict.evidence
+    assert "0.750 [0.650, 0.850] at lambda = 0.0001" in verdict.evidence
+
+
+def test_density_falls_compares_lambda_zero_with_the_largest_lambda():
+    base = _base_flags()
+    results = [
+        _result(0.0, 0.8, (0.78, 0.82), base),
+        _result(1e-6, 0.95, (0.94, 0.96), base),  # an intermediate bump does not decide it
+        _result(1e-4, 0.2, (0.18, 0.22), base),
+    ]
+    assert _verdicts(results)["density-falls"] == REPRODUCED
+
+
+@pytest.mark.parametrize("lambdas", [[0.0], [1e-6, 1e-4]])
+def test_density_falls_needs_lambda_zero_and_a_positive_lambda(lambdas):
+    results = [_result(lam, 0.2, (0.18, 0.22), _base_flags()) for lam in lambdas]
+    verdicts = _verdicts(results)
+    assert verdicts == {"density-falls": INCONCLUSIVE, "sparse-as-accurate": INCONCLUSIVE}
+
+
+def test_sparse_as_accurate_is_reproduced_when_the_sparse_model_is_as_accurate():
+    base = _base_flags()
+    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.3, (0.28, 0.32), base)]
+    verdict = density_verdicts(results)[1]
+    assert verdict.claim == "sparse-as-accurate"
+    assert verdict.verdict == REPRODUCED
+    assert "lambda = 0.0001 (density 0.300): test accuracy change +0.0 pt" in verdict.evidence
+
+
+def test_sparse_as_accurate_is_reproduced_when_the_sparse_model_is_better():
+    base = _base_flags()
+    better = _worse_flags(np.ones(N_TEST, dtype=bool), 200)  # 80% correct
+    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.3, (0.28, 0.32), better)]
+    assert _verdicts(results)["sparse-as-accurate"] == REPRODUCED
+
+
+def test_sparse_as_accurate_is_not_reproduced_when_clearly_worse():
+    base = _base_flags()
+    worse = _worse_flags(base, 100)  # -10 pt, interval about [-11.9, -8.1]
+    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.3, (0.28, 0.32), worse)]
+    assert _verdicts(results)["sparse-as-accurate"] == NOT_REPRODUCED
+
+
+def test_sparse_as_accurate_is_not_reproduced_if_any_sparse_model_is_clearly_worse():
+    base = _base_flags()
+    results = [
+        _result(0.0, 0.8, (0.78, 0.82), base),
+        _result(1e-5, 0.4, (0.38, 0.42), base),
+        _result(1e-4, 0.3, (0.28, 0.32), _worse_flags(base, 100)),
+    ]
+    assert _verdicts(results)["sparse-as-accurate"] == NOT_REPRODUCED
+
+
+def test_sparse_as_accurate_is_inconclusive_when_the_interval_straddles_the_margin():
+    base = _base_flags()
+    worse = _worse_flags(base, 10)  # -1 pt, interval about [-1.6, -0.4]
+    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.3, (0.28, 0.32), worse)]
+    row = density_table(results).iloc[1]
+    assert row.delta_low < -ACCURACY_MARGIN < row.delta_high
+    assert _verdicts(results)["sparse-as-accurate"] == INCONCLUSIVE
+
+
+def test_sparse_as_accurate_ignores_dense_models_with_lambda_above_zero():
+    base = _base_flags()
+    results = [
+        _result(0.0, 0.8, (0.78, 0.82), base),
+        _result(1e-6, 0.7, (0.68, 0.72), _worse_flags(base, 300)),  # not sparse: ignored
+        _result(1e-4, 0.5, (0.48, 0.52), base),  # density exactly 0.5 counts as sparse
+    ]
+    assert _verdicts(results)["sparse-as-accurate"] == REPRODUCED
+
+
+def test_sparse_as_accurate_is_inconclusive_without_a_sparse_model():
+    base = _base_flags()
+    results = [_result(0.0, 0.9, (0.88, 0.92), base), _result(1e-4, 0.6, (0.58, 0.62), base)]
+    verdict = density_verdicts(results)[1]
+    assert verdict.verdict == INCONCLUSIVE
+    assert verdict.evidence == "no model with lambda > 0 reached a density <= 0.5"
+
+
+def test_verdict_table_has_one_row_per_claim():
+    base = _base_flags()
+    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.3, (0.28, 0.32), base)]
+    table = verdict_table(density_verdicts(results))
+    assert table.columns.tolist() == ["claim", "paper", "our evidence", "verdict"]
+    assert table["verdict"].tolist() == [REPRODUCED, REPRODUCED]
+    assert table["paper"].tolist() == ["Figure 1, Sec. 4.1"] * 2
+
+
+# --- report: provenance and missing cells ---------------------------------------------
+
+
+def test_run_table_shortens_the_commit_and_marks_dirty_trees():
+    base = _base_flags()
+    clean = _result(0.0, 0.8, (0.78, 0.82), base)
+    dirty = _result(1e-4, 0.3, (0.28, 0.32), base)
+    dirty["provenance"]["dirty"] = True
+    unknown = _result(1e-5, 0.3, (0.28, 0.32), base, commit=None)
+    unknown["provenance"]["dirty"] = None
+    table = run_table([clean, dirty, unknown])
+    assert table["cell"].tolist() == ["lambda-0", "lambda-0.0001", "lambda-1e-05"]
+    assert table["commit"].tolist() == ["0123456789", "0123456789*", "-"]
+    assert table["wall time (s)"].tolist() == [12.5] * 3
+    assert table["data"].tolist() == ["synthetic (no CIFAR-10 copy found)"] * 3
+
+
+def test_missing_cells_keeps_the_expected_order():
+    base = _base_flags()
+    results = [_result(lam, 0.5, (0.4, 0.6), base) for lam in (1e-5, 0.0)]
+    expected = ["lambda-0", "lambda-1e-07", "lambda-1e-06", "lambda-1e-05", "lambda-0.0001"]
+    assert missing_cells(results, expected) == ["lambda-1e-07", "lambda-1e-06", "lambda-0.0001"]
+    assert missing_cells([], expected) == expected
+    assert missing_cells(results, ["lambda-0"]) == []
