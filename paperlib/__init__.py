@@ -1,28 +1,57 @@
 """Helpers for reproducing "Regularization and Sparsity for Adversarial Robustness and
 Stable Attribution" (Schwartz, Alparslan, Kim). Notebooks import from here only."""
 
-from paperlib.config import ConfigError, cell_hash, load_grid, load_profile, make_cell
+from paperlib.attacks import make_attack, run_attack
+from paperlib.checkpoints import checkpoint_path, train_or_load
+from paperlib.config import (
+    ATTACK_NAMES,
+    ConfigError,
+    cell_hash,
+    clean_model_config,
+    load_grid,
+    load_profile,
+    make_cell,
+)
 from paperlib.data import CLASSES, DataError, load_cifar10, to_unit_float
 from paperlib.metrics import accuracy, average_density, correct, hidden_density
-from paperlib.models import SingleLayerCNN
-from paperlib.plots import activation_maps, density_figure, training_curves
+from paperlib.models import SingleLayerCNN, make_model
+from paperlib.plots import (
+    activation_maps,
+    adversarial_examples,
+    density_figure,
+    training_curves,
+)
 from paperlib.provenance import now, provenance
+from paperlib.regularizers import make_penalty, weight_sparsity
 from paperlib.report import density_table, density_verdicts, verdict_table
 from paperlib.splits import data_identity, load_profile_data, make_splits
 from paperlib.stats import bootstrap_ci, pack_bits
-from paperlib.store import load_results, result_path, write_json
-from paperlib.train import default_device, density_objective, seed_everything, train
+from paperlib.store import config_hash, load_results, result_path, write_json
+from paperlib.train import (
+    adversarial_finetune,
+    default_device,
+    density_objective,
+    penalized_cross_entropy,
+    seed_everything,
+    train,
+)
 
 __all__ = [
+    "ATTACK_NAMES",
     "CLASSES",
     "ConfigError",
     "DataError",
     "SingleLayerCNN",
     "accuracy",
     "activation_maps",
+    "adversarial_examples",
+    "adversarial_finetune",
     "average_density",
     "bootstrap_ci",
     "cell_hash",
+    "checkpoint_path",
+    "clean_model_config",
+    "config_hash",
     "correct",
     "data_identity",
     "default_device",
@@ -36,16 +65,23 @@ __all__ = [
     "load_profile",
     "load_profile_data",
     "load_results",
+    "make_attack",
     "make_cell",
+    "make_model",
+    "make_penalty",
     "make_splits",
     "now",
     "pack_bits",
+    "penalized_cross_entropy",
     "provenance",
     "result_path",
+    "run_attack",
     "seed_everything",
     "to_unit_float",
     "train",
+    "train_or_load",
     "training_curves",
     "verdict_table",
+    "weight_sparsity",
     "write_json",
 ]

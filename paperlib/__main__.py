@@ -14,7 +14,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     grid = commands.add_parser("grid", help="run an experiment's grid with papermill")
     grid.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
-    grid.add_argument("--experiment", required=True, choices=sorted(CELL_TYPES))
+    grid.add_argument(
+        "--experiment",
+        default="all",
+        choices=["all", *CELL_TYPES],
+        help="one experiment, or all of them in order (default)",
+    )
     grid.add_argument("--data", help="local CIFAR-10 copy (default: $PAPERLIB_DATA or the profile)")
     book = commands.add_parser("book", help="assemble book/generated/ from a profile's runs")
     book.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
@@ -34,9 +39,13 @@ def main(argv: list[str] | None = None) -> int:
 def _grid(args: argparse.Namespace) -> int:
     from paperlib.grid import run_grid, summarize
 
-    outcomes = run_grid(args.profile, args.experiment, data_path=args.data)
-    print(summarize(outcomes))
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    experiments = list(CELL_TYPES) if args.experiment == "all" else [args.experiment]
+    failed = False
+    for experiment in experiments:
+        outcomes = run_grid(args.profile, experiment, data_path=args.data)
+        print(f"{experiment}: {summarize(outcomes)}")
+        failed |= any(o.status == "failed" for o in outcomes)
+    return 1 if failed else 0
 
 
 def _book(args: argparse.Namespace) -> int:

@@ -16,9 +16,11 @@ from paperlib.config import load_grid, load_profile
 from paperlib.store import NOTEBOOKS_DIR, REPO_ROOT, load_results, run_path
 
 BOOK_DIR = REPO_ROOT / "book"
-EXPERIMENTS = ("density",)
+EXPERIMENTS = ("density", "adversarial")
 # The cell whose narrative notebook opens each chapter.
-REPRESENTATIVE = {"density": "lambda-1e-05"}
+REPRESENTATIVE = {"density": "lambda-1e-05", "adversarial": "vgg16-elastic-s0"}
+# Checks executed at build time beside a chapter's results (notebooks/<name>.py).
+CHECKS = {"adversarial": ("deepfool_check",)}
 HIDDEN_TAGS = {"parameters", "injected-parameters"}  # shown collapsed in the book
 
 
@@ -31,39 +33,47 @@ def prepare_book(profile_name: str, book_dir: Path = BOOK_DIR) -> None:
     (generated / "runs").mkdir(parents=True)
     rows = []
     for experiment in EXPERIMENTS:
-        _require_representative(profile.name, experiment)
-        _copy_run(
-            run_path(profile.name, experiment, REPRESENTATIVE[experiment]),
-            generated / f"{experiment}_cell.ipynb",
-            title=None,
-        )
-        results_page = generated / f"{experiment}_results.ipynb"
-        pm.execute_notebook(
-            NOTEBOOKS_DIR / f"{experiment}_results.ipynb",
-            results_page,
-            parameters={"profile": profile.name},
-            kernel_name="python3",
-            progress_bar=False,
-            cwd=str(NOTEBOOKS_DIR),
-        )
-        _collapse_parameters(results_page)
+        _representative_page(profile.name, experiment, generated)
+        for page in (f"{experiment}_results", *CHECKS.get(experiment, ())):
+            _execute(page, generated / f"{page}.ipynb", profile.name)
         rows += _copy_all_runs(profile.name, experiment, generated)
     (generated / "runs.md").write_text(_runs_page(profile.name, rows))
 
 
-def _require_representative(profile: str, experiment: str) -> None:
-    path = run_path(profile, experiment, REPRESENTATIVE[experiment])
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing: run `python -m paperlib grid --profile {profile} "
-            f"--experiment {experiment}` first (make book does)"
-        )
+def _execute(notebook: str, target: Path, profile: str) -> None:
+    pm.execute_notebook(
+        NOTEBOOKS_DIR / f"{notebook}.ipynb",
+        target,
+        parameters={"profile": profile},
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(NOTEBOOKS_DIR),
+    )
+    _collapse_parameters(target)
+
+
+def _representative_page(profile: str, experiment: str, generated: Path) -> None:
+    """The chapter's walk-through: the representative cell's executed notebook.
+
+    If that cell failed or never ran, the chapter says so instead of breaking the build.
+    """
+    cell = REPRESENTATIVE[experiment]
+    path = run_path(profile, experiment, cell)
+    for source in (path, path.with_suffix(".failed.ipynb")):
+        if source.exists():
+            _copy_run(source, generated / f"{experiment}_cell.ipynb", title=None)
+            return
+    (generated / f"{experiment}_cell.md").write_text(
+        f"# The {cell} cell did not run\n\nNo executed notebook exists for `{cell}` in the "
+        f"`{profile}` profile. Run `python -m paperlib grid --profile {profile} "
+        f"--experiment {experiment}` (make book does), then rebuild the book.\n"
+    )
 
 
 def _copy_all_runs(profile: str, experiment: str, generated: Path) -> list[dict]:
     results = {r["cell"]: r for r in load_results(profile, experiment)}
     rows = []
-    for cell in load_grid(experiment):
+    for cell in load_grid(experiment, profile):
         source = run_path(profile, experiment, cell.cell_id)
         failed = source.with_suffix(".failed.ipynb")
         page = f"{experiment}-{cell.cell_id}"

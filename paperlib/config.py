@@ -30,6 +30,15 @@ def _min(value: float) -> dict:
     return {"min": value}
 
 
+def _choices(*names: str) -> dict:
+    return {"choices": names}
+
+
+ARCHITECTURES = ("resnet50", "mobilenet", "vgg16")
+REGULARIZER_NAMES = ("base", "l1", "l2", "elastic")
+ATTACK_NAMES = ("deepfool", "fgsm", "pgd")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     path: str | None = None  # local CIFAR-10 copy; None = torchvision root under data/
@@ -51,11 +60,52 @@ class DensityConfig:
 
 
 @dataclass(frozen=True)
+class AttackConfig:
+    """Attack settings. Defaults are ART's, the library the paper used (our assumption)."""
+
+    fgsm_eps: float = field(default=0.3, metadata=_min(0.0))  # L-inf, pixel scale [0,1]
+    pgd_eps: float = field(default=0.3, metadata=_min(0.0))  # L-inf, pixel scale [0,1]
+    pgd_step: float = field(default=0.1, metadata=_min(0.0))  # L-inf step per iteration
+    pgd_steps: int = field(default=100, metadata=_min(1))
+    pgd_targeted: bool = True  # the paper describes PGD as targeted (random target class)
+    deepfool_steps: int = field(default=100, metadata=_min(1))
+    deepfool_overshoot: float = field(default=1e-6, metadata=_min(0.0))
+    deepfool_candidates: int = field(default=10, metadata={"min": 2, "max": 10})  # classes
+    batch_size: int = field(default=250, metadata=_min(1))  # images attacked per call
+
+
+@dataclass(frozen=True)
+class AdversarialConfig:
+    """Experiment 2: train, attack, adversarially fine-tune, attack again."""
+
+    train_size: int = field(default=45_000, metadata=_min(10))  # clean training images
+    val_size: int = field(default=5_000, metadata=_min(10))  # for the training curves
+    eval_size: int = field(default=500, metadata=_min(10))  # fixed, seeded attacked test images
+    adv_train_size: int = field(default=10_000, metadata=_min(10))  # crafted per attack
+    epochs: int = field(default=30, metadata=_min(1))
+    finetune_epochs: int = field(default=5, metadata=_min(1))
+    batch_size: int = field(default=128, metadata=_min(1))
+    lr: float = field(default=1e-3, metadata=_min(0.0))  # Adam
+    penalty: float = field(default=0.01, metadata=_min(0.0))  # c in c*sum|W| and c*sum W^2
+    width: dict[str, float] = field(  # channel multiplier per architecture; 1.0 = standard
+        default_factory=lambda: dict.fromkeys(ARCHITECTURES, 1.0),
+        metadata={"min": 0.01, "keys": ARCHITECTURES},
+    )
+    standard_eps: float = field(default=8 / 255, metadata=_min(0.0))  # extra FGSM/PGD check
+    sweep_eps: list[float] = field(  # L-inf radii of the FGSM/PGD sweep on the clean model
+        default_factory=lambda: [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 0.3],
+        metadata=_min(0.0),
+    )
+    attacks: AttackConfig = AttackConfig()
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str = ""
     data: DataConfig = DataConfig()
     density: DensityConfig = DensityConfig()
+    adversarial: AdversarialConfig = AdversarialConfig()
 
 
 @dataclass(frozen=True)
@@ -70,11 +120,19 @@ class DensityCell:
 
 
 @dataclass(frozen=True)
-class Grids:
-    density: dict[str, list[float]]
+class AdversarialCell:
+    """One grid cell of experiment 2: an architecture, a regularizer and a seed."""
+
+    arch: str = field(default="vgg16", metadata=_choices(*ARCHITECTURES))
+    regularizer: str = field(default="base", metadata=_choices(*REGULARIZER_NAMES))
+    seed: int = field(default=0, metadata=_min(0))
+
+    @property
+    def cell_id(self) -> str:
+        return f"{self.arch}-{self.regularizer}-s{self.seed}"
 
 
-CELL_TYPES = {"density": DensityCell}
+CELL_TYPES = {"density": DensityCell, "adversarial": AdversarialCell}
 
 
 def make_cell(experiment: str, params: dict[str, Any], where: str = "parameters") -> Any:
@@ -100,6 +158,27 @@ def cell_hash(profile: Profile, experiment: str, cell: Any, data: str) -> str:
     return config_hash(payload)
 
 
+def clean_model_config(profile: Profile, cell: AdversarialCell, data: str) -> dict[str, Any]:
+    """Everything that shapes a clean-trained experiment-2 model: its checkpoint key.
+
+    Experiment 3 computes the same dict to find the checkpoint and reuse it.
+    """
+    cfg = profile.adversarial
+    return {
+        "arch": cell.arch,
+        "width": cfg.width.get(cell.arch, 1.0),
+        "regularizer": cell.regularizer,
+        "penalty": cfg.penalty,
+        "train_size": cfg.train_size,
+        "val_size": cfg.val_size,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "seed": cell.seed,
+        "data": data,
+    }
+
+
 def available_profiles() -> list[str]:
     return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml") if p.stem != "grids")
 
@@ -118,8 +197,12 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
     return from_dict(Profile, raw, where=str(path.relative_to(PARAMS_DIR.parent)))
 
 
-def load_grid(experiment: str) -> list[Any]:
-    """Expand ``params/grids.yaml`` for one experiment into a list of validated cells."""
+def load_grid(experiment: str, profile: str | None = None) -> list[Any]:
+    """Expand ``params/grids.yaml`` for one experiment into a list of validated cells.
+
+    A profile may override axes under ``profiles: <name>: <experiment>:`` (the paper
+    profile adds seeds).
+    """
     path = PARAMS_DIR / "grids.yaml"
     where = str(path.relative_to(PARAMS_DIR.parent))
     raw = _read_yaml(path)
@@ -127,6 +210,9 @@ def load_grid(experiment: str) -> list[Any]:
         hint = _did_you_mean(experiment, list(CELL_TYPES))
         raise ConfigError(f"{where}: unknown experiment {experiment!r}{hint}")
     axes = raw.get(experiment)
+    overrides = (raw.get("profiles") or {}).get(profile, {}).get(experiment, {})
+    if isinstance(axes, dict) and isinstance(overrides, dict):
+        axes = {**axes, **overrides}
     if not isinstance(axes, dict) or not axes:
         raise ConfigError(f"{where}: {experiment}: the grid is empty; list at least one value")
     cells = [{}]
@@ -165,20 +251,48 @@ def _check(hint: Any, value: Any, f: dataclasses.Field, where: str, key: str) ->
         return None
     expected = next(t for t in allowed if t is not type(None))
     value = _coerce(expected, value, where, key)
+    if isinstance(value, dict):  # a mapping's keys are the names, its values the numbers
+        _check_names(list(value), f.metadata.get("keys"), where, key)
+        items = value.values()
+    else:
+        _check_names([value], f.metadata.get("choices"), where, key)
+        items = value if isinstance(value, list) else [value]
+    for item in items:
+        _check_range(item, f.metadata, where, key)
+    return value
+
+
+def _check_range(value: Any, limits: Any, where: str, key: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}: {key} must be a finite number, got {value!r}")
-    minimum = f.metadata.get("min")
+    minimum, maximum = limits.get("min"), limits.get("max")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{where}: {key} must be >= {minimum}, got {value!r}")
-    return value
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{where}: {key} must be <= {maximum}, got {value!r}")
+
+
+def _check_names(values: list, allowed: tuple | None, where: str, key: str) -> None:
+    for value in values:
+        if allowed is not None and value not in allowed:
+            hint = _did_you_mean(value, list(allowed))
+            raise ConfigError(
+                f"{where}: {key}: unknown {value!r}{hint}; choose from {list(allowed)}"
+            )
 
 
 def _coerce(expected: Any, value: Any, where: str, key: str) -> Any:
     origin = typing.get_origin(expected)
-    if origin is not None:  # dict[...] / list[...]: the grid file checks its own contents
-        if not isinstance(value, origin):
-            raise ConfigError(f"{where}: {key}: expected {origin.__name__}, got {value!r}")
-        return value
+    if origin is list:
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{where}: {key}: expected a non-empty list, got {value!r}")
+        (item,) = typing.get_args(expected)
+        return [_coerce(item, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {key}: expected a mapping, got {value!r}")
+        _, item = typing.get_args(expected)
+        return {k: _coerce(item, v, where, f"{key}.{k}") for k, v in value.items()}
     # YAML reads 1e-5 (no dot) as a string; accept numeric strings for floats only.
     if expected is float and isinstance(value, str):
         try:

@@ -42,7 +42,7 @@ def run_grid(
 ) -> list[CellOutcome]:
     """Execute every unfinished cell of ``experiment`` in profile ``profile_name``."""
     profile = load_profile(profile_name)  # both raise ConfigError before any compute
-    cells = load_grid(experiment)
+    cells = load_grid(experiment, profile.name)
     for kind in ("results", "runs"):
         remove_stale_temporaries(output_root() / kind / profile.name / experiment)
     outcomes = []

@@ -57,3 +57,24 @@ def hidden_density(model: nn.Module, images: torch.Tensor, batch_size: int = 100
 def _as_input(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     batch = batch.to(device, non_blocking=True)
     return to_unit_float(batch) if batch.dtype == torch.uint8 else batch
+
+
+def attack_report(
+    model: nn.Module, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor
+) -> tuple[dict, torch.Tensor]:
+    """Accuracy under attack, success rate and perturbation sizes, plus per-image hits.
+
+    Success rate and norms count only images the model classified correctly before
+    the attack: an attack cannot "succeed" on an image that was already wrong.
+    """
+    clean = _as_input(clean, adversarial.device)
+    was_right = predict(model, clean) == labels.cpu()
+    now_right = predict(model, adversarial) == labels.cpu()
+    delta = (adversarial - clean).flatten(1).cpu()
+    report = {
+        "accuracy": now_right.float().mean().item(),
+        "success_rate": (~now_right[was_right]).float().mean().item() if was_right.any() else 0.0,
+        "linf": delta.abs().amax(dim=1)[was_right].mean().item() if was_right.any() else 0.0,
+        "l2": delta.norm(dim=1)[was_right].mean().item() if was_right.any() else 0.0,
+    }
+    return report, now_right

@@ -81,3 +81,157 @@ def activation_maps(hidden: torch.Tensor, images: torch.Tensor, n_filters: int =
     for j in range(n_filters):
         axes[0, j + 1].set_title(f"filter {j}", fontsize=8)
     return fig
+
+
+def adversarial_examples(
+    model, images: torch.Tensor, labels: torch.Tensor, adversarials: dict[str, torch.Tensor]
+) -> plt.Figure:
+    """Per attack, a row of adversarial images and a row of their perturbations.
+
+    Titles give the prediction before -> after; perturbations are stretched to the
+    full colour range so that they are visible.
+    """
+    from paperlib.data import CLASSES
+    from paperlib.metrics import predict
+
+    clean = images.float() / 255 if images.dtype == torch.uint8 else images
+    before = predict(model, clean)
+    n = len(clean)
+    fig, axes = plt.subplots(
+        2 * len(adversarials), n, figsize=(1.6 * n, 3.4 * len(adversarials)), squeeze=False
+    )
+    for row, (name, adv) in enumerate(adversarials.items()):
+        after = predict(model, adv)
+        delta = adv - clean
+        for i in range(n):
+            top, bottom = axes[2 * row, i], axes[2 * row + 1, i]
+            top.imshow(adv[i].permute(1, 2, 0).clamp(0, 1).numpy())
+            top.set_title(
+                f"{CLASSES[before[i]]}\n-> {CLASSES[after[i]]}",
+                fontsize=7,
+                color="tab:red" if after[i] != labels[i] else "black",
+            )
+            span = delta[i].abs().max().clamp_min(1e-8)
+            bottom.imshow((delta[i] / (2 * span) + 0.5).permute(1, 2, 0).numpy())
+            top.set_axis_off()
+            bottom.set_axis_off()
+        axes[2 * row, 0].text(-4, 16, name, rotation=90, va="center", ha="right", fontsize=9)
+    return fig
+
+
+REG_COLORS = {"base": "tab:gray", "l1": "tab:blue", "l2": "tab:orange", "elastic": "tab:green"}
+
+
+def figure2(table: pd.DataFrame) -> plt.Figure:
+    """Counterpart of the paper's Figure 2: accuracy under attack after adversarial
+    training, grouped by attack, one panel per architecture. Bars are ours with 95%
+    intervals; black ticks are the paper's Table 1 values."""
+    archs = list(dict.fromkeys(table["arch"]))
+    attacks = list(dict.fromkeys(table["attack"]))
+    regs = list(REG_COLORS)
+    fig, axes = plt.subplots(
+        1,
+        len(archs),
+        figsize=(4.2 * len(archs), 3.6),
+        sharey=True,
+        constrained_layout=True,
+        squeeze=False,
+    )
+    width = 0.8 / len(regs)
+    for ax, arch in zip(axes[0], archs, strict=True):
+        for j, reg in enumerate(regs):
+            rows = table[(table.arch == arch) & (table.regularizer == reg)].set_index("attack")
+            rows = rows.reindex(attacks)
+            x = np.arange(len(attacks)) + (j - (len(regs) - 1) / 2) * width
+            err = [rows.ours - rows.low, rows.high - rows.ours]
+            ax.bar(x, rows.ours, width, yerr=err, color=REG_COLORS[reg], label=reg, capsize=2)
+            ax.scatter(
+                x,
+                rows.paper,
+                marker="_",
+                color="black",
+                s=60,
+                zorder=3,
+                label="paper" if j == 0 else None,
+            )
+        ax.set(xticks=np.arange(len(attacks)), xticklabels=attacks, title=arch)
+    axes[0, 0].set_ylabel("accuracy under attack (%)")
+    axes[0, -1].legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def figure3(histories: dict[str, list[dict]], arch: str = "vgg16") -> plt.Figure:
+    """Counterpart of the paper's Figure 3: train and validation accuracy and loss per
+    epoch, one line per regularizer."""
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6), constrained_layout=True)
+    panels = [
+        ("train_acc", "train accuracy"),
+        ("val_acc", "validation accuracy"),
+        ("train_loss", "train loss (incl. penalty)"),
+        ("val_loss", "validation loss"),
+    ]
+    for ax, (key, label) in zip(axes.flat, panels, strict=True):
+        for reg, history in histories.items():
+            ax.plot(
+                [h["epoch"] for h in history],
+                [h[key] for h in history],
+                "o-",
+                color=REG_COLORS[reg],
+                label=reg,
+                ms=3,
+            )
+        ax.set(xlabel="epoch", title=f"{arch}: {label}")
+        if "loss" in key:
+            ax.set_yscale("log")
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def eps_sweep_figure(results: list[dict]) -> plt.Figure:
+    """Undefended accuracy against the L-inf radius, FGSM and PGD, per cell."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, constrained_layout=True)
+    styles = {"resnet50": "o-", "mobilenet": "s--", "vgg16": "^:"}
+    for ax, attack in zip(axes, ("fgsm", "pgd"), strict=True):
+        for r in results:
+            sweep = r["metrics"]["eps_sweep"]
+            ax.plot(
+                np.array(sweep["eps"]) * 255,
+                100 * np.array(sweep[attack]),
+                styles[r["params"]["arch"]],
+                color=REG_COLORS[r["params"]["regularizer"]],
+                ms=3,
+                lw=1,
+                label=f"{r['params']['arch']} {r['params']['regularizer']}",
+            )
+        ax.set(xscale="log", xlabel="epsilon (x 1/255)", title=f"{attack}, undefended")
+    axes[0].set_ylabel("accuracy (%)")
+    axes[1].legend(fontsize=6, ncol=2)
+    return fig
+
+
+def sparsity_scatter(results: list[dict]) -> plt.Figure:
+    """Weight sparsity against accuracy under attack after adversarial training
+    (mean over the three attacks), one point per cell."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    markers = {"resnet50": "o", "mobilenet": "s", "vgg16": "^"}
+    for r in results:
+        m = r["metrics"]
+        robust = np.mean([m["defended"][a]["accuracy"] for a in m["defended"]])
+        ax.scatter(
+            100 * m["clean"]["weight_sparsity"],
+            100 * robust,
+            marker=markers[r["params"]["arch"]],
+            color=REG_COLORS[r["params"]["regularizer"]],
+            s=40,
+        )
+    for reg, color in REG_COLORS.items():
+        ax.scatter([], [], color=color, label=reg)
+    for arch, marker in markers.items():
+        ax.scatter([], [], color="black", marker=marker, label=arch)
+    ax.set(
+        xlabel="weights with |w| < 1e-3 (%)",
+        ylabel="mean accuracy under attack (%)",
+        title="Sparsity against robustness",
+    )
+    ax.legend(fontsize=7)
+    return fig

@@ -25,3 +25,39 @@ def penalized_params(model: nn.Module) -> list[nn.Parameter]:
     what the paper applied.
     """
     return [m.weight for m in model.modules() if isinstance(m, PENALIZED_LAYERS)]
+
+
+def l1_penalty(model: nn.Module, c: float) -> torch.Tensor:
+    """c * sum |W| over the penalized kernels (Keras' ``regularizers.l1(c)``)."""
+    return c * sum(w.abs().sum() for w in penalized_params(model))
+
+
+def l2_penalty(model: nn.Module, c: float) -> torch.Tensor:
+    """c * sum W^2 over the penalized kernels (Keras' ``regularizers.l2(c)``, no 1/2)."""
+    return c * sum(w.pow(2).sum() for w in penalized_params(model))
+
+
+def elastic_penalty(model: nn.Module, c: float) -> torch.Tensor:
+    """Both, each with factor c (Keras' ``regularizers.l1_l2(l1=c, l2=c)``)."""
+    return l1_penalty(model, c) + l2_penalty(model, c)
+
+
+def no_penalty(model: nn.Module, c: float) -> torch.Tensor:
+    return torch.zeros((), device=next(model.parameters()).device)
+
+
+REGULARIZERS = {"base": no_penalty, "l1": l1_penalty, "l2": l2_penalty, "elastic": elastic_penalty}
+
+
+def make_penalty(name: str, c: float):
+    """``model -> penalty tensor`` for a regularizer name in ``REGULARIZERS``."""
+    if name not in REGULARIZERS:
+        raise ValueError(f"unknown regularizer {name!r}; choose one of {sorted(REGULARIZERS)}")
+    penalty = REGULARIZERS[name]
+    return lambda model: penalty(model, c)
+
+
+def weight_sparsity(model: nn.Module, threshold: float = 1e-3) -> float:
+    """Fraction of penalized weights with |w| < ``threshold``: the sparsity a penalty made."""
+    weights = torch.cat([w.detach().abs().flatten() for w in penalized_params(model)])
+    return (weights < threshold).float().mean().item()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Callable
 
@@ -46,6 +47,16 @@ def density_objective(lam: float) -> Objective:
         hidden = model.features(images)
         logits = model.classify(hidden)
         return one_hot_bce(logits, labels) + lam * activity_l1(hidden), logits
+
+    return objective
+
+
+def penalized_cross_entropy(penalty) -> Objective:
+    """Experiment 2's loss: mean cross-entropy plus a kernel penalty (``model -> tensor``)."""
+
+    def objective(model, images, labels):
+        logits = model(images)
+        return F.cross_entropy(logits, labels) + penalty(model), logits
 
     return objective
 
@@ -119,3 +130,30 @@ def evaluate(
         loss_sum += loss.item() * len(y)
         hits += (logits.argmax(dim=1) == y).sum().item()
     return loss_sum / len(labels), hits / len(labels)
+
+
+def adversarial_finetune(
+    model: nn.Module,
+    attack,
+    clean_set: tuple[torch.Tensor, torch.Tensor],
+    val_set: tuple[torch.Tensor, torch.Tensor],
+    *,
+    attack_batch: int,
+    **train_kwargs,
+) -> tuple[nn.Module, list[dict[str, float]]]:
+    """Adversarial training as the paper describes it, from a trained model.
+
+    Crafts adversarial versions of ``clean_set`` against ``model``, then fine-tunes a
+    copy of it on the clean images plus their adversarial versions. The crafted images
+    are stored as 8-bit pixels, like the clean ones. ``model`` is left untouched.
+    """
+    from paperlib.attacks import attack_in_batches  # attacks imports config; avoid a cycle
+
+    device = train_kwargs.get("device") or default_device()
+    images, labels = clean_set
+    crafted = attack_in_batches(attack, images, labels, attack_batch, device)
+    crafted = (crafted * 255).round().to(torch.uint8).cpu()
+    tuned = copy.deepcopy(model)
+    mixed = (torch.cat([images, crafted]), torch.cat([labels, labels]))
+    history = train(tuned, mixed, val_set, **train_kwargs)
+    return tuned, history

@@ -1,0 +1,167 @@
+"""Adversarial attacks on models that take pixels in [0, 1].
+
+FGSM and PGD come from torchattacks. DeepFool is our own batched implementation:
+torchattacks' DeepFool computes a Jacobian one image at a time, which is far too slow
+for a grid (the book's adversarial chapter compares the two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torchattacks
+from torch import nn
+
+from paperlib.config import AttackConfig
+from paperlib.metrics import attack_report
+
+Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (images, labels) -> adversarial
+
+
+def fgsm(model: nn.Module, eps: float) -> Attack:
+    """Fast Gradient Sign Method (Goodfellow et al. 2015), L-inf, untargeted."""
+    return torchattacks.FGSM(model, eps=eps)
+
+
+def pgd(
+    model: nn.Module, eps: float, step: float, steps: int, targeted: bool, seed: int = 0
+) -> Attack:
+    """Projected Gradient Descent (Madry et al. 2018), L-inf, no random start (as ART).
+
+    Targeted mode draws a random target class other than the true one for each image
+    (from its own seeded generator, so runs repeat) and descends the loss towards it,
+    as the paper describes.
+    """
+    attack = torchattacks.PGD(model, eps=eps, alpha=step, steps=steps, random_start=False)
+    if targeted:
+        attack.set_mode_targeted_by_function(random_targets(seed), quiet=True)
+    return attack
+
+
+def random_targets(seed: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``(images, labels) -> targets``: a uniformly random class other than the label."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def targets(images, labels):
+        offset = torch.randint(1, 10, labels.shape, generator=generator).to(labels.device)
+        return (labels + offset) % 10
+
+    return targets
+
+
+@torch.enable_grad()
+def deepfool(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    steps: int = 100,
+    overshoot: float = 1e-6,
+    candidates: int = 10,
+) -> torch.Tensor:
+    """DeepFool (Moosavi-Dezfooli et al. 2016), L2, batched.
+
+    Every image of the batch advances together. Each iteration costs one forward and
+    one backward pass over ``len(active) * candidates`` rows, where the candidates are
+    the classes with the highest clean logits (the original class first). An image
+    leaves the active set as soon as it is misclassified. The accumulated step is
+    scaled by ``1 + overshoot`` and the result clipped to [0, 1].
+    Images that are already misclassified are returned unchanged.
+    """
+    model.eval()
+    x0 = images.detach()
+    with torch.no_grad():
+        logits = model(x0)
+    # Column 0 is the true class, then the other classes by falling clean logit.
+    order = logits.argsort(dim=1, descending=True)
+    others = order[order != labels[:, None]].view(len(x0), -1)[:, : candidates - 1]
+    classes = torch.cat([labels[:, None], others], dim=1)
+    total = torch.zeros_like(x0)
+    active = (logits.argmax(dim=1) == labels).nonzero().flatten()
+    for _ in range(steps):
+        if len(active) == 0:
+            break
+        x = (x0[active] + (1 + overshoot) * total[active]).clamp(0, 1)
+        step, still = _deepfool_step(model, x, classes[active])
+        total[active] += step
+        active = active[still]
+    return (x0 + (1 + overshoot) * total).clamp(0, 1).detach()
+
+
+def _deepfool_step(model: nn.Module, x: torch.Tensor, classes: torch.Tensor):
+    """One linearized step for each image; also says which images are still unfooled."""
+    n, k = classes.shape
+    rows = x.repeat_interleave(k, dim=0).requires_grad_(True)
+    logits = model(rows)
+    picked = logits.gather(1, classes.reshape(-1, 1)).view(n, k)
+    (grads,) = torch.autograd.grad(picked.sum(), rows)
+    grads = grads.view(n, k, *x.shape[1:])
+    still = logits.view(n, k, -1)[:, 0].argmax(dim=1) == classes[:, 0]
+    f = (picked[:, 1:] - picked[:, :1]).detach()  # logit gap to each other class (< 0)
+    w = grads[:, 1:] - grads[:, :1]  # its gradient
+    w_norm = w.flatten(2).norm(dim=2) + 1e-8
+    nearest = (f.abs() / w_norm).argmin(dim=1)  # the closest linearized boundary
+    pick = torch.arange(n, device=x.device)
+    scale = (f[pick, nearest].abs() + 1e-4) / w_norm[pick, nearest] ** 2
+    step = scale.view(-1, *[1] * (x.dim() - 1)) * w[pick, nearest]
+    return step * still.view(-1, *[1] * (x.dim() - 1)), still
+
+
+def make_attack(name: str, model: nn.Module, cfg: AttackConfig, eps: float | None = None) -> Attack:
+    """An attack from the registry with the profile's settings; ``eps`` overrides its radius."""
+    builders = {
+        "fgsm": lambda: fgsm(model, cfg.fgsm_eps if eps is None else eps),
+        "pgd": lambda: pgd(
+            model,
+            cfg.pgd_eps if eps is None else eps,
+            cfg.pgd_step if eps is None else eps / 4,
+            cfg.pgd_steps,
+            cfg.pgd_targeted,
+        ),
+        "deepfool": lambda: (
+            lambda images, labels: deepfool(
+                model,
+                images,
+                labels,
+                steps=cfg.deepfool_steps,
+                overshoot=cfg.deepfool_overshoot,
+                candidates=cfg.deepfool_candidates,
+            )
+        ),
+    }
+    if name not in builders:
+        raise ValueError(f"unknown attack {name!r}; choose one of {sorted(builders)}")
+    return builders[name]()
+
+
+def run_attack(
+    name: str,
+    model: nn.Module,
+    cfg: AttackConfig,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    device: torch.device,
+    eps: float | None = None,
+):
+    """Attack ``images`` and report: ``(report dict, per-image correct, adversarials)``."""
+    attack = make_attack(name, model, cfg, eps)
+    adversarial = attack_in_batches(attack, images, labels, cfg.batch_size, device)
+    report, still_correct = attack_report(model, images, adversarial, labels)
+    return report, still_correct, adversarial
+
+
+def attack_in_batches(
+    attack: Attack,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """Run ``attack`` over ``images`` (uint8 or [0,1] floats); returns float adversarials."""
+    out = []
+    for x, y in zip(images.split(batch_size), labels.split(batch_size), strict=True):
+        x = x.to(device)
+        x = x.float() / 255 if x.dtype == torch.uint8 else x
+        out.append(attack(x, y.to(device)).detach())
+    return torch.cat(out)

@@ -1,0 +1,60 @@
+"""Self-describing checkpoints, keyed by a hash of everything that shaped the weights.
+
+Experiment 3 reuses experiment 2's clean-trained models through these keys. A
+checkpoint that is truncated, unreadable or carries another key is reported and
+never used; the caller retrains and overwrites it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from paperlib.store import output_root, safe_id, write_atomic
+
+
+def checkpoint_path(profile: str, key: str) -> Path:
+    return output_root() / "checkpoints" / safe_id(profile) / f"{safe_id(key)}.pt"
+
+
+def save_checkpoint(path: Path, model: nn.Module, key: str, config: dict, history: list) -> None:
+    buffer = io.BytesIO()
+    torch.save(
+        {"key": key, "config": config, "history": history, "state_dict": model.state_dict()}, buffer
+    )
+    write_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path, model: nn.Module, key: str) -> dict | None:
+    """Load weights into ``model`` if ``path`` holds a sound checkpoint with ``key``."""
+    if not path.exists():
+        return None
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if checkpoint.get("key") != key:
+            raise ValueError(f"it was saved for config {checkpoint.get('key')!r}, not {key!r}")
+        model.load_state_dict(checkpoint["state_dict"])
+    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is retrained
+        warnings.warn(f"not using checkpoint {path}: {err}; retraining", stacklevel=2)
+        return None
+    return checkpoint
+
+
+def train_or_load(
+    model: nn.Module, path: Path, key: str, config: dict, train_fn: Callable[[nn.Module], list]
+) -> tuple[list, bool]:
+    """Reuse the checkpoint at ``path`` or train with ``train_fn`` and save one.
+
+    Returns the training history and whether the checkpoint was reused.
+    """
+    checkpoint = load_checkpoint(path, model, key)
+    if checkpoint is not None:
+        return checkpoint["history"], True
+    history = train_fn(model)
+    save_checkpoint(path, model, key, config, history)
+    return history, False
