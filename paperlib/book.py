@@ -16,9 +16,13 @@ from paperlib.config import load_grid, load_profile
 from paperlib.store import NOTEBOOKS_DIR, REPO_ROOT, load_results, run_path
 
 BOOK_DIR = REPO_ROOT / "book"
-EXPERIMENTS = ("density", "adversarial")
+EXPERIMENTS = ("density", "adversarial", "attribution")
 # The cell whose narrative notebook opens each chapter.
-REPRESENTATIVE = {"density": "lambda-1e-05", "adversarial": "vgg16-elastic-s0"}
+REPRESENTATIVE = {
+    "density": "lambda-1e-05",
+    "adversarial": "vgg16-elastic-s0",
+    "attribution": "vgg16-elastic-s0",
+}
 # Checks executed at build time beside a chapter's results (notebooks/<name>.py).
 CHECKS = {"adversarial": ("deepfool_check",)}
 HIDDEN_TAGS = {"parameters", "injected-parameters"}  # shown collapsed in the book

@@ -100,12 +100,29 @@ class AdversarialConfig:
 
 
 @dataclass(frozen=True)
+class AttributionConfig:
+    """Experiment 3: how much attribution maps move when a setting or the input changes."""
+
+    n_images: int = field(default=1000, metadata=_min(1))  # random test images compared
+    patch: int = field(default=4, metadata=_min(1))  # occlusion patch side, pixels
+    patch_small: int = field(default=2, metadata=_min(1))  # the patch it is compared with
+    stride: int = field(default=2, metadata=_min(1))  # occlusion stride, pixels
+    sigma: float = field(default=0.5, metadata=_min(0.0))  # Gaussian blur before Grad-CAM
+    patch_sweep: list[int] = field(default_factory=lambda: [2, 4, 6, 8], metadata=_min(1))
+    sigma_sweep: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0], metadata=_min(0.0))
+    batch_size: int = field(default=100, metadata=_min(1))  # images per occlusion call
+    perturbations_per_eval: int = field(default=32, metadata=_min(1))  # patches per forward
+    figure_images: int = field(default=4, metadata=_min(1))  # examples drawn like Figs. 4-5
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str = ""
     data: DataConfig = DataConfig()
     density: DensityConfig = DensityConfig()
     adversarial: AdversarialConfig = AdversarialConfig()
+    attribution: AttributionConfig = AttributionConfig()
 
 
 @dataclass(frozen=True)
@@ -132,7 +149,18 @@ class AdversarialCell:
         return f"{self.arch}-{self.regularizer}-s{self.seed}"
 
 
-CELL_TYPES = {"density": DensityCell, "adversarial": AdversarialCell}
+# Experiment 3 explains experiment 2's clean-trained models: the same cells.
+CELL_TYPES = {
+    "density": DensityCell,
+    "adversarial": AdversarialCell,
+    "attribution": AdversarialCell,
+}
+# The profile sections a cell's result depends on (attribution: the trained model too).
+HASHED_SECTIONS = {
+    "density": ("density",),
+    "adversarial": ("adversarial",),
+    "attribution": ("adversarial", "attribution"),
+}
 
 
 def make_cell(experiment: str, params: dict[str, Any], where: str = "parameters") -> Any:
@@ -152,7 +180,7 @@ def cell_hash(profile: Profile, experiment: str, cell: Any, data: str) -> str:
     payload = {
         "data": data,
         "experiment": experiment,
-        "settings": as_dict(getattr(profile, experiment)),
+        "settings": {s: as_dict(getattr(profile, s)) for s in HASHED_SECTIONS[experiment]},
         "cell": as_dict(cell),
     }
     return config_hash(payload)

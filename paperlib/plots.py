@@ -235,3 +235,72 @@ def sparsity_scatter(results: list[dict]) -> plt.Figure:
     )
     ax.legend(fontsize=7)
     return fig
+
+
+def _show_image(ax, image: torch.Tensor, title: str = "") -> None:
+    ax.imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+    ax.set_title(title, fontsize=8)
+    ax.set_axis_off()
+
+
+def _show_map(ax, heat: torch.Tensor, title: str = "", under: torch.Tensor | None = None) -> None:
+    if under is not None:
+        ax.imshow(under.permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+    ax.imshow(heat.cpu().numpy(), cmap="jet", alpha=0.5 if under is not None else 1.0)
+    ax.set_title(title, fontsize=8)
+    ax.set_axis_off()
+
+
+def occlusion_figure(images, large, small, deltas, patch: int, patch_small: int) -> plt.Figure:
+    """Like the paper's Figure 4: per image, the original, the large-patch map, its overlay
+    and the small-patch map, with the SSD between the two maps as delta."""
+    fig, axes = plt.subplots(len(images), 4, figsize=(7, 1.9 * len(images)), squeeze=False)
+    for row, (image, a, b, delta) in enumerate(zip(images, large, small, deltas, strict=True)):
+        _show_image(axes[row, 0], image, "image")
+        _show_map(axes[row, 1], a, f"{patch}x{patch} patch")
+        _show_map(axes[row, 2], a, "overlay", under=image)
+        _show_map(axes[row, 3], b, f"{patch_small}x{patch_small} patch, Δ = {delta:.1f}")
+    return fig
+
+
+def gradcam_figure(images, blurred, original_maps, blurred_maps, deltas, sigma) -> plt.Figure:
+    """Like the paper's Figure 5: the image and its Grad-CAM map, the blurred image and
+    its map, with the SSD between the two maps as delta."""
+    fig, axes = plt.subplots(len(images), 4, figsize=(7, 1.9 * len(images)), squeeze=False)
+    rows = zip(images, blurred, original_maps, blurred_maps, deltas, strict=True)
+    for row, (image, soft, a, b, delta) in enumerate(rows):
+        _show_image(axes[row, 0], image, "image")
+        _show_map(axes[row, 1], a, "Grad-CAM", under=image)
+        _show_image(axes[row, 2], soft, f"blurred, sigma = {sigma}")
+        _show_map(axes[row, 3], b, f"Grad-CAM, Δ = {delta:.1f}", under=soft)
+    return fig
+
+
+def sweep_figure(results: list[dict]) -> plt.Figure:
+    """Mean SSD against the patch size (occlusion) and the blur sigma (Grad-CAM), one line
+    per cell, so that a single pair of settings is not mistaken for a trend."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    styles = {"resnet50": "o-", "mobilenet": "s--", "vgg16": "^:"}
+    for r in results:
+        style = styles[r["params"]["arch"]]
+        color = REG_COLORS[r["params"]["regularizer"]]
+        for ax, key in zip(axes, ("patch_sweep", "sigma_sweep"), strict=True):
+            sweep = r["metrics"][key]
+            xs = [float(k) for k in sweep]
+            ax.plot(
+                xs,
+                [v["mean"] for v in sweep.values()],
+                style,
+                color=color,
+                ms=3,
+                lw=1,
+                label=f"{r['params']['arch']} {r['params']['regularizer']}",
+            )
+    axes[0].set(
+        xlabel="patch side (pixels), compared with the 2x2 map",
+        ylabel="mean SSD",
+        title="Occlusion: patch size",
+    )
+    axes[1].set(xlabel="blur sigma (pixels)", ylabel="mean SSD", title="Grad-CAM: blur")
+    axes[1].legend(fontsize=6, ncol=2)
+    return fig

@@ -67,6 +67,19 @@ def test_smoke_grid_then_book(smoke_env, tmp_path):
     # A rerun does nothing.
     assert {o.status for o in run_grid("smoke", "density", progress=False)} == {"skipped"}
 
+    adversarial = run_grid("smoke", "adversarial", progress=False)
+    assert [o.status for o in adversarial] == ["ran"] * 12, [o.error for o in adversarial]
+    for r in load_results("smoke", "adversarial"):
+        metrics = r["metrics"]
+        assert set(metrics["defended"]) == {"deepfool", "fgsm", "pgd"}
+        for report in (*metrics["undefended"].values(), *metrics["defended"].values()):
+            assert 0 <= report["accuracy"] <= 1
+        # FGSM and PGD stay inside their L-inf ball (the smoke profile's eps is 0.3).
+        assert metrics["undefended"]["fgsm"]["linf"] <= 0.3 + 1e-6
+        assert metrics["undefended"]["pgd"]["linf"] <= 0.3 + 1e-6
+    # Every clean model was checkpointed once, for experiment 3 to reuse.
+    assert len(list((smoke_env / "checkpoints" / "smoke").glob("*.pt"))) == 12
+
     book = tmp_path / "book_src"
     shutil.copytree(REPO_ROOT / "book", book / "book", ignore=shutil.ignore_patterns("generated"))
     for name in ("_config.yml", "_toc.yml"):
@@ -83,3 +96,6 @@ def test_smoke_grid_then_book(smoke_env, tmp_path):
     assert "<img" in results_page
     assert re.search(r"\b(reproduced|inconclusive)\b", results_page)
     assert (html / "book" / "generated" / "runs" / "density-lambda-0.0.html").exists()
+    table1_page = (html / "book" / "generated" / "adversarial_results.html").read_text()
+    assert "Table 1" in table1_page and "<img" in table1_page
+    assert (html / "book" / "generated" / "deepfool_check.html").exists()

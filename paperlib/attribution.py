@@ -1,0 +1,103 @@
+"""Attribution maps and their stability: occlusion, Grad-CAM, blur, SSD, rank correlation.
+
+Maps are (N, 32, 32) tensors for (N, 3, 32, 32) images in [0, 1]. Before two maps are
+compared they are min-max normalized to [0, 1] each, so that the SSD measures a change
+of shape, not of scale (the paper does not say how it scaled its maps).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torchvision.transforms.functional as TF
+from captum.attr import LayerAttribution, LayerGradCam, Occlusion
+from scipy.stats import rankdata
+from torch import nn
+
+GRAY = 0.5  # occlusion baseline: a mid-gray patch, in pixel units
+
+
+@torch.no_grad()
+def predicted_class(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    return model(images).argmax(dim=1)
+
+
+def occlusion_map(
+    model: nn.Module,
+    images: torch.Tensor,
+    patch: int,
+    stride: int,
+    target: torch.Tensor | None = None,
+    perturbations_per_eval: int = 32,
+) -> torch.Tensor:
+    """Sliding gray patch (Zeiler and Fergus 2014) with captum's ``Occlusion``.
+
+    Each pixel's value is the mean drop in the target logit over the patch positions
+    that cover it, summed over the colour channels. The whole batch is occluded at
+    once, ``perturbations_per_eval`` patch positions per forward pass. The target is
+    the predicted class unless given.
+    """
+    model.eval()
+    target = predicted_class(model, images) if target is None else target
+    maps = Occlusion(model).attribute(
+        images,
+        sliding_window_shapes=(3, patch, patch),
+        strides=(3, stride, stride),
+        baselines=GRAY,
+        target=target,
+        perturbations_per_eval=perturbations_per_eval,
+    )
+    return maps.sum(dim=1).detach()
+
+
+def gradcam_map(
+    model: nn.Module, images: torch.Tensor, target: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Grad-CAM (Selvaraju et al. 2017) on ``model.gradcam_layer``, upsampled to 32x32.
+
+    The layer is the last one whose feature map is at least 4x4; each architecture
+    names its own. ReLU on the map, bilinear upsampling. The target is the predicted
+    class unless given.
+    """
+    model.eval()
+    target = predicted_class(model, images) if target is None else target
+    cam = LayerGradCam(model, model.gradcam_layer).attribute(
+        images, target=target, relu_attributions=True
+    )
+    size = images.shape[-2:]
+    return LayerAttribution.interpolate(cam, size, interpolate_mode="bilinear")[:, 0].detach()
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float = 0.5) -> torch.Tensor:
+    """Gaussian blur with a kernel covering +-3 sigma; sigma -> 0 is the identity."""
+    if sigma <= 0:
+        return images.clone()
+    radius = max(1, math.ceil(3 * sigma))
+    return TF.gaussian_blur(images, kernel_size=2 * radius + 1, sigma=sigma)
+
+
+def normalize_map(maps: torch.Tensor) -> torch.Tensor:
+    """Min-max scale each map to [0, 1]; a constant map becomes all zeros."""
+    flat = maps.flatten(1)
+    low = flat.min(dim=1, keepdim=True).values
+    span = flat.max(dim=1, keepdim=True).values - low
+    return ((flat - low) / span.clamp_min(1e-12)).view_as(maps)
+
+
+def ssd(map_a: torch.Tensor, map_b: torch.Tensor) -> torch.Tensor:
+    """Per-image sum of squared differences between normalized maps."""
+    diff = normalize_map(map_a) - normalize_map(map_b)
+    return diff.pow(2).flatten(1).sum(dim=1)
+
+
+def rank_correlation(map_a: torch.Tensor, map_b: torch.Tensor) -> torch.Tensor:
+    """Per-image Spearman correlation between two maps (tied pixels share their rank).
+
+    Unlike the SSD it does not depend on how the maps are scaled. A constant map has
+    no ranking; its correlation is 0.
+    """
+    ranks = [torch.from_numpy(rankdata(m.flatten(1).cpu().numpy(), axis=1)) for m in (map_a, map_b)]
+    a, b = (r - r.mean(dim=1, keepdim=True) for r in ranks)
+    return ((a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)).float()

@@ -1,0 +1,129 @@
+"""Table 2 and the verdicts of experiment 3, computed from its results JSON."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from paperlib.config import ARCHITECTURES, REGULARIZER_NAMES
+from paperlib.paper import CLAIMS, TABLE2
+from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Verdict
+from paperlib.stats import paired_difference_ci
+
+METHODS = {"occlusion": "occlusion_ssd", "gradcam": "gradcam_ssd"}
+
+
+def pooled(results: list[dict], reg: str, key: str) -> np.ndarray | None:
+    """Per-image values of one regularizer, averaged over architectures and seeds.
+
+    Every cell saw the same images, so the average is taken image by image. None when
+    any architecture is missing, so that a partial grid never looks complete.
+    """
+    runs = [r for r in results if r["params"]["regularizer"] == reg]
+    if {r["params"]["arch"] for r in runs} != set(ARCHITECTURES):
+        return None
+    return np.mean([r["per_image"][key] for r in runs], axis=0)
+
+
+def table2(results: list[dict]) -> pd.DataFrame:
+    """SSD mean ± std per method and regularizer, pooled over architectures, with ours
+    beside the paper's."""
+    rows = []
+    for method, key in METHODS.items():
+        row = {"method": method}
+        for reg in REGULARIZER_NAMES:
+            values = pooled(results, reg, key)
+            paper_mean, paper_std = TABLE2[method][reg]
+            ours = "missing" if values is None else f"{values.mean():.2f} ± {values.std():.2f}"
+            row[f"{reg} (ours)"] = ours
+            row[f"{reg} (paper)"] = f"{paper_mean:.2f} ± {paper_std:.2f}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
+
+
+def per_architecture(results: list[dict]) -> pd.DataFrame:
+    """Mean SSD and Spearman correlation per cell, for the architecture-level view."""
+    rows = []
+    for r in results:
+        m = r["metrics"]
+        rows.append(
+            {
+                "arch": r["params"]["arch"],
+                "regularizer": r["params"]["regularizer"],
+                "occlusion SSD": m["occlusion_ssd"]["mean"],
+                "Grad-CAM SSD": m["gradcam_ssd"]["mean"],
+                "occlusion Spearman": m["occlusion_spearman"]["mean"],
+                "Grad-CAM Spearman": m["gradcam_spearman"]["mean"],
+                "accuracy on the images": m["accuracy_on_images"],
+            }
+        )
+    return pd.DataFrame(rows).round(3)
+
+
+def _difference(results, reg_a: str, reg_b: str, key: str) -> tuple[float, float] | None:
+    """95% paired interval of mean(a) - mean(b); None when either is missing."""
+    a, b = pooled(results, reg_a, key), pooled(results, reg_b, key)
+    return None if a is None or b is None else paired_difference_ci(a, b)
+
+
+def _lowest(results, reg: str, key: str) -> str:
+    """Is ``reg`` significantly lower (more stable) than every other regularizer?"""
+    intervals = [
+        _difference(results, reg, other, key) for other in REGULARIZER_NAMES if other != reg
+    ]
+    if any(i is None for i in intervals):
+        return INCONCLUSIVE
+    if all(high < 0 for _, high in intervals):
+        return REPRODUCED
+    if any(low > 0 for low, _ in intervals):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def _evidence(results, key: str) -> str:
+    parts = []
+    for reg in REGULARIZER_NAMES:
+        values = pooled(results, reg, key)
+        parts.append(f"{reg} {'missing' if values is None else f'{values.mean():.2f}'}")
+    return "mean SSD: " + ", ".join(parts)
+
+
+def verdicts(results: list[dict]) -> list[Verdict]:
+    where, statement = CLAIMS["l1-stablest-occlusion"]
+    occlusion = Verdict(
+        "l1-stablest-occlusion",
+        where,
+        statement,
+        _evidence(results, "occlusion_ssd"),
+        _lowest(results, "l1", "occlusion_ssd"),
+    )
+    where, statement = CLAIMS["regularized-stabler-gradcam"]
+    vs_base = [_difference(results, reg, "base", "gradcam_ssd") for reg in REGULARIZER_NAMES[1:]]
+    if any(i is None for i in vs_base):
+        gradcam = INCONCLUSIVE
+    elif all(high < 0 for _, high in vs_base):
+        gradcam = REPRODUCED
+    elif any(low > 0 for low, _ in vs_base) or not any(high < 0 for _, high in vs_base):
+        gradcam = NOT_REPRODUCED
+    else:
+        gradcam = INCONCLUSIVE
+    gradcam_verdict = Verdict(
+        "regularized-stabler-gradcam", where, statement, _evidence(results, "gradcam_ssd"), gradcam
+    )
+    where, statement = CLAIMS["elastic-most-stable"]
+    both = [_lowest(results, "elastic", key) for key in METHODS.values()]
+    elastic = (
+        REPRODUCED
+        if all(v == REPRODUCED for v in both)
+        else NOT_REPRODUCED
+        if NOT_REPRODUCED in both
+        else INCONCLUSIVE
+    )
+    elastic_verdict = Verdict(
+        "elastic-most-stable",
+        where,
+        statement,
+        "elastic net lowest for occlusion: " + both[0] + "; for Grad-CAM: " + both[1],
+        elastic,
+    )
+    return [occlusion, gradcam_verdict, elastic_verdict]

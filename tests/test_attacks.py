@@ -1,0 +1,363 @@
+"""Tests for paperlib.attacks (FGSM, PGD, DeepFool, batching) and metrics.attack_report,
+on a tiny CNN trained on synthetic images and on linear models whose geometry is known."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from paperlib.attacks import (
+    attack_in_batches,
+    deepfool,
+    fgsm,
+    make_attack,
+    pgd,
+    random_targets,
+    run_attack,
+)
+from paperlib.config import AttackConfig
+from paperlib.data import synthetic_cifar10, to_unit_float
+from paperlib.metrics import attack_report
+from paperlib.regularizers import make_penalty
+from paperlib.train import adversarial_finetune, penalized_cross_entropy, seed_everything, train
+
+CPU = torch.device("cpu")
+
+
+def _tiny_cnn() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, 2, 1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, 2, 1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * 8 * 8, 10),
+    )
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return synthetic_cifar10(500, 100, seed=0)
+
+
+@pytest.fixture(scope="module")
+def cnn(synthetic):
+    """A tiny undefended CNN trained for three epochs: it classifies the synthetic test set."""
+    seed_everything(0)
+    model = _tiny_cnn()
+    train(
+        model,
+        (synthetic.train_images, synthetic.train_labels),
+        (synthetic.test_images, synthetic.test_labels),
+        objective=penalized_cross_entropy(make_penalty("base", 0.0)),
+        epochs=3,
+        batch_size=25,
+        lr=3e-3,
+        seed=0,
+        device=CPU,
+        progress=False,
+    )
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def test_batch(synthetic, cnn):
+    images = to_unit_float(synthetic.test_images)
+    labels = synthetic.test_labels
+    with torch.no_grad():
+        assert (cnn(images).argmax(dim=1) == labels).float().mean() >= 0.9
+    return images, labels
+
+
+def _linear(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).eval()
+
+
+def _mid_gray_images(n: int, seed: int = 0) -> torch.Tensor:
+    """Pixels in [0.25, 0.75], so that small perturbations are never clipped."""
+    return 0.25 + 0.5 * torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+
+def _predict(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(images).argmax(dim=1)
+
+
+def _l2(delta: torch.Tensor) -> torch.Tensor:
+    return delta.flatten(1).norm(dim=1)
+
+
+# --- FGSM and PGD: the L-inf ball and the pixel range ---------------------------------
+
+
+@pytest.mark.parametrize("eps", [1 / 255, 8 / 255, 0.3])
+def test_fgsm_stays_in_the_eps_ball_and_the_pixel_range(cnn, test_batch, eps):
+    x, y = test_batch
+    adv = make_attack("fgsm", cnn, AttackConfig(fgsm_eps=eps))(x, y)
+    delta = (adv - x).abs()
+    assert delta.max().item() <= eps + 1e-6
+    assert adv.min().item() >= 0.0 and adv.max().item() <= 1.0
+    # FGSM moves every pixel by exactly eps unless the clip to [0, 1] stops it.
+    unclipped = (adv > 0) & (adv < 1)
+    assert unclipped.float().mean() > 0.5
+    torch.testing.assert_close(delta[unclipped], torch.full_like(delta[unclipped], eps))
+
+
+def test_fgsm_with_eps_zero_returns_the_images(cnn, test_batch):
+    x, y = test_batch
+    assert torch.equal(fgsm(cnn, 0.0)(x, y), x)
+
+
+def test_fgsm_at_0_3_fools_the_undefended_model_more_than_at_1_over_255(cnn, test_batch):
+    x, y = test_batch
+    small, _ = attack_report(cnn, x, fgsm(cnn, 1 / 255)(x, y), y)
+    large, _ = attack_report(cnn, x, fgsm(cnn, 0.3)(x, y), y)
+    assert large["accuracy"] < small["accuracy"]
+    assert large["success_rate"] >= 0.9
+    assert large["linf"] == pytest.approx(0.3, abs=1e-6)
+
+
+@pytest.mark.parametrize("eps", [2 / 255, 8 / 255, 0.3])
+@pytest.mark.parametrize("targeted", [False, True])
+def test_pgd_stays_in_the_eps_ball_and_the_pixel_range(cnn, test_batch, eps, targeted):
+    x, y = test_batch
+    adv = pgd(cnn, eps, eps / 4, 5, targeted=targeted, seed=1)(x, y)
+    assert (adv - x).abs().max().item() <= eps + 1e-6
+    assert adv.min().item() >= 0.0 and adv.max().item() <= 1.0
+    assert not torch.equal(adv, x)
+
+
+def test_make_attack_pgd_uses_the_profile_and_the_eps_override(cnn, test_batch):
+    x, y = test_batch
+    cfg = AttackConfig(pgd_eps=4 / 255, pgd_step=1 / 255, pgd_steps=3, pgd_targeted=False)
+    adv = make_attack("pgd", cnn, cfg)(x, y)
+    assert (adv - x).abs().max().item() <= 4 / 255 + 1e-6
+    by_hand = pgd(cnn, 4 / 255, 1 / 255, 3, targeted=False)(x, y)
+    assert torch.equal(adv, by_hand)
+    wider = make_attack("pgd", cnn, cfg, eps=0.1)(x, y)  # the step becomes eps / 4
+    assert torch.equal(wider, pgd(cnn, 0.1, 0.025, 3, targeted=False)(x, y))
+    assert (wider - x).abs().max().item() <= 0.1 + 1e-6
+
+
+def test_make_attack_rejects_an_unknown_attack_naming_the_choices(cnn):
+    with pytest.raises(ValueError, match="unknown attack 'cw'") as err:
+        make_attack("cw", cnn, AttackConfig())
+    for name in ("deepfool", "fgsm", "pgd"):
+        assert name in str(err.value)
+
+
+# --- targeted PGD ---------------------------------------------------------------------
+
+
+def test_random_targets_are_seeded_and_never_the_label():
+    labels = torch.arange(1000) % 10
+    images = torch.zeros(1000, 3, 32, 32)
+    first = random_targets(7)(images, labels)
+    assert torch.equal(first, random_targets(7)(images, labels))
+    assert not torch.equal(first, random_targets(8)(images, labels))
+    assert (first != labels).all()
+    assert first.min() >= 0 and first.max() <= 9
+    # Every wrong class is drawn, about equally often (1000 / 9 = 111 each).
+    offsets = (first - labels) % 10
+    counts = torch.bincount(offsets, minlength=10)
+    assert counts[0] == 0
+    assert counts[1:].min() > 70 and counts[1:].max() < 160
+
+
+def test_targeted_pgd_pushes_images_towards_the_seeded_targets(cnn, test_batch):
+    x, y = test_batch
+    seed = 3
+    targets = random_targets(seed)(x, y)
+    other_targets = random_targets(seed + 1)(x, y)
+    with torch.no_grad():
+        clean_logit = cnn(x).gather(1, targets[:, None]).squeeze(1)
+        small = pgd(cnn, 8 / 255, 2 / 255, 10, targeted=True, seed=seed)(x, y)
+        small_logit = cnn(small).gather(1, targets[:, None]).squeeze(1)
+    assert (small_logit > clean_logit).float().mean() >= 0.9
+    large = pgd(cnn, 0.3, 0.05, 10, targeted=True, seed=seed)(x, y)
+    hits = _predict(cnn, large)
+    assert (hits == targets).float().mean() >= 0.9
+    # The images go to this seed's targets, not to another seed's.
+    assert (hits == other_targets).float().mean() <= 0.3
+
+
+def test_untargeted_pgd_at_a_large_eps_fools_most_images(cnn, test_batch):
+    x, y = test_batch
+    adv = pgd(cnn, 0.3, 0.05, 10, targeted=False)(x, y)
+    assert (_predict(cnn, adv) != y).float().mean() >= 0.9
+
+
+# --- DeepFool -------------------------------------------------------------------------
+
+
+def _nearest_boundary(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """L2 distance from each image to its nearest linear boundary f_k = f_y (analytic)."""
+    linear = model[1]
+    with torch.no_grad():
+        logits = model(x)
+        gaps = (logits - logits.gather(1, y[:, None])).abs()  # |f_k - f_y|
+        w_diff = linear.weight[None, :, :] - linear.weight[y][:, None, :]  # (n, 10, d)
+        dist = gaps / w_diff.norm(dim=2)
+        dist[torch.arange(len(y)), y] = math.inf
+    return dist.min(dim=1).values
+
+
+def test_deepfool_on_a_linear_model_lands_just_past_the_nearest_boundary():
+    model = _linear()
+    x = _mid_gray_images(40)
+    y = _predict(model, x)
+    adv = deepfool(model, x, y)
+    assert (_predict(model, adv) != y).all()
+    # The linearization is exact: one step of length |f_k - f_y| / ||w_k - w_y||, plus
+    # the 1e-4 logit margin DeepFool adds.
+    expected = _nearest_boundary(model, x, y)
+    torch.testing.assert_close(_l2(adv - x), expected, rtol=1e-3, atol=1e-3)
+    # Half the perturbation leaves every image on its own side.
+    assert torch.equal(_predict(model, x + 0.5 * (adv - x)), y)
+
+
+def test_deepfool_returns_misclassified_images_unchanged():
+    model = _linear(seed=1)
+    x = _mid_gray_images(20, seed=1)
+    predicted = _predict(model, x)
+    wrong = torch.arange(20) % 2 == 1
+    y = torch.where(wrong, (predicted + 1) % 10, predicted)
+    adv = deepfool(model, x, y)
+    assert torch.equal(adv[wrong], x[wrong])
+    assert (_l2(adv[~wrong] - x[~wrong]) > 0).all()
+    assert (_predict(model, adv[~wrong]) != y[~wrong]).all()
+
+
+def test_deepfool_fools_the_undefended_cnn_with_small_l2_perturbations(cnn, test_batch):
+    x, y = test_batch
+    right = _predict(cnn, x) == y
+    adv = deepfool(cnn, x, y)
+    assert adv.min().item() >= 0.0 and adv.max().item() <= 1.0
+    assert (_predict(cnn, adv[right]) != y[right]).float().mean() >= 0.99
+    report, still_right = attack_report(cnn, x, adv, y)
+    assert report["success_rate"] >= 0.99
+    assert report["accuracy"] == pytest.approx(still_right.float().mean().item())
+    deepfool_l2 = _l2(adv - x)[right].median()
+    fgsm_l2 = _l2(fgsm(cnn, 0.3)(x, y) - x)[right].median()
+    assert deepfool_l2 < 0.25 * fgsm_l2
+
+
+def test_deepfool_in_a_batch_equals_deepfool_image_by_image(cnn, test_batch):
+    x, y = (t[:12] for t in test_batch)
+    batched = deepfool(cnn, x, y, candidates=4)
+    alone = torch.cat([deepfool(cnn, x[i : i + 1], y[i : i + 1], candidates=4) for i in range(12)])
+    torch.testing.assert_close(batched, alone, rtol=0, atol=1e-5)
+
+
+def test_make_attack_deepfool_uses_the_profiles_settings(cnn, test_batch):
+    x, y = (t[:20] for t in test_batch)
+    cfg = AttackConfig(deepfool_steps=3, deepfool_overshoot=0.02, deepfool_candidates=3)
+    adv = make_attack("deepfool", cnn, cfg)(x, y)
+    assert torch.equal(adv, deepfool(cnn, x, y, steps=3, overshoot=0.02, candidates=3))
+    assert not torch.equal(adv, deepfool(cnn, x, y, steps=3, overshoot=1e-6, candidates=3))
+
+
+# --- attack_report --------------------------------------------------------------------
+
+
+def _two_class_identity() -> nn.Sequential:
+    """Predicts class 0 when the first pixel is the larger one, class 1 otherwise."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.eye(2))
+    return model
+
+
+def _pixels(rows) -> torch.Tensor:
+    return torch.tensor(rows).view(-1, 1, 1, 2)
+
+
+CLEAN = _pixels([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])  # 0, 0, 1, 0, 1
+LABELS = torch.tensor([0, 0, 1, 1, 0])  # images 0-2 right, 3 and 4 wrong before the attack
+ADVERSARIAL = _pixels(
+    [
+        [0.4, 0.6],  # flipped: the attack succeeds; L-inf 0.5, L2 sqrt(0.5)
+        [0.7, 0.3],  # moved but still right: L-inf 0.1, L2 sqrt(0.02)
+        [0.3, 0.7],  # untouched, still right
+        [0.1, 0.9],  # was wrong, now right: not an attack success or failure
+        [0.2, 0.8],  # was wrong, still wrong
+    ]
+)
+
+
+def test_attack_report_counts_success_and_norms_over_originally_correct_images():
+    report, now_right = attack_report(_two_class_identity(), CLEAN, ADVERSARIAL, LABELS)
+    assert now_right.tolist() == [False, True, True, True, False]
+    assert report["accuracy"] == pytest.approx(3 / 5)
+    assert report["success_rate"] == pytest.approx(1 / 3)
+    assert report["linf"] == pytest.approx((0.5 + 0.1 + 0.0) / 3, abs=1e-6)
+    assert report["l2"] == pytest.approx((math.sqrt(0.5) + math.sqrt(0.02)) / 3, abs=1e-6)
+
+
+def test_attack_report_reads_uint8_clean_images_as_pixels_over_255():
+    model = _two_class_identity()
+    clean_u8 = (CLEAN * 255).round().to(torch.uint8)
+    from_u8, right_u8 = attack_report(model, clean_u8, ADVERSARIAL, LABELS)
+    from_float, right_float = attack_report(model, clean_u8.float() / 255, ADVERSARIAL, LABELS)
+    assert torch.equal(right_u8, right_float)
+    assert from_u8 == pytest.approx(from_float)
+
+
+def test_attack_report_with_no_correct_image_reports_zero_success():
+    report, now_right = attack_report(_two_class_identity(), CLEAN, ADVERSARIAL, 1 - LABELS)
+    assert report["success_rate"] == report["linf"] == report["l2"] == 0.0
+    assert report["accuracy"] == pytest.approx(2 / 5)
+    assert now_right.tolist() == [True, False, False, False, True]
+
+
+# --- batching and the attack pipeline -------------------------------------------------
+
+
+def test_attack_in_batches_equals_one_call_on_all_images(synthetic):
+    model = _linear(seed=2)
+    images, labels = synthetic.test_images[:50], synthetic.test_labels[:50]
+    attack = fgsm(model, 8 / 255)
+    batched = attack_in_batches(attack, images, labels, batch_size=7, device=CPU)
+    assert batched.dtype == torch.float32 and batched.shape == images.shape
+    torch.testing.assert_close(batched, attack(to_unit_float(images), labels), rtol=0, atol=1e-7)
+    from_floats = attack_in_batches(attack, to_unit_float(images), labels, 50, CPU)
+    torch.testing.assert_close(batched, from_floats, rtol=0, atol=1e-7)
+
+
+def test_run_attack_report_agrees_with_its_adversarials(cnn, synthetic):
+    images, labels = synthetic.test_images, synthetic.test_labels
+    cfg = AttackConfig(fgsm_eps=0.3, batch_size=32)
+    report, still_right, adv = run_attack("fgsm", cnn, cfg, images, labels, CPU, eps=4 / 255)
+    assert (adv - to_unit_float(images)).abs().max().item() <= 4 / 255 + 1e-6
+    assert torch.equal(still_right, _predict(cnn, adv) == labels)
+    assert report["accuracy"] == pytest.approx(still_right.float().mean().item())
+    assert report["linf"] == pytest.approx(4 / 255, abs=1e-6)
+
+
+def test_adversarial_finetune_trains_a_copy_and_leaves_the_model_untouched(synthetic):
+    model = _linear(seed=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    clean_set = (synthetic.train_images[:100], synthetic.train_labels[:100])
+    val_set = (synthetic.test_images[:50], synthetic.test_labels[:50])
+    tuned, history = adversarial_finetune(
+        model,
+        fgsm(model, 8 / 255),
+        clean_set,
+        val_set,
+        attack_batch=40,
+        objective=penalized_cross_entropy(make_penalty("base", 0.0)),
+        epochs=2,
+        batch_size=50,
+        lr=1e-3,
+        seed=0,
+        device=CPU,
+        progress=False,
+    )
+    assert tuned is not model
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    assert not torch.equal(tuned[1].weight, model[1].weight)
+    assert [h["epoch"] for h in history] == [1, 2]
