@@ -10,10 +10,10 @@ import shutil
 from pathlib import Path
 
 import nbformat
-import papermill as pm
 
 from paperlib.config import load_grid, load_profile
-from paperlib.store import NOTEBOOKS_DIR, REPO_ROOT, load_results, run_path
+from paperlib.grid import execute_notebook
+from paperlib.store import REPO_ROOT, load_results, run_path
 
 BOOK_DIR = REPO_ROOT / "book"
 EXPERIMENTS = ("density", "adversarial", "attribution")
@@ -45,14 +45,7 @@ def prepare_book(profile_name: str, book_dir: Path = BOOK_DIR) -> None:
 
 
 def _execute(notebook: str, target: Path, profile: str) -> None:
-    pm.execute_notebook(
-        NOTEBOOKS_DIR / f"{notebook}.ipynb",
-        target,
-        parameters={"profile": profile},
-        kernel_name="python3",
-        progress_bar=False,
-        cwd=str(NOTEBOOKS_DIR),
-    )
+    execute_notebook(notebook, target, {"profile": profile})
     _collapse_parameters(target)
 
 

@@ -344,10 +344,26 @@ def _from_batches(batches: dict[str, bytes], where: str) -> Cifar10:
     return Cifar10(*splits, source=f"CIFAR-10 python batches in {where}")
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """The official batches are pickles of dicts, lists and numpy arrays; refuse anything
+    else, so that a tampered archive cannot run code while it is read."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
 def _unpickle_batch(name: str, blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     try:
-        # The official format is a pickle; it is trusted here exactly as torchvision trusts it.
-        batch = pickle.loads(blob, encoding="bytes")
+        batch = _BatchUnpickler(io.BytesIO(blob), encoding="bytes").load()
         images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         return images, np.asarray(batch[b"labels"], dtype=np.int64)
     except Exception as exc:  # unpickling garbage can raise almost any exception type

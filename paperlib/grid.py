@@ -7,14 +7,18 @@ crash resumes where it stopped. A failing cell is recorded and the others still 
 from __future__ import annotations
 
 import os
+import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import papermill as pm
+from jupyter_client.manager import AsyncKernelManager
 from tqdm import tqdm
+from traitlets import CaselessStrEnum
 
-from paperlib.config import Profile, as_dict, cell_hash, load_grid, load_profile
+from paperlib.config import as_dict, cell_hash, load_grid, load_profile
 from paperlib.splits import data_identity
 from paperlib.store import (
     NOTEBOOKS_DIR,
@@ -29,6 +33,29 @@ from paperlib.store import (
 KERNEL = "python3"
 
 
+class _IPCKernelManager(AsyncKernelManager):
+    """Talks to the kernel over Unix sockets in the temp folder instead of localhost TCP."""
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.ip = str(Path(tempfile.gettempdir()) / f"paperlib-kernel-{uuid.uuid4().hex[:12]}")
+
+
+def execute_notebook(name: str, output: Path, parameters: dict[str, Any]) -> None:
+    """Run ``notebooks/<name>.ipynb`` with papermill, writing the executed copy to ``output``."""
+    pm.execute_notebook(
+        NOTEBOOKS_DIR / f"{name}.ipynb",
+        output,
+        parameters=parameters,
+        kernel_name=KERNEL,
+        progress_bar=False,
+        cwd=str(NOTEBOOKS_DIR),
+        kernel_manager_class=_IPCKernelManager,
+    )
+
+
 @dataclass(frozen=True)
 class CellOutcome:
     cell: str
@@ -38,9 +65,18 @@ class CellOutcome:
 
 
 def run_grid(
-    profile_name: str, experiment: str, *, data_path: str | None = None, progress: bool = True
+    profile_name: str,
+    experiment: str,
+    *,
+    data_path: str | None = None,
+    extra_parameters: dict[str, dict[str, Any]] | None = None,
+    progress: bool = True,
 ) -> list[CellOutcome]:
-    """Execute every unfinished cell of ``experiment`` in profile ``profile_name``."""
+    """Execute every unfinished cell of ``experiment`` in profile ``profile_name``.
+
+    ``extra_parameters`` maps a cell id to more papermill parameters for that cell only
+    (for debugging one cell, or injecting a fault in a test).
+    """
     profile = load_profile(profile_name)  # both raise ConfigError before any compute
     cells = load_grid(experiment, profile.name)
     for kind in ("results", "runs"):
@@ -57,38 +93,32 @@ def run_grid(
                 )
             )
             continue
-        outcomes.append(run_cell(profile, experiment, cell, expected, data_path))
+        parameters = {"profile": profile.name, **as_dict(cell)}
+        if data_path is not None:
+            parameters["data_path"] = str(data_path)
+        parameters |= (extra_parameters or {}).get(cell.cell_id, {})
+        outcomes.append(run_cell(profile.name, experiment, cell.cell_id, parameters, expected))
     return outcomes
 
 
 def run_cell(
-    profile: Profile, experiment: str, cell: Any, expected_hash: str, data_path: str | None
+    profile: str, experiment: str, cell_id: str, parameters: dict[str, Any], expected_hash: str
 ) -> CellOutcome:
     """Execute one cell's notebook with papermill; the executed notebook lands atomically."""
-    final = run_path(profile.name, experiment, cell.cell_id)
+    final = run_path(profile, experiment, cell_id)
     partial = final.with_name(f".{final.stem}.partial.tmp.ipynb")
     failed = final.with_suffix(".failed.ipynb")
     final.parent.mkdir(parents=True, exist_ok=True)
-    parameters = {"profile": profile.name, **as_dict(cell)}
-    if data_path is not None:
-        parameters["data_path"] = str(data_path)
     try:
-        pm.execute_notebook(
-            NOTEBOOKS_DIR / f"{experiment}.ipynb",
-            partial,
-            parameters=parameters,
-            kernel_name=KERNEL,
-            progress_bar=False,
-            cwd=str(NOTEBOOKS_DIR),
-        )
-        if not is_done(result_path(profile.name, experiment, cell.cell_id), expected_hash):
+        execute_notebook(experiment, partial, parameters)
+        if not is_done(result_path(profile, experiment, cell_id), expected_hash):
             raise RuntimeError("the notebook finished without writing a matching result")
     except Exception as err:  # noqa: BLE001 - any failure is recorded, the grid goes on
-        return _record_failure(cell.cell_id, partial, failed, err)
+        return _record_failure(cell_id, partial, failed, err)
     os.replace(partial, final)
     failed.unlink(missing_ok=True)
     failed.with_suffix(".json").unlink(missing_ok=True)
-    return CellOutcome(cell.cell_id, "ran", final)
+    return CellOutcome(cell_id, "ran", final)
 
 
 def _record_failure(cell_id: str, partial: Path, failed: Path, err: Exception) -> CellOutcome:

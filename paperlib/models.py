@@ -201,7 +201,7 @@ class VGG16(nn.Module):
             nn.Dropout(0.5),
             nn.Linear(hidden, num_classes),
         )
-        self.gradcam_layer = layers[-9]  # ReLU of the group-4 output: 4x4 maps before the pool
+        self.gradcam_layer = layers[-12]  # last ReLU of group 4: 4x4 maps, before its pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

@@ -40,12 +40,12 @@ def _tiny_cnn() -> nn.Sequential:
 
 @pytest.fixture(scope="module")
 def synthetic():
-    return synthetic_cifar10(500, 100, seed=0)
+    return synthetic_cifar10(300, 100, seed=0)
 
 
 @pytest.fixture(scope="module")
 def cnn(synthetic):
-    """A tiny undefended CNN trained for three epochs: it classifies the synthetic test set."""
+    """A tiny undefended CNN trained for two epochs: it classifies the synthetic test set."""
     seed_everything(0)
     model = _tiny_cnn()
     train(
@@ -53,9 +53,9 @@ def cnn(synthetic):
         (synthetic.train_images, synthetic.train_labels),
         (synthetic.test_images, synthetic.test_labels),
         objective=penalized_cross_entropy(make_penalty("base", 0.0)),
-        epochs=3,
-        batch_size=25,
-        lr=3e-3,
+        epochs=2,
+        batch_size=30,
+        lr=1e-2,
         seed=0,
         device=CPU,
         progress=False,
@@ -121,10 +121,10 @@ def test_fgsm_at_0_3_fools_the_undefended_model_more_than_at_1_over_255(cnn, tes
     assert large["linf"] == pytest.approx(0.3, abs=1e-6)
 
 
-@pytest.mark.parametrize("eps", [2 / 255, 8 / 255, 0.3])
+@pytest.mark.parametrize("eps", [8 / 255, 0.3])
 @pytest.mark.parametrize("targeted", [False, True])
 def test_pgd_stays_in_the_eps_ball_and_the_pixel_range(cnn, test_batch, eps, targeted):
-    x, y = test_batch
+    x, y = (t[:40] for t in test_batch)
     adv = pgd(cnn, eps, eps / 4, 5, targeted=targeted, seed=1)(x, y)
     assert (adv - x).abs().max().item() <= eps + 1e-6
     assert adv.min().item() >= 0.0 and adv.max().item() <= 1.0
@@ -132,7 +132,7 @@ def test_pgd_stays_in_the_eps_ball_and_the_pixel_range(cnn, test_batch, eps, tar
 
 
 def test_make_attack_pgd_uses_the_profile_and_the_eps_override(cnn, test_batch):
-    x, y = test_batch
+    x, y = (t[:40] for t in test_batch)
     cfg = AttackConfig(pgd_eps=4 / 255, pgd_step=1 / 255, pgd_steps=3, pgd_targeted=False)
     adv = make_attack("pgd", cnn, cfg)(x, y)
     assert (adv - x).abs().max().item() <= 4 / 255 + 1e-6
@@ -173,9 +173,9 @@ def test_targeted_pgd_pushes_images_towards_the_seeded_targets(cnn, test_batch):
     seed = 3
     targets = random_targets(seed)(x, y)
     other_targets = random_targets(seed + 1)(x, y)
+    small = pgd(cnn, 8 / 255, 2 / 255, 10, targeted=True, seed=seed)(x, y)
     with torch.no_grad():
         clean_logit = cnn(x).gather(1, targets[:, None]).squeeze(1)
-        small = pgd(cnn, 8 / 255, 2 / 255, 10, targeted=True, seed=seed)(x, y)
         small_logit = cnn(small).gather(1, targets[:, None]).squeeze(1)
     assert (small_logit > clean_logit).float().mean() >= 0.9
     large = pgd(cnn, 0.3, 0.05, 10, targeted=True, seed=seed)(x, y)
@@ -247,14 +247,15 @@ def test_deepfool_fools_the_undefended_cnn_with_small_l2_perturbations(cnn, test
 
 
 def test_deepfool_in_a_batch_equals_deepfool_image_by_image(cnn, test_batch):
-    x, y = (t[:12] for t in test_batch)
-    batched = deepfool(cnn, x, y, candidates=4)
-    alone = torch.cat([deepfool(cnn, x[i : i + 1], y[i : i + 1], candidates=4) for i in range(12)])
+    x, y = (t[:8] for t in test_batch)
+    batched = deepfool(cnn, x, y, candidates=3)
+    alone = torch.cat([deepfool(cnn, x[i : i + 1], y[i : i + 1], candidates=3) for i in range(8)])
+    assert not torch.equal(batched, x)
     torch.testing.assert_close(batched, alone, rtol=0, atol=1e-5)
 
 
 def test_make_attack_deepfool_uses_the_profiles_settings(cnn, test_batch):
-    x, y = (t[:20] for t in test_batch)
+    x, y = (t[:10] for t in test_batch)
     cfg = AttackConfig(deepfool_steps=3, deepfool_overshoot=0.02, deepfool_candidates=3)
     adv = make_attack("deepfool", cnn, cfg)(x, y)
     assert torch.equal(adv, deepfool(cnn, x, y, steps=3, overshoot=0.02, candidates=3))
@@ -308,10 +309,11 @@ def test_attack_report_reads_uint8_clean_images_as_pixels_over_255():
 
 
 def test_attack_report_with_no_correct_image_reports_zero_success():
-    report, now_right = attack_report(_two_class_identity(), CLEAN, ADVERSARIAL, 1 - LABELS)
+    every_label_wrong = torch.tensor([1, 1, 0, 1, 0])
+    report, now_right = attack_report(_two_class_identity(), CLEAN, ADVERSARIAL, every_label_wrong)
     assert report["success_rate"] == report["linf"] == report["l2"] == 0.0
     assert report["accuracy"] == pytest.approx(2 / 5)
-    assert now_right.tolist() == [True, False, False, False, True]
+    assert now_right.tolist() == [True, False, False, True, False]
 
 
 # --- batching and the attack pipeline -------------------------------------------------

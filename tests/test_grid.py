@@ -31,7 +31,10 @@ def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
     for cell in cells:
         write_json(result_path("smoke", "density", cell.cell_id), {"config_hash": "stale"})
     ran = []
-    monkeypatch.setattr("paperlib.grid.run_cell", lambda p, e, cell, h, d: ran.append(cell.cell_id))
+    monkeypatch.setattr(
+        "paperlib.grid.run_cell",
+        lambda profile, experiment, cell_id, parameters, expected: ran.append(cell_id),
+    )
     run_grid("smoke", "density", progress=False)
     assert ran == [c.cell_id for c in cells]
 
@@ -77,7 +80,15 @@ def test_smoke_grid_then_book(smoke_env, tmp_path):
         # FGSM and PGD stay inside their L-inf ball (the smoke profile's eps is 0.3).
         assert metrics["undefended"]["fgsm"]["linf"] <= 0.3 + 1e-6
         assert metrics["undefended"]["pgd"]["linf"] <= 0.3 + 1e-6
-    # Every clean model was checkpointed once, for experiment 3 to reuse.
+    # Every clean model was checkpointed once, and experiment 3 reuses them all.
+    assert len(list((smoke_env / "checkpoints" / "smoke").glob("*.pt"))) == 12
+    attribution = run_grid("smoke", "attribution", progress=False)
+    assert [o.status for o in attribution] == ["ran"] * 12, [o.error for o in attribution]
+    explained = load_results("smoke", "attribution")
+    assert all(r["checkpoint_reused"] for r in explained)
+    assert {r["model_key"] for r in explained} == {
+        r["model_key"] for r in load_results("smoke", "adversarial")
+    }
     assert len(list((smoke_env / "checkpoints" / "smoke").glob("*.pt"))) == 12
 
     book = tmp_path / "book_src"
@@ -99,3 +110,5 @@ def test_smoke_grid_then_book(smoke_env, tmp_path):
     table1_page = (html / "book" / "generated" / "adversarial_results.html").read_text()
     assert "Table 1" in table1_page and "<img" in table1_page
     assert (html / "book" / "generated" / "deepfool_check.html").exists()
+    table2_page = (html / "book" / "generated" / "attribution_results.html").read_text()
+    assert "Table 2" in table2_page and "<img" in table2_page

@@ -18,7 +18,15 @@ def _sources(nb) -> list[tuple[str, str]]:
 
 
 def test_there_are_notebooks():
-    assert {p.stem for p in SOURCES} >= {"density", "density_results"}
+    assert {p.stem for p in SOURCES} >= {
+        "density",
+        "density_results",
+        "adversarial",
+        "adversarial_results",
+        "attribution",
+        "attribution_results",
+        "deepfool_check",
+    }
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
