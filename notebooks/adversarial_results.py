@@ -29,7 +29,6 @@ profile = "cpu"  # whose results to show: smoke, cpu or paper
 # %%
 from IPython.display import Markdown, display
 
-from paperlib import load_grid, load_results
 from paperlib.adversarial_report import (
     clean_and_undefended,
     comparisons_table,
@@ -38,10 +37,9 @@ from paperlib.adversarial_report import (
     verdicts,
 )
 from paperlib.plots import eps_sweep_figure, figure2, figure3, sparsity_scatter
-from paperlib.report import missing_cells, run_table, verdict_table
+from paperlib.report import grid_results, run_table, verdict_table
 
-results = load_results(profile, "adversarial")
-missing = missing_cells(results, [c.cell_id for c in load_grid("adversarial", profile)])
+results, missing = grid_results(profile, "adversarial")
 print(f"profile {profile}: {len(results)} cells with results")
 if missing:
     display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))

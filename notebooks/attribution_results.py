@@ -29,13 +29,11 @@ profile = "cpu"  # whose results to show: smoke, cpu or paper
 # %%
 from IPython.display import Markdown, display
 
-from paperlib import load_grid, load_results
 from paperlib.attribution_report import per_architecture, table2, verdicts
 from paperlib.plots import sweep_figure
-from paperlib.report import missing_cells, run_table, verdict_table
+from paperlib.report import grid_results, run_table, verdict_table
 
-results = load_results(profile, "attribution")
-missing = missing_cells(results, [c.cell_id for c in load_grid("attribution", profile)])
+results, missing = grid_results(profile, "attribution")
 print(f"profile {profile}: {len(results)} cells with results")
 if missing:
     display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))

@@ -29,11 +29,11 @@ profile = "cpu"  # whose results to show: smoke, cpu or paper
 # %%
 from IPython.display import Markdown, display
 
-from paperlib import density_figure, density_table, density_verdicts, load_grid, load_results
-from paperlib.report import density_display, missing_cells, run_table, verdict_table
+from paperlib import density_figure, density_table, density_verdicts
+from paperlib.report import density_display, grid_results, run_table, verdict_table
 
-results = sorted(load_results(profile, "density"), key=lambda r: r["params"]["activity_l1"])
-missing = missing_cells(results, [cell.cell_id for cell in load_grid("density")])
+results, missing = grid_results(profile, "density")
+results.sort(key=lambda r: r["params"]["activity_l1"])
 print(f"profile {profile}: {len(results)} cells with results")
 if missing:
     display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))

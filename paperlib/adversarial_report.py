@@ -146,7 +146,7 @@ def _helps(comparisons: list[dict]) -> Verdict:
         verdict = INCONCLUSIVE
     elif wins >= 0.75 * n:
         verdict = REPRODUCED
-    elif losses >= wins:
+    elif losses > 0 and losses >= wins:
         verdict = NOT_REPRODUCED
     else:
         verdict = INCONCLUSIVE

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import nbformat
 
-from paperlib.config import load_grid, load_profile
+from paperlib.config import available_profiles, load_grid, load_profile
 from paperlib.grid import execute_notebook
-from paperlib.store import REPO_ROOT, load_results, run_path
+from paperlib.store import REPO_ROOT, load_results, output_root, run_path
 
 BOOK_DIR = REPO_ROOT / "book"
 EXPERIMENTS = ("density", "adversarial", "attribution")
@@ -39,13 +39,29 @@ def prepare_book(profile_name: str, book_dir: Path = BOOK_DIR) -> None:
     for experiment in EXPERIMENTS:
         _representative_page(profile.name, experiment, generated)
         for page in (f"{experiment}_results", *CHECKS.get(experiment, ())):
-            _execute(page, generated / f"{page}.ipynb", profile.name)
+            _execute(page, generated / f"{page}.ipynb", {"profile": profile.name})
         rows += _copy_all_runs(profile.name, experiment, generated)
     (generated / "runs.md").write_text(_runs_page(profile.name, rows))
+    _execute(
+        "summary",
+        generated / "summary.ipynb",
+        {"profiles": ",".join(_profiles_beside(profile.name))},
+    )
 
 
-def _execute(notebook: str, target: Path, profile: str) -> None:
-    execute_notebook(notebook, target, {"profile": profile})
+def _profiles_beside(profile: str) -> list[str]:
+    """The book's profile first, then any other profile that has results (say, a GPU run
+    of ``paper`` committed to the repository)."""
+    others = [
+        p
+        for p in available_profiles()
+        if p != profile and (output_root() / "results" / p).is_dir() and p != "smoke"
+    ]
+    return [profile, *others]
+
+
+def _execute(notebook: str, target: Path, parameters: dict) -> None:
+    execute_notebook(notebook, target, parameters)
     _collapse_parameters(target)
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from paperlib.config import load_grid
 from paperlib.paper import CLAIMS
 from paperlib.stats import paired_difference_ci, unpack_bits
+from paperlib.store import load_results
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 SPARSE_DENSITY = 0.5  # the paper: a sparse code has an activity ratio in [0, 0.5]
@@ -177,7 +179,13 @@ def run_table(results: list[dict]) -> pd.DataFrame:
     )
 
 
-def missing_cells(results: list[dict], expected: list[str]) -> list[str]:
-    """Grid cells that have no result (failed, or not run yet)."""
+def grid_results(profile: str, experiment: str) -> tuple[list[dict], list[str]]:
+    """The results of the profile's current grid, and the cells that have none.
+
+    Result files of cells that are no longer in the grid (left by an older grid) are
+    ignored, so they can never be mixed into a table.
+    """
+    expected = [cell.cell_id for cell in load_grid(experiment, profile)]
+    results = [r for r in load_results(profile, experiment) if r.get("cell") in expected]
     done = {r["cell"] for r in results}
-    return [cell for cell in expected if cell not in done]
+    return results, [cell for cell in expected if cell not in done]

@@ -24,8 +24,14 @@ def _on_meta(build):
         return build()
 
 
-def _images(n: int, seed: int = 0) -> torch.Tensor:
-    return torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+# One batch size throughout: each new input shape costs the CPU backend a warm-up.
+IMAGES = torch.stack(
+    [
+        torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0)),
+        torch.zeros(3, 32, 32),  # the extremes of the pixel range
+        torch.ones(3, 32, 32),
+    ]
+)
 
 
 def _output_sizes(model: nn.Module, x: torch.Tensor, layers: list[nn.Module]) -> list[tuple]:
@@ -120,12 +126,14 @@ def test_small_models_map_unit_pixels_to_ten_finite_logits(arch):
     torch.manual_seed(0)
     model = make_model(arch, width=SMALL).eval()
     with torch.no_grad():
-        logits = model(_images(3))
+        logits = model(IMAGES)
         assert logits.shape == (3, 10)
         assert torch.isfinite(logits).all()
-        assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
-        assert model(torch.ones(1, 3, 32, 32)).shape == (1, 10)
-    assert make_model(arch, width=SMALL, num_classes=7).eval()(_images(2)).shape == (2, 7)
+        assert make_model(arch, width=SMALL, num_classes=7).eval()(IMAGES).shape == (3, 7)
+        # In eval mode an untrained deep net's signal fades (batch norm still has its
+        # initial statistics); with batch statistics the logits depend on the image.
+        logits = model.train()(IMAGES)
+        assert (logits[0] - logits[1]).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -153,38 +161,24 @@ def test_make_model_rejects_an_unknown_architecture_naming_the_choices():
 # --- the Grad-CAM layer ---------------------------------------------------------------
 
 
-def _gradcam_check(arch: str):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_gradcam_layer_is_the_last_with_4x4_maps(arch):
     torch.manual_seed(0)
     model = make_model(arch, width=SMALL)
     layers = list(model.features)
-    assert any(layer is model.gradcam_layer for layer in layers)
+    assert sum(layer is model.gradcam_layer for layer in layers) == 1
     index = next(i for i, layer in enumerate(layers) if layer is model.gradcam_layer)
-    sizes = _output_sizes(model, _images(2), layers)
+    sizes = _output_sizes(model, IMAGES, layers)
     assert sizes[index] == (4, 4)
     # It is the last layer of the feature extractor whose maps are still 4x4.
     assert all(size[0] < 4 for size in sizes[index + 1 :]), sizes[index + 1 :]
 
 
-@pytest.mark.parametrize("arch", ["resnet50", "mobilenet"])
-def test_gradcam_layer_is_the_last_with_4x4_maps(arch):
-    _gradcam_check(arch)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="paperlib/models.py VGG16: gradcam_layer = layers[-9] is group 5's first "
-    "BatchNorm2d (2x2 maps); group 4's last ReLU (4x4) is layers[-12]",
-)
-def test_vgg16_gradcam_layer_is_the_last_with_4x4_maps():
-    _gradcam_check("vgg16")
-
-
-def test_vgg16_has_a_layer_with_4x4_maps_just_before_its_fourth_pool():
-    """What the VGG Grad-CAM layer should be: group 4's last ReLU, 12th from the end."""
+def test_vgg16_gradcam_layer_is_the_relu_before_the_fourth_pool():
     model = make_model("vgg16", width=SMALL)
     layers = list(model.features)
-    sizes = _output_sizes(model, _images(1), layers)
-    last_4x4 = max(i for i, size in enumerate(sizes) if size == (4, 4))
-    assert isinstance(layers[last_4x4], nn.ReLU)
-    assert isinstance(layers[last_4x4 + 1], nn.MaxPool2d)
-    assert last_4x4 == len(layers) - 12
+    index = next(i for i, layer in enumerate(layers) if layer is model.gradcam_layer)
+    assert isinstance(layers[index], nn.ReLU)
+    assert isinstance(layers[index + 1], nn.MaxPool2d)
+    pools_before = sum(isinstance(layer, nn.MaxPool2d) for layer in layers[:index])
+    assert pools_before == 3

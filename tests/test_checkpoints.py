@@ -74,7 +74,9 @@ def test_save_then_load_restores_identical_weights_config_and_history(smoke_env)
 def test_load_checkpoint_of_a_missing_file_is_none_without_a_warning(smoke_env):
     model = _model(seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    assert _no_warnings(load_checkpoint, checkpoint_path("smoke", "absent"), model, "absent") is None
+    assert (
+        _no_warnings(load_checkpoint, checkpoint_path("smoke", "absent"), model, "absent") is None
+    )
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
 
 

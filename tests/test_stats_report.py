@@ -17,11 +17,12 @@ from paperlib.report import (
     density_display,
     density_table,
     density_verdicts,
-    missing_cells,
+    grid_results,
     run_table,
     verdict_table,
 )
 from paperlib.stats import bootstrap_ci, pack_bits, paired_difference_ci, unpack_bits
+from paperlib.store import result_path, write_json
 
 # --- stats ----------------------------------------------------------------------------
 
@@ -337,10 +338,9 @@ def test_run_table_shortens_the_commit_and_marks_dirty_trees():
     assert table["data"].tolist() == ["synthetic (no CIFAR-10 copy found)"] * 3
 
 
-def test_missing_cells_keeps_the_expected_order():
-    base = _base_flags()
-    results = [_result(lam, 0.5, (0.4, 0.6), base) for lam in (1e-5, 0.0)]
-    expected = ["lambda-0", "lambda-1e-07", "lambda-1e-06", "lambda-1e-05", "lambda-0.0001"]
-    assert missing_cells(results, expected) == ["lambda-1e-07", "lambda-1e-06", "lambda-0.0001"]
-    assert missing_cells([], expected) == expected
-    assert missing_cells(results, ["lambda-0"]) == []
+def test_grid_results_ignores_stale_cells_and_lists_missing_ones_in_order(smoke_env):
+    for cell in ("lambda-1e-05", "lambda-0.0", "lambda-0"):  # "lambda-0": an old grid's id
+        write_json(result_path("smoke", "density", cell), {"cell": cell})
+    results, missing = grid_results("smoke", "density")
+    assert sorted(r["cell"] for r in results) == ["lambda-0.0", "lambda-1e-05"]
+    assert missing == ["lambda-1e-07", "lambda-1e-06", "lambda-0.0001"]

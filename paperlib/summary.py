@@ -1,0 +1,58 @@
+"""The book's front page: every claim of the paper, our evidence, and a verdict."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from paperlib import adversarial_report, attribution_report
+from paperlib.report import Verdict, density_verdicts, grid_results
+
+EXPERIMENTS = {
+    "density": density_verdicts,
+    "adversarial": adversarial_report.verdicts,
+    "attribution": attribution_report.verdicts,
+}
+
+
+def all_verdicts(profile: str) -> list[Verdict]:
+    verdicts = []
+    for experiment, judge in EXPERIMENTS.items():
+        results, _ = grid_results(profile, experiment)
+        if results:
+            verdicts += judge(results)
+    return verdicts
+
+
+def claims_table(profiles: list[str]) -> pd.DataFrame:
+    """One row per claim; for each profile with results, its evidence and verdict."""
+    rows: dict[str, dict] = {}
+    for profile in profiles:
+        for v in all_verdicts(profile):
+            row = rows.setdefault(v.claim, {"claim": v.statement, "paper": v.where})
+            row[f"evidence ({profile})"] = v.evidence
+            row[f"verdict ({profile})"] = v.verdict
+    return pd.DataFrame(list(rows.values()))
+
+
+def run_facts(profile: str) -> dict:
+    """Where and how long: devices, total cell time, cells done and missing, data."""
+    facts = {
+        "profile": profile,
+        "cells": 0,
+        "missing": 0,
+        "cell hours": 0.0,
+        "devices": set(),
+        "data": set(),
+        "commits": set(),
+    }
+    for experiment in EXPERIMENTS:
+        results, missing = grid_results(profile, experiment)
+        facts["cells"] += len(results)
+        facts["missing"] += len(missing)
+        for r in results:
+            p = r["provenance"]
+            facts["cell hours"] += p["wall_seconds"] / 3600
+            facts["devices"].add(p["device"])
+            facts["data"].add(p["data_source"])
+            facts["commits"].add((p["commit"] or "unknown")[:10] + ("*" if p["dirty"] else ""))
+    return {k: ", ".join(sorted(v)) if isinstance(v, set) else v for k, v in facts.items()}

@@ -1,0 +1,412 @@
+"""Tests for experiment 2's penalties (paperlib.regularizers, train.penalized_cross_entropy)
+and its tables and verdicts (paperlib.adversarial_report), on result dicts shaped like the
+ones notebooks/adversarial.py writes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from paperlib.adversarial_report import (
+    clean_and_undefended,
+    comparisons_table,
+    epochs_to_converge,
+    table1,
+    val_loss_rise,
+    verdicts,
+)
+from paperlib.config import ARCHITECTURES, ATTACK_NAMES, REGULARIZER_NAMES
+from paperlib.paper import TABLE1
+from paperlib.regularizers import (
+    elastic_penalty,
+    l1_penalty,
+    l2_penalty,
+    make_penalty,
+    no_penalty,
+    weight_sparsity,
+)
+from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from paperlib.stats import pack_bits
+from paperlib.train import penalized_cross_entropy
+
+# --- kernel penalties on a hand-made two-layer net ------------------------------------
+
+
+def _two_layer_net() -> nn.Sequential:
+    """Conv (8 kernel entries of 0.5) + BN + Linear (6 entries of -0.25); huge biases and
+    BN parameters that would dominate any penalty that wrongly counted them."""
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 2), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(2, 3)
+    )
+    with torch.no_grad():
+        net[0].weight.fill_(0.5)  # sum |W| = 4, sum W^2 = 2
+        net[4].weight.fill_(-0.25)  # sum |W| = 1.5, sum W^2 = 0.375
+        net[0].bias.fill_(100.0)
+        net[4].bias.fill_(-100.0)
+        net[1].weight.fill_(50.0)
+        net[1].bias.fill_(-50.0)
+    return net
+
+
+C = 0.01
+L1_BY_HAND = C * (4.0 + 1.5)
+L2_BY_HAND = C * (2.0 + 0.375)
+
+
+@pytest.mark.parametrize(
+    ("penalty", "expected"),
+    [
+        (l1_penalty, L1_BY_HAND),
+        (l2_penalty, L2_BY_HAND),
+        (elastic_penalty, L1_BY_HAND + L2_BY_HAND),
+        (no_penalty, 0.0),
+    ],
+)
+def test_penalties_equal_their_values_by_hand(penalty, expected):
+    value = penalty(_two_layer_net(), C)
+    assert value.shape == ()
+    assert value.item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("base", 0.0), ("l1", L1_BY_HAND), ("l2", L2_BY_HAND), ("elastic", L1_BY_HAND + L2_BY_HAND)],
+)
+def test_make_penalty_binds_the_factor(name, expected):
+    assert make_penalty(name, C)(_two_layer_net()).item() == pytest.approx(expected, rel=1e-6)
+    assert make_penalty(name, 2 * C)(_two_layer_net()).item() == pytest.approx(
+        2 * expected, rel=1e-6
+    )
+
+
+def test_penalty_gradients_are_c_sign_w_and_2_c_w_on_kernels_only():
+    net = _two_layer_net()
+    elastic_penalty(net, C).backward()
+    torch.testing.assert_close(net[0].weight.grad, torch.full_like(net[0].weight, C * (1 + 1.0)))
+    torch.testing.assert_close(net[4].weight.grad, torch.full_like(net[4].weight, C * (-1 - 0.5)))
+    assert net[0].bias.grad is None and net[4].bias.grad is None
+    assert net[1].weight.grad is None and net[1].bias.grad is None
+
+
+def test_make_penalty_rejects_an_unknown_name_naming_the_choices():
+    with pytest.raises(ValueError, match="unknown regularizer 'dropout'") as err:
+        make_penalty("dropout", C)
+    for name in REGULARIZER_NAMES:
+        assert name in str(err.value)
+
+
+def test_penalized_cross_entropy_adds_the_penalty_to_the_mean_cross_entropy():
+    net = _two_layer_net().eval()
+    x = torch.tensor([[[[0.1, 0.2], [0.3, 0.4]]], [[[0.9, 0.8], [0.7, 0.6]]]])
+    y = torch.tensor([2, 0])
+    loss, logits = penalized_cross_entropy(make_penalty("elastic", C))(net, x, y)
+    torch.testing.assert_close(logits, net(x))
+    expected = F.cross_entropy(net(x), y).item() + L1_BY_HAND + L2_BY_HAND
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    base, _ = penalized_cross_entropy(make_penalty("base", C))(net, x, y)
+    assert base.item() == pytest.approx(F.cross_entropy(net(x), y).item(), rel=1e-6)
+
+
+def test_weight_sparsity_counts_small_kernel_entries_only():
+    net = _two_layer_net()
+    with torch.no_grad():
+        conv = [0.0, 5e-4, -9e-4, 9.9e-4, 2e-3, 0.5, -0.5, 1.0]  # 4 below 1e-3
+        net[0].weight.copy_(torch.tensor(conv).view(2, 1, 2, 2))
+        net[4].weight.zero_()  # 6 below any threshold
+        net[0].bias.zero_()  # would add 2 + 3 + 4 entries if biases and BN counted
+        net[4].bias.zero_()
+        net[1].weight.zero_()
+    assert weight_sparsity(net) == pytest.approx(10 / 14)
+    assert weight_sparsity(net, threshold=1e-4) == pytest.approx(7 / 14)
+    assert weight_sparsity(net, threshold=0.6) == pytest.approx(13 / 14)
+    assert weight_sparsity(net, threshold=2.0) == 1.0
+
+
+# --- fake results, shaped like notebooks/adversarial.py's `result` --------------------
+
+N_IMAGES = 200
+
+
+def _bits(fraction: float, n: int = N_IMAGES) -> str:
+    """The first ``round(fraction * n)`` images correct, the rest wrong."""
+    k = round(fraction * n)
+    return pack_bits(np.arange(n) < k)
+
+
+def _history(train_acc, val_loss) -> list[dict]:
+    return [
+        {"epoch": i + 1, "train_acc": a, "val_acc": a - 0.05, "train_loss": 2 - a, "val_loss": v}
+        for i, (a, v) in enumerate(zip(train_acc, val_loss, strict=True))
+    ]
+
+
+STEADY = _history([0.3, 0.6, 0.8, 0.9, 0.95], [1.6, 1.2, 1.0, 0.9, 0.85])
+
+
+def _attack_report(accuracy: float) -> dict:
+    return {"accuracy": accuracy, "success_rate": 1 - accuracy, "linf": 0.3, "l2": 1.5}
+
+
+def _result(arch, reg, seed=0, defended=0.4, history=STEADY, clean=0.8) -> dict:
+    """``defended``: the fraction correct under every attack, or a dict per attack."""
+    per_attack = defended if isinstance(defended, dict) else dict.fromkeys(ATTACK_NAMES, defended)
+    return {
+        "experiment": "adversarial",
+        "profile": "test",
+        "cell": f"{arch}-{reg}-s{seed}",
+        "params": {"arch": arch, "regularizer": reg, "seed": seed},
+        "metrics": {
+            "clean": {
+                "accuracy": clean,
+                "accuracy_ci": [clean - 0.05, clean + 0.05],
+                "train_accuracy": clean + 0.1,
+                "weight_sparsity": 0.25,
+            },
+            "undefended": {a: _attack_report(0.1) for a in ATTACK_NAMES},
+            "defended": {
+                a: {**_attack_report(v), "clean_accuracy": clean, "accuracy_ci": [v, v]}
+                for a, v in per_attack.items()
+            },
+            "standard_eps": {
+                "eps": 8 / 255,
+                "fgsm": _attack_report(0.3),
+                "pgd": _attack_report(0.2),
+            },
+            "eps_sweep": {"eps": [1 / 255, 0.3], "fgsm": [0.7, 0.1], "pgd": [0.6, 0.0]},
+        },
+        "correct": {
+            "clean": _bits(clean),
+            "undefended": {a: _bits(0.1) for a in ATTACK_NAMES},
+            "defended": {a: _bits(v) for a, v in per_attack.items()},
+        },
+        "history": history,
+    }
+
+
+def _grid(defended_by_reg: dict, seeds=(0,), histories=None) -> list[dict]:
+    """Every architecture x regularizer; ``defended_by_reg`` as ``_result``'s ``defended``."""
+    histories = histories or {}
+    return [
+        _result(arch, reg, seed, defended_by_reg[reg], histories.get(reg, STEADY))
+        for arch in ARCHITECTURES
+        for reg in REGULARIZER_NAMES
+        for seed in seeds
+    ]
+
+
+# --- Table 1 --------------------------------------------------------------------------
+
+# Table 1 of the paper, as printed (DeepFool, FGSM, PGD), independent of paperlib.paper.
+PAPER_TABLE1 = {
+    ("resnet50", "base"): (19.60, 23.80, 18.00),
+    ("resnet50", "l1"): (34.20, 16.00, 28.40),
+    ("resnet50", "l2"): (25.20, 11.40, 13.20),
+    ("resnet50", "elastic"): (33.80, 37.40, 38.20),
+    ("mobilenet", "base"): (11.40, 22.20, 22.00),
+    ("mobilenet", "l1"): (27.20, 22.60, 28.00),
+    ("mobilenet", "l2"): (38.40, 30.20, 25.40),
+    ("mobilenet", "elastic"): (25.40, 27.00, 19.40),
+    ("vgg16", "base"): (8.40, 7.60, 1.60),
+    ("vgg16", "l1"): (10.80, 8.00, 8.00),
+    ("vgg16", "l2"): (11.30, 10.20, 8.00),
+    ("vgg16", "elastic"): (11.40, 11.40, 10.80),
+}
+
+
+def _distinct_accuracy(arch: str, reg: str, attack: str) -> float:
+    """A different, known fraction (a multiple of 1/200) for every cell and attack."""
+    i, j, k = ARCHITECTURES.index(arch), REGULARIZER_NAMES.index(reg), ATTACK_NAMES.index(attack)
+    return (20 + 30 * i + 7 * j + 2 * k) / N_IMAGES
+
+
+def test_table1_reports_each_cells_accuracy_in_percent_beside_the_papers():
+    results = [
+        _result(arch, reg, defended={a: _distinct_accuracy(arch, reg, a) for a in ATTACK_NAMES})
+        for arch in ARCHITECTURES
+        for reg in REGULARIZER_NAMES
+    ]
+    table = table1(results)
+    assert len(table) == 3 * 4 * 3
+    for row in table.itertuples():
+        expected = 100 * _distinct_accuracy(row.arch, row.regularizer, row.attack)
+        assert row.ours == pytest.approx(expected)
+        assert row.low < row.ours < row.high
+        p = row.ours / 100  # a 95% interval is about +-1.96 binomial standard errors
+        half_width = 1.96 * 100 * math.sqrt(p * (1 - p) / N_IMAGES)
+        assert row.high - row.low == pytest.approx(2 * half_width, rel=0.2)
+        assert row.seeds == 1
+        assert (
+            row.paper == PAPER_TABLE1[(row.arch, row.regularizer)][ATTACK_NAMES.index(row.attack)]
+        )
+    assert TABLE1 == {a: {r: PAPER_TABLE1[(a, r)] for r in REGULARIZER_NAMES} for a in TABLE1}
+
+
+def test_table1_averages_seeds_image_by_image_and_marks_missing_cells():
+    results = [
+        _result("vgg16", "l2", seed=0, defended=0.2),
+        _result("vgg16", "l2", seed=1, defended=0.3),
+    ]
+    table = table1(results).set_index(["arch", "regularizer", "attack"])
+    for attack in ATTACK_NAMES:
+        row = table.loc[("vgg16", "l2", attack)]
+        assert row.ours == pytest.approx(25.0)
+        assert row.seeds == 2
+        # Images 0-39 right in both seeds, 40-59 in one: per-image means 1, 0.5 and 0.
+        assert row.low < 25.0 < row.high
+    missing = table.loc[("resnet50", "elastic", "pgd")]
+    assert np.isnan(missing.ours) and np.isnan(missing.low) and np.isnan(missing.high)
+    assert missing.seeds == 0
+    assert missing.paper == 38.20
+
+
+def test_clean_and_undefended_lists_each_run_in_percent():
+    table = clean_and_undefended([_result("mobilenet", "l1", seed=3, clean=0.75)])
+    (row,) = table.to_dict("records")
+    assert (row["arch"], row["regularizer"], row["seed"]) == ("mobilenet", "l1", 3)
+    assert row["clean"] == 75.0 and row["weight sparsity"] == 25.0
+    assert all(row[f"{a} (undefended)"] == 10.0 for a in ATTACK_NAMES)
+    assert row["fgsm @ 8/255"] == 30.0 and row["pgd @ 8/255"] == 20.0
+    assert row["DeepFool L2"] == 1.5
+
+
+# --- the verdicts ---------------------------------------------------------------------
+
+
+def _verdict(results: list[dict], claim: str):
+    by_claim = {v.claim: v for v in verdicts(results)}
+    assert list(by_claim) == [
+        "regularization-helps",
+        "elastic-most-consistent",
+        "regularized-converge-slower",
+        "base-overfits",
+    ]
+    return by_claim[claim]
+
+
+def test_regularization_helps_is_reproduced_when_all_27_comparisons_are_clear_gains():
+    results = _grid({"base": 0.2, "l1": 0.6, "l2": 0.6, "elastic": 0.6})
+    comparisons = comparisons_table(results)
+    assert len(comparisons) == 27
+    assert (comparisons["outcome"] == "win").all()
+    assert comparisons["diff"].tolist() == [40.0] * 27
+    assert (comparisons["low"] > 0).all()
+    verdict = _verdict(results, "regularization-helps")
+    assert verdict.verdict == REPRODUCED
+    assert "of 27 paired comparisons" in verdict.evidence
+    assert "27 are significant gains, 0 significant losses" in verdict.evidence
+
+
+def test_regularization_helps_is_not_reproduced_when_all_comparisons_are_clear_losses():
+    results = _grid({"base": 0.6, "l1": 0.2, "l2": 0.2, "elastic": 0.2})
+    assert (comparisons_table(results)["outcome"] == "loss").all()
+    assert _verdict(results, "regularization-helps").verdict == NOT_REPRODUCED
+
+
+def test_regularization_helps_is_inconclusive_with_some_gains_and_no_losses():
+    results = _grid({"base": 0.2, "l1": 0.2, "l2": 0.2, "elastic": 0.6})  # 9 gains of 27
+    outcomes = comparisons_table(results)["outcome"].value_counts().to_dict()
+    assert outcomes == {"tie": 18, "win": 9}
+    assert _verdict(results, "regularization-helps").verdict == INCONCLUSIVE
+
+
+def test_regularization_helps_is_inconclusive_when_every_model_is_identical():
+    results = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4))
+    assert (comparisons_table(results)["outcome"] == "tie").all()
+    assert _verdict(results, "regularization-helps").verdict == INCONCLUSIVE
+
+
+def test_no_comparison_without_a_base_model():
+    results = [
+        r
+        for r in _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4))
+        if r["params"]["regularizer"] != "base"
+    ]
+    assert comparisons_table(results).empty
+    assert _verdict(results, "regularization-helps").verdict == INCONCLUSIVE
+    assert _verdict(results, "elastic-most-consistent").verdict == INCONCLUSIVE
+
+
+def test_elastic_most_consistent_is_reproduced_when_elastic_wins_most():
+    l2_fgsm_only = {"deepfool": 0.2, "fgsm": 0.6, "pgd": 0.2}  # 3 gains; elastic has 9
+    results = _grid({"base": 0.2, "l1": 0.2, "l2": l2_fgsm_only, "elastic": 0.6})
+    verdict = _verdict(results, "elastic-most-consistent")
+    assert verdict.evidence == "significant gains over base: l1 0, l2 3, elastic 9"
+    assert verdict.verdict == REPRODUCED
+
+
+def test_elastic_most_consistent_is_inconclusive_on_a_tie():
+    results = _grid({"base": 0.2, "l1": 0.6, "l2": 0.2, "elastic": 0.6})
+    verdict = _verdict(results, "elastic-most-consistent")
+    assert verdict.evidence == "significant gains over base: l1 9, l2 0, elastic 9"
+    assert verdict.verdict == INCONCLUSIVE
+
+
+def test_elastic_most_consistent_is_not_reproduced_when_another_regularizer_wins_more():
+    results = _grid({"base": 0.2, "l1": 0.6, "l2": 0.2, "elastic": 0.2})
+    assert _verdict(results, "elastic-most-consistent").verdict == NOT_REPRODUCED
+
+
+# --- training curves: convergence and overfitting -------------------------------------
+
+
+def test_epochs_to_converge_is_the_first_epoch_at_90_percent_of_the_best_train_accuracy():
+    history = _history([0.1, 0.5, 0.85, 0.9, 0.95], [2.0] * 5)
+    assert epochs_to_converge(history) == 4  # 0.9 * 0.95 = 0.855: 0.85 falls short
+    assert epochs_to_converge(history, fraction=0.5) == 2
+    assert epochs_to_converge(history, fraction=1.0) == 5
+    assert epochs_to_converge(_history([0.5, 0.5], [1.0, 1.0])) == 1
+
+
+def test_val_loss_rise_is_the_last_loss_minus_the_minimum():
+    assert val_loss_rise(_history([0.5] * 5, [2.0, 1.5, 1.2, 1.4, 1.8])) == pytest.approx(0.6)
+    assert val_loss_rise(_history([0.5] * 3, [2.0, 1.5, 1.0])) == 0.0
+
+
+FAST = _history([0.5, 0.9, 0.95, 0.96, 0.97], [1.0, 0.8, 0.7, 0.7, 0.7])
+SLOW = _history([0.2, 0.4, 0.6, 0.9, 0.97], [1.0, 0.8, 0.7, 0.7, 0.7])
+OVERFITS = _history([0.5, 0.9, 0.95, 0.96, 0.97], [1.0, 0.8, 0.7, 1.3, 2.1])
+
+
+def test_convergence_verdict_follows_the_vgg_curves():
+    slower = _grid(
+        dict.fromkeys(REGULARIZER_NAMES, 0.4),
+        histories={"base": FAST, "l1": SLOW, "l2": SLOW, "elastic": SLOW},
+    )
+    verdict = _verdict(slower, "regularized-converge-slower")
+    assert verdict.verdict == REPRODUCED
+    assert "base 2" in verdict.evidence and "elastic 4" in verdict.evidence
+    faster = _grid(
+        dict.fromkeys(REGULARIZER_NAMES, 0.4),
+        histories={"base": SLOW, "l1": FAST, "l2": FAST, "elastic": FAST},
+    )
+    assert _verdict(faster, "regularized-converge-slower").verdict == NOT_REPRODUCED
+    same = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4))
+    assert _verdict(same, "regularized-converge-slower").verdict == INCONCLUSIVE
+
+
+def test_curve_verdicts_are_inconclusive_without_the_vgg_cells():
+    results = [
+        r for r in _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4)) if r["params"]["arch"] != "vgg16"
+    ]
+    for claim in ("regularized-converge-slower", "base-overfits"):
+        verdict = _verdict(results, claim)
+        assert verdict.verdict == INCONCLUSIVE
+        assert verdict.evidence == "VGG-16 cells missing"
+
+
+def test_overfitting_verdict_is_inconclusive_with_one_seed_however_clear():
+    histories = {"base": OVERFITS, "l1": FAST, "l2": FAST, "elastic": FAST}
+    one_seed = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4), histories=histories)
+    verdict = _verdict(one_seed, "base-overfits")
+    assert verdict.verdict == INCONCLUSIVE
+    assert "one seed" in verdict.evidence and "base 1.400" in verdict.evidence
+    two_seeds = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4), seeds=(0, 1), histories=histories)
+    assert _verdict(two_seeds, "base-overfits").verdict == REPRODUCED
+    reversed_roles = {"base": FAST, "l1": OVERFITS, "l2": OVERFITS, "elastic": OVERFITS}
+    two_seeds = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4), seeds=(0, 1), histories=reversed_roles)
+    assert _verdict(two_seeds, "base-overfits").verdict == NOT_REPRODUCED
