@@ -35,6 +35,12 @@ book: $(STAMP)
 	echo "make book ($(PROFILE)) finished in $$(( $$(date +%s) - start )) s: open _build/html/index.html" && \
 	if [ $$grid -ne 0 ]; then echo "some grid cells failed: see the summary above"; exit $$grid; fi
 
+# JupyterLab is installed on first use: it is not needed to build or test, and it
+# pins newer releases of some libraries than torchattacks declares.
+lab: $(STAMP)
+	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet 'jupyterlab>=4.0,<5'
+	$(BIN)/jupyter lab --notebook-dir=. notebooks/
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 

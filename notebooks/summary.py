@@ -56,5 +56,9 @@ facts
 
 # %%
 if any("JPEG" in d or "image-folder" in d for d in facts["data"]):
-    display(Markdown("**Data note.** At least one profile read a JPEG-compressed image-folder "
-                     "copy of CIFAR-10, whose pixels differ slightly from the original batches."))
+    display(
+        Markdown(
+            "**Data note.** At least one profile read a JPEG-compressed image-folder "
+            "copy of CIFAR-10, whose pixels differ slightly from the original batches."
+        )
+    )

@@ -11,7 +11,9 @@ CONDA_TO_PYPI = {"pytorch": "torch"}  # conda-forge names that differ from PyPI'
 
 
 def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0].lower()
+    """The package name, normalized as PyPI does (case, and - versus _)."""
+    name = re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0]
+    return name.lower().replace("_", "-")
 
 
 def pyproject_packages() -> set[str]:
