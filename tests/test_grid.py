@@ -1,18 +1,13 @@
 """The grid runner: skip-if-done, and the smoke grid end to end into an HTML book."""
 
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from paperlib.book import prepare_book
 from paperlib.config import cell_hash, load_grid, load_profile
 from paperlib.grid import run_grid
 from paperlib.splits import data_identity
-from paperlib.store import REPO_ROOT, load_results, result_path, run_path, write_json
+from paperlib.store import load_results, result_path, run_path, write_json
 
 
 def test_finished_cells_are_skipped_without_running_anything(smoke_env):
@@ -54,25 +49,24 @@ def test_stale_temporaries_are_removed_before_the_grid_runs(smoke_env):
 
 
 @pytest.mark.slow
-def test_smoke_grid_then_book(smoke_env, tmp_path):
-    outcomes = run_grid("smoke", "density", progress=False)
-    assert [o.status for o in outcomes] == ["ran"] * 5, [o.error for o in outcomes]
+def test_smoke_grids_complete_with_sound_results(smoke_book, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_OUTPUT", str(smoke_book.output))
+    for experiment, outcomes in smoke_book.outcomes.items():
+        assert {o.status for o in outcomes} == {"ran"}, (experiment, [o.error for o in outcomes])
     results = load_results("smoke", "density")
     assert sorted(r["params"]["activity_l1"] for r in results) == [0, 1e-7, 1e-6, 1e-5, 1e-4]
+    smoke = load_profile("smoke")
     for r in results:
-        smoke = load_profile("smoke")
         cell = next(c for c in load_grid("density") if c.cell_id == r["cell"])
         assert r["config_hash"] == cell_hash(smoke, "density", cell, data_identity(smoke))
         assert run_path("smoke", "density", r["cell"]).exists()
     # The strongest penalty gives the sparsest code: density responds to lambda.
     by_lambda = {r["params"]["activity_l1"]: r["metrics"]["average_density"] for r in results}
     assert by_lambda[1e-4] < by_lambda[0]
-    # A rerun does nothing.
-    assert {o.status for o in run_grid("smoke", "density", progress=False)} == {"skipped"}
 
-    adversarial = run_grid("smoke", "adversarial", progress=False)
-    assert [o.status for o in adversarial] == ["ran"] * 12, [o.error for o in adversarial]
-    for r in load_results("smoke", "adversarial"):
+    adversarial = load_results("smoke", "adversarial")
+    assert len(adversarial) == 12
+    for r in adversarial:
         metrics = r["metrics"]
         assert set(metrics["defended"]) == {"deepfool", "fgsm", "pgd"}
         for report in (*metrics["undefended"].values(), *metrics["defended"].values()):
@@ -80,35 +74,32 @@ def test_smoke_grid_then_book(smoke_env, tmp_path):
         # FGSM and PGD stay inside their L-inf ball (the smoke profile's eps is 0.3).
         assert metrics["undefended"]["fgsm"]["linf"] <= 0.3 + 1e-6
         assert metrics["undefended"]["pgd"]["linf"] <= 0.3 + 1e-6
-    # Every clean model was checkpointed once, and experiment 3 reuses them all.
-    assert len(list((smoke_env / "checkpoints" / "smoke").glob("*.pt"))) == 12
-    attribution = run_grid("smoke", "attribution", progress=False)
-    assert [o.status for o in attribution] == ["ran"] * 12, [o.error for o in attribution]
+    # Every clean model was checkpointed once, and experiment 3 reused them all.
+    assert len(list((smoke_book.output / "checkpoints" / "smoke").glob("*.pt"))) == 12
     explained = load_results("smoke", "attribution")
-    assert all(r["checkpoint_reused"] for r in explained)
-    assert {r["model_key"] for r in explained} == {
-        r["model_key"] for r in load_results("smoke", "adversarial")
-    }
-    assert len(list((smoke_env / "checkpoints" / "smoke").glob("*.pt"))) == 12
+    assert len(explained) == 12 and all(r["checkpoint_reused"] for r in explained)
+    assert {r["model_key"] for r in explained} == {r["model_key"] for r in adversarial}
 
-    book = tmp_path / "book_src"
-    shutil.copytree(REPO_ROOT / "book", book / "book", ignore=shutil.ignore_patterns("generated"))
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(REPO_ROOT / name, book / name)
-    prepare_book("smoke", book_dir=book / "book")
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    build = subprocess.run(
-        [str(jupyter_book), "build", str(book), "-W"], capture_output=True, text=True
-    )
+    # A rerun does nothing.
+    assert {o.status for o in run_grid("smoke", "density", progress=False)} == {"skipped"}
+
+
+@pytest.mark.slow
+def test_the_smoke_book_builds_without_warnings(smoke_book):
+    build = smoke_book.build
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    html = book / "_build" / "html"
+    assert "warning" not in build.stderr.lower(), build.stderr[-3000:]
+    html = smoke_book.html
     assert (html / "index.html").exists()
-    results_page = (html / "book" / "generated" / "density_results.html").read_text()
+    generated = html / "book" / "generated"
+    results_page = (generated / "density_results.html").read_text()
     assert "<img" in results_page
     assert re.search(r"\b(reproduced|inconclusive)\b", results_page)
-    assert (html / "book" / "generated" / "runs" / "density-lambda-0.0.html").exists()
-    table1_page = (html / "book" / "generated" / "adversarial_results.html").read_text()
+    assert (generated / "runs" / "density-lambda-0.0.html").exists()
+    table1_page = (generated / "adversarial_results.html").read_text()
     assert "Table 1" in table1_page and "<img" in table1_page
-    assert (html / "book" / "generated" / "deepfool_check.html").exists()
-    table2_page = (html / "book" / "generated" / "attribution_results.html").read_text()
+    assert (generated / "deepfool_check.html").exists()
+    table2_page = (generated / "attribution_results.html").read_text()
     assert "Table 2" in table2_page and "<img" in table2_page
+    summary = (generated / "summary.html").read_text()
+    assert summary.count("reproduced") + summary.count("inconclusive") >= 9

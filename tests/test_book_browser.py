@@ -1,0 +1,105 @@
+"""The built book, opened page by page in a real headless Chromium (Debian's package,
+driven by Playwright): every page loads, every image has pixels, the console stays
+clean and no output holds a traceback."""
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Without these, Chromium tries to reach Google's services, which a closed network refuses.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no Chromium: install Debian's package (apt-get install chromium)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def site(smoke_book):
+    assert smoke_book.build.returncode == 0, smoke_book.build.stdout[-2000:]
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(smoke_book.html)
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", smoke_book.html
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _pages(html: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(html))
+        for p in html.rglob("*.html")
+        if not p.relative_to(html).parts[0].startswith("_")
+        and p.name not in {"search.html", "genindex.html"}
+    )
+
+
+def test_every_page_loads_cleanly(site, browser, tmp_path):
+    base, html = site
+    pages = _pages(html)
+    assert len(pages) >= 10
+    problems = []
+    for page_path in pages:
+        page = browser.new_page()
+        errors = []
+        page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        response = page.goto(f"{base}/{page_path}", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        broken = page.evaluate(
+            "Array.from(document.images)"
+            ".filter(i => !(i.complete && i.naturalWidth > 0))"
+            ".map(i => i.src)"
+        )
+        text = page.inner_text("body")
+        if response is None or response.status != 200:
+            problems.append(f"{page_path}: HTTP {response and response.status}")
+        if broken:
+            problems.append(f"{page_path}: broken images {broken}")
+        if errors:
+            problems.append(f"{page_path}: console errors {errors}")
+        if "Traceback (most recent call last)" in text:
+            problems.append(f"{page_path}: a traceback in the output")
+        page.close()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "page_path", ["book/generated/summary.html", "book/generated/adversarial_results.html"]
+)
+def test_screenshots_of_the_summary_and_a_results_page(site, browser, tmp_path, page_path):
+    base, _ = site
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/{page_path}", wait_until="networkidle")
+    shot = tmp_path / (Path(page_path).stem + ".png")
+    page.screenshot(path=str(shot), full_page=True)
+    page.close()
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
