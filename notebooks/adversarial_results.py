@@ -90,7 +90,7 @@ fig = figure3(vgg)
 # model at the common ε = 8/255, and give DeepFool's mean L2 perturbation.
 
 # %%
-clean_and_undefended(results)
+clean_and_undefended(results).set_index(["arch", "regularizer", "seed"])
 
 # %% [markdown]
 # ## Robustness against ε, and against weight sparsity
@@ -109,16 +109,16 @@ fig = sparsity_scatter(results)
 # or a loss only when its 95% interval excludes zero.
 
 # %%
-comparisons_table(results)
+comparisons_table(results).set_index(["arch", "attack", "regularizer"])
 
 # %%
-verdict_table(verdicts(results))
+verdict_table(verdicts(results)).set_index("claim")
 
 # %% [markdown]
 # ## Where these numbers come from
 
 # %%
-run_table(results)
+run_table(results).set_index("cell")
 
 # %% [markdown]
 # ## Summary

@@ -62,7 +62,7 @@ table2(results)
 # class for everything has little to explain.
 
 # %%
-per_architecture(results)
+per_architecture(results).set_index(["arch", "regularizer"])
 
 # %% [markdown]
 # ## Sweeps
@@ -80,13 +80,13 @@ fig = sweep_figure(results)
 # the 95% intervals exclude zero in its favour.
 
 # %%
-verdict_table(verdicts(results))
+verdict_table(verdicts(results)).set_index("claim")
 
 # %% [markdown]
 # ## Where these numbers come from
 
 # %%
-run_table(results)
+run_table(results).set_index("cell")
 
 # %% [markdown]
 # ## Summary

@@ -58,7 +58,7 @@ fig = density_figure(table, title=f"Figure 1 counterpart ({profile} profile)")
 # bootstrap interval.
 
 # %%
-density_display(table)
+density_display(table).set_index("λ")
 
 # %% [markdown]
 # ## The paper's claims, checked
@@ -71,13 +71,13 @@ density_display(table)
 
 # %%
 verdicts = density_verdicts(results)
-verdict_table(verdicts)
+verdict_table(verdicts).set_index("claim")
 
 # %% [markdown]
 # ## Where these numbers come from
 
 # %%
-run_table(results)
+run_table(results).set_index("cell")
 
 # %% [markdown]
 # ## Summary

@@ -40,7 +40,7 @@ pd.set_option("display.max_colwidth", None)
 # ## The claims
 
 # %%
-claims_table(names)
+claims_table(names).set_index("claim")
 
 # %% [markdown]
 # ## What produced these verdicts

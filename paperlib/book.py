@@ -62,7 +62,7 @@ def _profiles_beside(profile: str) -> list[str]:
 
 def _execute(notebook: str, target: Path, parameters: dict) -> None:
     execute_notebook(notebook, target, parameters)
-    _collapse_parameters(target)
+    _collapse_code(target)
 
 
 def _representative_page(profile: str, experiment: str, generated: Path) -> None:
@@ -130,13 +130,19 @@ def _copy_run(source: Path, target: Path, title: str | None) -> None:
     nbformat.write(nb, target)
 
 
-def _collapse_parameters(path: Path) -> None:
+def _collapse_code(path: Path) -> None:
+    """Results pages read as a report: their code folds away behind a toggle."""
     nb = nbformat.read(path, as_version=4)
     _hide_parameter_cells(nb)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and "hide-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-input"]
     nbformat.write(nb, path)
 
 
 def _hide_parameter_cells(nb: nbformat.NotebookNode) -> None:
+    """The parameters cells stay in the page, collapsed."""
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if HIDDEN_TAGS & set(tags) and "hide-cell" not in tags:

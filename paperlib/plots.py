@@ -88,8 +88,10 @@ def adversarial_examples(
 ) -> plt.Figure:
     """Per attack, a row of adversarial images and a row of their perturbations.
 
-    Titles give the prediction before -> after; perturbations are stretched to the
-    full colour range so that they are visible.
+    Titles give the true class and the prediction before -> after the attack (red when
+    the final prediction is wrong); perturbations are stretched to the full colour
+    range so that they are visible. An image the model already got wrong is left as it
+    is by DeepFool, hence a flat gray perturbation.
     """
     from paperlib.data import CLASSES
     from paperlib.metrics import predict
@@ -107,7 +109,7 @@ def adversarial_examples(
             top, bottom = axes[2 * row, i], axes[2 * row + 1, i]
             top.imshow(adv[i].permute(1, 2, 0).clamp(0, 1).numpy())
             top.set_title(
-                f"{CLASSES[before[i]]}\n-> {CLASSES[after[i]]}",
+                f"true {CLASSES[labels[i]]}\n{CLASSES[before[i]]} -> {CLASSES[after[i]]}",
                 fontsize=7,
                 color="tab:red" if after[i] != labels[i] else "black",
             )

@@ -1,0 +1,235 @@
+"""Measure our fast paths against plain baselines, in one run, on whatever device is here.
+
+Each section times our implementation and a straightforward baseline on the same
+inputs and prints the ratio. Speed is checked here, never in timed tests. Results go
+to ``benchmarks/results/<device>.json`` with the hardware they were measured on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torchattacks
+from captum.attr import Occlusion
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import functional as TF
+
+from paperlib.attacks import deepfool
+from paperlib.attribution import occlusion_map
+from paperlib.config import ARCHITECTURES, available_profiles
+from paperlib.data import synthetic_cifar10
+from paperlib.models import make_model
+from paperlib.provenance import device_description, package_versions
+from paperlib.regularizers import make_penalty
+from paperlib.report import grid_results
+from paperlib.train import default_device, penalized_cross_entropy, seed_everything, train
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed(fn) -> tuple[float, object]:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, out
+
+
+class PILImages(Dataset):
+    """The usual torchvision pipeline: PIL images, a transform per item, a DataLoader."""
+
+    def __init__(self, images, labels):
+        self.images = [TF.to_pil_image(x) for x in images]
+        self.labels = labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return TF.to_tensor(self.images[i]), self.labels[i]
+
+
+def baseline_epoch(model, loader, device):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss.item()  # the usual per-step logging sync
+
+
+def bench_training(data, width: float, device, n: int) -> list[dict]:
+    images, labels = data.train_images[:n], data.train_labels[:n]
+    rows = []
+    for arch in ARCHITECTURES:
+        seed_everything(0)
+        ours_model = make_model(arch, width).to(device)
+        objective = penalized_cross_entropy(make_penalty("base", 0.0))
+        ours, _ = timed(
+            lambda m=ours_model, objective=objective: train(
+                m,
+                (images, labels),
+                (images[:256], labels[:256]),
+                objective=objective,
+                epochs=1,
+                batch_size=128,
+                lr=1e-3,
+                seed=0,
+                device=device,
+                progress=False,
+            )
+        )
+        seed_everything(0)
+        base_model = make_model(arch, width).to(device)
+        loader = DataLoader(PILImages(images, labels), batch_size=128, shuffle=True)
+        base, _ = timed(lambda m=base_model, loader=loader: baseline_epoch(m, loader, device))
+        rows.append(
+            {
+                "arch": arch,
+                "width": width,
+                "images": n,
+                "ours_img_per_s": n / ours,
+                "baseline_img_per_s": n / base,
+                "speedup": base / ours,
+            }
+        )
+    return rows
+
+
+def trained_model(data, device):
+    seed_everything(0)
+    model = make_model("vgg16", 0.125).to(device)
+    objective = penalized_cross_entropy(make_penalty("base", 0.0))
+    train(
+        model,
+        (data.train_images[:2000], data.train_labels[:2000]),
+        (data.test_images[:200], data.test_labels[:200]),
+        objective=objective,
+        epochs=2,
+        batch_size=64,
+        lr=1e-3,
+        seed=0,
+        device=device,
+        progress=False,
+    )
+    return model.eval()
+
+
+def success_rate(model, adversarial, images, labels) -> float:
+    with torch.no_grad():
+        right = model(images).argmax(1) == labels
+        fooled = model(adversarial).argmax(1) != labels
+    return fooled[right].float().mean().item()
+
+
+def bench_deepfool(model, images, labels) -> dict:
+    ours, adv = timed(lambda: deepfool(model, images, labels, steps=50, overshoot=0.02))
+    theirs, adv_ta = timed(
+        lambda: torchattacks.DeepFool(model, steps=50, overshoot=0.02)(images, labels)
+    )
+    return {
+        "images": len(images),
+        "ours_s": ours,
+        "torchattacks_s": theirs,
+        "speedup": theirs / ours,
+        "ours_success": success_rate(model, adv, images, labels),
+        "torchattacks_success": success_rate(model, adv_ta, images, labels),
+    }
+
+
+def bench_occlusion(model, images) -> dict:
+    target = model(images).argmax(1)
+    ours, _ = timed(
+        lambda: occlusion_map(model, images, 4, 2, target=target, perturbations_per_eval=64)
+    )
+    occlusion = Occlusion(model)
+    per_image, _ = timed(
+        lambda: [
+            occlusion.attribute(
+                x[None],
+                sliding_window_shapes=(3, 4, 4),
+                strides=(3, 2, 2),
+                baselines=0.5,
+                target=int(t),
+                perturbations_per_eval=1,
+            )
+            for x, t in zip(images, target, strict=True)
+        ]
+    )
+    return {
+        "images": len(images),
+        "ours_s": ours,
+        "captum_per_image_s": per_image,
+        "speedup": per_image / ours,
+    }
+
+
+def stage_times() -> list[dict]:
+    """Wall time per experiment of every profile that has results here."""
+    rows = []
+    for profile in available_profiles():
+        for experiment in ("density", "adversarial", "attribution"):
+            results, _ = grid_results(profile, experiment)
+            if results:
+                rows.append(
+                    {
+                        "profile": profile,
+                        "experiment": experiment,
+                        "cells": len(results),
+                        "seconds": sum(r["provenance"]["wall_seconds"] for r in results),
+                        "device": results[0]["provenance"]["device"],
+                    }
+                )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
+    args = parser.parse_args()
+    device = default_device()
+    n = 512 if args.quick else 2048
+    data = synthetic_cifar10(max(n, 2000), 400, seed=0)
+    report = {
+        "device": device_description(device),
+        "machine": platform.machine(),
+        "packages": package_versions(),
+        "quick": args.quick,
+    }
+    print(f"benchmarks on {report['device']}")
+    report["training"] = bench_training(data, 0.25 if device.type == "cpu" else 1.0, device, n)
+    model = trained_model(data, device)
+    images = data.test_images[: 16 if args.quick else 64].float().div(255).to(device)
+    labels = data.test_labels[: len(images)].to(device)
+    report["deepfool"] = bench_deepfool(model, images, labels)
+    report["occlusion"] = bench_occlusion(model, images[: 8 if args.quick else 16])
+    report["stages"] = stage_times()
+    for key in ("training", "deepfool", "occlusion", "stages"):
+        rows = report[key] if isinstance(report[key], list) else [report[key]]
+        print(f"\n{key}")
+        for row in rows:
+            print(
+                "  "
+                + ", ".join(
+                    f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                )
+            )
+    RESULTS.mkdir(exist_ok=True)
+    name = "cuda" if device.type == "cuda" else "cpu"
+    path = RESULTS / f"{name}{'-quick' if args.quick else ''}.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"\nwrote {path.relative_to(RESULTS.parent.parent)}")
+
+
+if __name__ == "__main__":
+    main()
