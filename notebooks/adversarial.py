@@ -43,9 +43,7 @@ from paperlib import (
     adversarial_finetune,
     bootstrap_ci,
     cell_hash,
-    checkpoint_path,
-    clean_model_config,
-    config_hash,
+    clean_trained_model,
     correct,
     data_identity,
     default_device,
@@ -53,7 +51,6 @@ from paperlib import (
     load_profile_data,
     make_attack,
     make_cell,
-    make_model,
     make_penalty,
     make_splits,
     now,
@@ -63,8 +60,6 @@ from paperlib import (
     result_path,
     run_attack,
     seed_everything,
-    train,
-    train_or_load,
     training_curves,
     weight_sparsity,
     write_json,
@@ -104,24 +99,12 @@ if splits.note:
 # everything that shaped them, so a rerun, and the attribution experiment, reuse them.
 
 # %%
-seed_everything(cell.seed)
-model = make_model(cell.arch, width=cfg.width.get(cell.arch, 1.0)).to(device)
-objective = penalized_cross_entropy(make_penalty(cell.regularizer, cfg.penalty))
-train_kwargs = dict(
-    objective=objective, batch_size=cfg.batch_size, lr=cfg.lr, seed=cell.seed, device=device
-)
-model_config = clean_model_config(settings, cell, data_id)
-model_key = config_hash(model_config)
-history, reused = train_or_load(
-    model,
-    checkpoint_path(settings.name, model_key),
-    model_key,
-    model_config,
-    lambda m: train(m, splits.train, splits.val, epochs=cfg.epochs, **train_kwargs),
+model, history, model_key, reused = clean_trained_model(
+    settings, cell, splits.train, splits.val, data_id, device
 )
 n_params = sum(p.numel() for p in model.parameters())
 print(
-    f"{cell.arch} at width {model_config['width']}: {n_params:,} parameters; "
+    f"{cell.arch} at width {cfg.width.get(cell.arch, 1.0)}: {n_params:,} parameters; "
     f"checkpoint {model_key} {'reused' if reused else 'trained and saved'}"
 )
 fig = training_curves(history, title=f"{cell.arch}, {cell.regularizer}: clean training")
@@ -184,6 +167,10 @@ fig = adversarial_examples(model, eval_images[:6], eval_labels[:6], examples)
 
 # %%
 adv_set = tuple(t[: cfg.adv_train_size] for t in splits.train)
+objective = penalized_cross_entropy(make_penalty(cell.regularizer, cfg.penalty))
+train_kwargs = dict(
+    objective=objective, batch_size=cfg.batch_size, lr=cfg.lr, seed=cell.seed, device=device
+)
 defended, defended_bits, finetune_history = {}, {}, {}
 for name in ATTACK_NAMES:
     seed_everything(cell.seed)

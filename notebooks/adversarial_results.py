@@ -52,6 +52,12 @@ for note in {r["provenance"]["data_note"] for r in results} - {""}:
 # Each entry is the accuracy (%) of the adversarially fine-tuned model on the fixed
 # attacked test images, with a 95% bootstrap interval over those images, next to the
 # paper's value. The paper gives no intervals, no clean accuracy and no seeds.
+#
+# Read the DeepFool column with care. DeepFool has no budget: it keeps stepping until
+# the prediction changes, so on any model with useful gradients its accuracy tends to
+# zero, and what survives it are mostly images where its gradients vanish (for example
+# a model that has collapsed to one class). How far it had to push, its L2 norm, is the
+# informative number; the table further down gives it.
 
 # %%
 t1 = table1(results)

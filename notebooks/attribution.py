@@ -46,24 +46,17 @@ import torch
 from paperlib import (
     bootstrap_ci,
     cell_hash,
-    checkpoint_path,
-    clean_model_config,
-    config_hash,
+    clean_trained_model,
     data_identity,
     default_device,
     load_profile,
     load_profile_data,
     make_cell,
-    make_model,
-    make_penalty,
     make_splits,
     now,
-    penalized_cross_entropy,
     provenance,
     result_path,
-    seed_everything,
-    train,
-    train_or_load,
+    stratified_indices,
     write_json,
 )
 from paperlib.attribution import (
@@ -96,32 +89,12 @@ splits = make_splits(
     data,
     train_size=train_cfg.train_size,
     val_size=train_cfg.val_size,
-    test_size=cfg.n_images,
-    seed=1,
+    test_size=train_cfg.eval_size,
+    seed=0,
+)  # experiment 2's data
+model, _, model_key, reused = clean_trained_model(
+    settings, cell, splits.train, splits.val, data_id, device
 )
-seed_everything(cell.seed)
-model = make_model(cell.arch, width=train_cfg.width.get(cell.arch, 1.0)).to(device)
-model_config = clean_model_config(settings, cell, data_id)
-model_key = config_hash(model_config)
-objective = penalized_cross_entropy(make_penalty(cell.regularizer, train_cfg.penalty))
-_, reused = train_or_load(
-    model,
-    checkpoint_path(settings.name, model_key),
-    model_key,
-    model_config,
-    lambda m: train(
-        m,
-        splits.train,
-        splits.val,
-        objective=objective,
-        epochs=train_cfg.epochs,
-        batch_size=train_cfg.batch_size,
-        lr=train_cfg.lr,
-        seed=cell.seed,
-        device=device,
-    ),
-)
-model.eval()
 print(f"checkpoint {model_key} {'reused from experiment 2' if reused else 'trained here'}")
 
 # %% [markdown]
@@ -131,8 +104,9 @@ print(f"checkpoint {model_key} {'reused from experiment 2' if reused else 'train
 # same images serve every cell, so regularizers can be compared image by image.
 
 # %%
-images = splits.test[0].float().div(255).to(device)
-labels = splits.test[1].to(device)
+picked = stratified_indices(data.test_labels, cfg.n_images, seed=1)
+images = data.test_images[picked].float().div(255).to(device)
+labels = data.test_labels[picked].to(device)
 target = predicted_class(model, images)
 print(
     f"{len(images)} images from {splits.source}; model accuracy on them "

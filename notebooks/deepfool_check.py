@@ -39,21 +39,13 @@ import torch
 import torchattacks
 
 from paperlib import (
-    checkpoint_path,
-    clean_model_config,
-    config_hash,
+    clean_trained_model,
     data_identity,
     default_device,
     load_profile,
     load_profile_data,
     make_cell,
-    make_model,
-    make_penalty,
     make_splits,
-    penalized_cross_entropy,
-    seed_everything,
-    train,
-    train_or_load,
 )
 from paperlib.attacks import deepfool
 
@@ -71,30 +63,9 @@ splits = make_splits(
 # (trained here only if the grid has not run).
 
 # %%
-seed_everything(0)
-model = make_model(arch, width=cfg.width.get(arch, 1.0)).to(device)
-model_config = clean_model_config(settings, cell, data_identity(settings, data_path))
-key = config_hash(model_config)
-objective = penalized_cross_entropy(make_penalty("base", cfg.penalty))
-_, reused = train_or_load(
-    model,
-    checkpoint_path(settings.name, key),
-    key,
-    model_config,
-    lambda m: train(
-        m,
-        splits.train,
-        splits.val,
-        objective=objective,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        seed=0,
-        device=device,
-        progress=False,
-    ),
+model, _, _, reused = clean_trained_model(
+    settings, cell, splits.train, splits.val, data_identity(settings, data_path), device
 )
-model.eval()
 images = splits.test[0][:n_images].float().div(255).to(device)
 labels = splits.test[1][:n_images].to(device)
 with torch.no_grad():

@@ -2,7 +2,7 @@
 Stable Attribution" (Schwartz, Alparslan, Kim). Notebooks import from here only."""
 
 from paperlib.attacks import make_attack, run_attack
-from paperlib.checkpoints import checkpoint_path, train_or_load
+from paperlib.checkpoints import checkpoint_path, clean_trained_model, train_or_load
 from paperlib.config import (
     ATTACK_NAMES,
     ConfigError,
@@ -12,7 +12,7 @@ from paperlib.config import (
     load_profile,
     make_cell,
 )
-from paperlib.data import CLASSES, DataError, load_cifar10, to_unit_float
+from paperlib.data import CLASSES, DataError, load_cifar10, stratified_indices, to_unit_float
 from paperlib.metrics import accuracy, average_density, correct, hidden_density
 from paperlib.models import SingleLayerCNN, make_model
 from paperlib.plots import (
@@ -51,6 +51,7 @@ __all__ = [
     "cell_hash",
     "checkpoint_path",
     "clean_model_config",
+    "clean_trained_model",
     "config_hash",
     "correct",
     "data_identity",
@@ -77,6 +78,7 @@ __all__ = [
     "result_path",
     "run_attack",
     "seed_everything",
+    "stratified_indices",
     "to_unit_float",
     "train",
     "train_or_load",

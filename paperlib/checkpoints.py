@@ -15,7 +15,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from paperlib.store import output_root, safe_id, write_atomic
+from paperlib.config import AdversarialCell, Profile, clean_model_config
+from paperlib.models import make_model
+from paperlib.regularizers import make_penalty
+from paperlib.store import config_hash, output_root, safe_id, write_atomic
+from paperlib.train import penalized_cross_entropy, seed_everything, train
+
+Pair = tuple[torch.Tensor, torch.Tensor]
 
 
 def checkpoint_path(profile: str, key: str) -> Path:
@@ -58,3 +64,44 @@ def train_or_load(
     history = train_fn(model)
     save_checkpoint(path, model, key, config, history)
     return history, False
+
+
+def clean_trained_model(
+    profile: Profile,
+    cell: AdversarialCell,
+    train_set: Pair,
+    val_set: Pair,
+    data: str,
+    device: torch.device,
+) -> tuple[nn.Module, list, str, bool]:
+    """Experiment 2's clean-trained model of ``cell``: reused from its checkpoint, or
+    trained with the profile's settings and saved.
+
+    Returns the model (in eval mode), its training history, its checkpoint key and
+    whether the checkpoint was reused. Experiments 2 and 3 both call this, so they
+    always explain and attack the same weights.
+    """
+    cfg = profile.adversarial
+    seed_everything(cell.seed)
+    model = make_model(cell.arch, width=cfg.width.get(cell.arch, 1.0)).to(device)
+    config = clean_model_config(profile, cell, data)
+    key = config_hash(config)
+    objective = penalized_cross_entropy(make_penalty(cell.regularizer, cfg.penalty))
+    history, reused = train_or_load(
+        model,
+        checkpoint_path(profile.name, key),
+        key,
+        config,
+        lambda m: train(
+            m,
+            train_set,
+            val_set,
+            objective=objective,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            seed=cell.seed,
+            device=device,
+        ),
+    )
+    return model.eval(), history, key, reused
