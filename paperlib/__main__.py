@@ -21,9 +21,17 @@ def main(argv: list[str] | None = None) -> int:
         help="one experiment, or all of them in order (default)",
     )
     grid.add_argument("--data", help="local CIFAR-10 copy (default: $PAPERLIB_DATA or the profile)")
+    grid.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="cells run at once (default: one per visible GPU, else 1)",
+    )
     book = commands.add_parser("book", help="assemble book/generated/ from a profile's runs")
     book.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
     args = parser.parse_args(argv)
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     started = time.perf_counter()
     try:
         if args.command == "grid":
@@ -42,7 +50,7 @@ def _grid(args: argparse.Namespace) -> int:
     experiments = list(CELL_TYPES) if args.experiment == "all" else [args.experiment]
     failed = False
     for experiment in experiments:
-        outcomes = run_grid(args.profile, experiment, data_path=args.data)
+        outcomes = run_grid(args.profile, experiment, data_path=args.data, workers=args.workers)
         print(f"{experiment}: {summarize(outcomes)}")
         failed |= any(o.status == "failed" for o in outcomes)
     return 1 if failed else 0

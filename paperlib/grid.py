@@ -6,9 +6,11 @@ crash resumes where it stopped. A failing cell is recorded and the others still 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,35 +72,79 @@ def run_grid(
     *,
     data_path: str | None = None,
     extra_parameters: dict[str, dict[str, Any]] | None = None,
+    workers: int | None = None,
     progress: bool = True,
 ) -> list[CellOutcome]:
     """Execute every unfinished cell of ``experiment`` in profile ``profile_name``.
 
     ``extra_parameters`` maps a cell id to more papermill parameters for that cell only
-    (for debugging one cell, or injecting a fault in a test).
+    (for debugging one cell, or injecting a fault in a test). ``workers`` cells run at
+    once; the default is one per visible GPU, or one on a CPU-only machine.
     """
     profile = load_profile(profile_name)  # both raise ConfigError before any compute
     cells = load_grid(experiment, profile.name)
     for kind in ("results", "runs"):
         remove_stale_temporaries(output_root() / kind / profile.name / experiment)
-    outcomes = []
-    bar = tqdm(cells, desc=f"{experiment} grid ({profile.name})", unit="cell", disable=not progress)
-    for cell in bar:
-        bar.set_postfix(cell=cell.cell_id)
+    outcomes, jobs = {}, []
+    for cell in cells:
         expected = cell_hash(profile, experiment, cell, data_identity(profile, data_path))
         if is_done(result_path(profile.name, experiment, cell.cell_id), expected):
-            outcomes.append(
-                CellOutcome(
-                    cell.cell_id, "skipped", run_path(profile.name, experiment, cell.cell_id)
-                )
-            )
+            path = run_path(profile.name, experiment, cell.cell_id)
+            outcomes[cell.cell_id] = CellOutcome(cell.cell_id, "skipped", path)
             continue
         parameters = {"profile": profile.name, **as_dict(cell)}
         if data_path is not None:
             parameters["data_path"] = str(data_path)
         parameters |= (extra_parameters or {}).get(cell.cell_id, {})
-        outcomes.append(run_cell(profile.name, experiment, cell.cell_id, parameters, expected))
-    return outcomes
+        jobs.append((profile.name, experiment, cell.cell_id, parameters, expected))
+    bar = tqdm(
+        total=len(cells),
+        initial=len(outcomes),
+        unit="cell",
+        disable=not progress,
+        desc=f"{experiment} grid ({profile.name})",
+    )
+    for outcome in _execute_all(jobs, workers):
+        outcomes[outcome.cell] = outcome
+        bar.set_postfix(cell=outcome.cell)
+        bar.update()
+    bar.close()
+    return [outcomes[cell.cell_id] for cell in cells]
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them."""
+    import torch  # only here: the grid runner itself never touches a device
+
+    count = torch.cuda.device_count()
+    named = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return (
+        [d.strip() for d in named.split(",")][:count] if named else [str(i) for i in range(count)]
+    )
+
+
+def _execute_all(jobs: list[tuple], workers: int | None):
+    """Yield each job's outcome as it finishes, running ``workers`` at a time."""
+    gpus = visible_gpus()
+    workers = workers or max(1, len(gpus))
+    if workers == 1 or len(jobs) <= 1:
+        yield from (run_cell(*job) for job in jobs)
+        return
+    context = multiprocessing.get_context("spawn")  # a clean interpreter per worker
+    devices = context.Queue()
+    for slot in range(workers):
+        devices.put(gpus[slot % len(gpus)] if gpus else None)
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_pin_device, initargs=(devices,)
+    ) as pool:
+        yield from (f.result() for f in as_completed([pool.submit(run_cell, *j) for j in jobs]))
+
+
+def _pin_device(devices) -> None:
+    """In a worker: claim one GPU (if any) for every kernel this worker starts."""
+    device = devices.get()
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
 
 
 def run_cell(
@@ -124,7 +170,10 @@ def run_cell(
 def _record_failure(cell_id: str, partial: Path, failed: Path, err: Exception) -> CellOutcome:
     if partial.exists():
         os.replace(partial, failed)
-    message = f"{type(err).__name__}: {err}".strip().splitlines()[0][:500]
+    # A notebook's own exception is the useful part of papermill's error.
+    name, text = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
+    lines = str(text).strip().splitlines() or [""]
+    message = f"{name}: {lines[0]}"[:500]
     write_json(
         failed.with_suffix(".json"),
         {"cell": cell_id, "error": message, "traceback_notebook": str(failed)},

@@ -353,3 +353,29 @@ def test_a_tampered_official_batch_is_refused_without_running_code(tmp_path, cap
     with pytest.raises(DataError, match="refusing to load builtins.print"):
         load_cifar10(folder, root=tmp_path, cache_dir=tmp_path / "cache")
     assert "must never run" not in capsys.readouterr().out
+
+
+# --- parallel workers -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_same_results_as_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_CACHE", str(REPO_ROOT / "data" / "cache"))
+    results = {}
+    for workers in (1, 2):
+        monkeypatch.setenv("PAPERLIB_OUTPUT", str(tmp_path / f"w{workers}"))
+        outcomes = run_grid("smoke", "density", workers=workers, progress=False)
+        assert [o.status for o in outcomes] == ["ran"] * 5
+        assert [o.cell for o in outcomes] == [c.cell_id for c in load_grid("density")]
+        results[workers] = {
+            r["cell"]: {k: v for k, v in r.items() if k != "provenance"}
+            for r in load_results("smoke", "density")
+        }
+    assert results[1] == results[2]
+
+
+def test_workers_must_be_positive():
+    cli = subprocess.run(
+        [sys.executable, "-m", "paperlib", "grid", "--workers", "0"], capture_output=True, text=True
+    )
+    assert cli.returncode == 2 and "--workers must be at least 1" in cli.stderr

@@ -10,6 +10,7 @@ TARGETS = [
     "paperlib",
     "tests",
     "benchmarks",
+    "book/_ext",
     *sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "notebooks").glob("*.py")),
 ]
 
