@@ -5,7 +5,7 @@ import re
 import pytest
 
 from paperlib.config import cell_hash, load_grid, load_profile
-from paperlib.grid import run_grid
+from paperlib.grid import CellOutcome, run_grid
 from paperlib.splits import data_identity
 from paperlib.store import load_results, result_path, run_path, write_json
 
@@ -26,12 +26,16 @@ def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
     for cell in cells:
         write_json(result_path("smoke", "density", cell.cell_id), {"config_hash": "stale"})
     ran = []
-    monkeypatch.setattr(
-        "paperlib.grid.run_cell",
-        lambda profile, experiment, cell_id, parameters, expected: ran.append(cell_id),
-    )
-    run_grid("smoke", "density", progress=False)
+
+    def record(profile, experiment, cell_id, parameters, expected):
+        """Stands in for the papermill run: records which cells would run."""
+        ran.append(cell_id)
+        return CellOutcome(cell_id, "ran", run_path(profile, experiment, cell_id))
+
+    monkeypatch.setattr("paperlib.grid.run_cell", record)
+    outcomes = run_grid("smoke", "density", progress=False)
     assert ran == [c.cell_id for c in cells]
+    assert [o.status for o in outcomes] == ["ran"] * 5
 
 
 def test_stale_temporaries_are_removed_before_the_grid_runs(smoke_env):
