@@ -10,7 +10,11 @@ PROFILE ?= cpu
 DATA ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DATA_ARG := $(if $(DATA),--data $(abspath $(DATA)),)
+# DATA reaches every step (grid cells and the checks the book step executes) as the
+# environment variable the project reads.
+ifneq ($(DATA),)
+export PAPERLIB_DATA := $(abspath $(DATA))
+endif
 
 .PHONY: book test venv grid lab clean
 
@@ -23,13 +27,13 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 grid: $(STAMP)
-	$(BIN)/python -m paperlib grid --profile $(PROFILE) $(DATA_ARG)
+	$(BIN)/python -m paperlib grid --profile $(PROFILE)
 
 # A failed grid cell does not stop the book: its pages mark the missing cell, and
 # make exits non-zero at the end.
 book: $(STAMP)
 	@start=$$(date +%s); grid=0; \
-	$(BIN)/python -m paperlib grid --profile $(PROFILE) $(DATA_ARG) || grid=$$?; \
+	$(BIN)/python -m paperlib grid --profile $(PROFILE) || grid=$$?; \
 	$(BIN)/python -m paperlib book --profile $(PROFILE) && \
 	$(BIN)/jupyter-book build . -W --keep-going && \
 	echo "make book ($(PROFILE)) finished in $$(( $$(date +%s) - start )) s: open _build/html/index.html" && \
