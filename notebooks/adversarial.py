@@ -169,7 +169,13 @@ fig = adversarial_examples(model, eval_images[:6], eval_labels[:6], examples)
 adv_set = tuple(t[: cfg.adv_train_size] for t in splits.train)
 objective = penalized_cross_entropy(make_penalty(cell.regularizer, cfg.penalty))
 train_kwargs = dict(
-    objective=objective, batch_size=cfg.batch_size, lr=cfg.lr, seed=cell.seed, device=device
+    objective=objective,
+    batch_size=cfg.batch_size,
+    lr=cfg.lr,
+    seed=cell.seed,
+    device=device,
+    augment=cfg.augment,
+    compile=cfg.compile,
 )
 defended, defended_bits, finetune_history = {}, {}, {}
 for name in ATTACK_NAMES:

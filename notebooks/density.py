@@ -115,6 +115,8 @@ history = train(
     lr=cfg.lr,
     seed=cfg.seed,
     device=device,
+    augment=cfg.augment,
+    compile=cfg.compile,
 )
 fig = training_curves(history, title=f"single-layer CNN, lambda = {cell.activity_l1:g}")
 

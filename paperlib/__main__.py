@@ -25,13 +25,31 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         type=int,
         default=None,
-        help="cells run at once (default: one per visible GPU, else 1)",
+        help="cells run at once (default: one per visible GPU, else 1; on Slurm, all)",
+    )
+    grid.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "slurm"],
+        help="run cells here, or as a Slurm job array through submitit",
+    )
+    slurm = grid.add_argument_group("Slurm (with --executor slurm; one task per cell)")
+    slurm.add_argument("--slurm-partition", help="partition (default: the cluster's default)")
+    slurm.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per task (default 1)")
+    slurm.add_argument("--slurm-cpus", type=int, default=8, help="CPUs per task (default 8)")
+    slurm.add_argument(
+        "--slurm-time", type=int, default=240, help="minutes before Slurm ends a task (default 240)"
     )
     book = commands.add_parser("book", help="assemble book/generated/ from a profile's runs")
     book.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
     args = parser.parse_args(argv)
     if getattr(args, "workers", None) is not None and args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
+    if args.command == "grid":
+        for flag, least in (("slurm_gpus", 0), ("slurm_cpus", 1), ("slurm_time", 1)):
+            if getattr(args, flag) < least:
+                name = "--" + flag.replace("_", "-")
+                parser.error(f"{name} must be at least {least}, got {getattr(args, flag)}")
     started = time.perf_counter()
     try:
         if args.command == "grid":
@@ -45,12 +63,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _grid(args: argparse.Namespace) -> int:
-    from paperlib.grid import run_grid, summarize
+    from paperlib.grid import SlurmOptions, run_grid, summarize
 
+    slurm = SlurmOptions(
+        partition=args.slurm_partition,
+        gpus_per_task=args.slurm_gpus,
+        cpus_per_task=args.slurm_cpus,
+        timeout_min=args.slurm_time,
+    )
     experiments = list(CELL_TYPES) if args.experiment == "all" else [args.experiment]
     failed = False
     for experiment in experiments:
-        outcomes = run_grid(args.profile, experiment, data_path=args.data, workers=args.workers)
+        outcomes = run_grid(
+            args.profile,
+            experiment,
+            data_path=args.data,
+            workers=args.workers,
+            executor=args.executor,
+            slurm=slurm,
+        )
         print(f"{experiment}: {summarize(outcomes)}")
         failed |= any(o.status == "failed" for o in outcomes)
     return 1 if failed else 0

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from paperlib.accel import place
 from paperlib.config import AdversarialCell, Profile, clean_model_config
 from paperlib.models import make_model
 from paperlib.regularizers import make_penalty
@@ -83,7 +84,7 @@ def clean_trained_model(
     """
     cfg = profile.adversarial
     seed_everything(cell.seed)
-    model = make_model(cell.arch, width=cfg.width.get(cell.arch, 1.0)).to(device)
+    model = place(make_model(cell.arch, width=cfg.width.get(cell.arch, 1.0)), device)
     config = clean_model_config(profile, cell, data)
     key = config_hash(config)
     objective = penalized_cross_entropy(make_penalty(cell.regularizer, cfg.penalty))
@@ -102,6 +103,8 @@ def clean_trained_model(
             lr=cfg.lr,
             seed=cell.seed,
             device=device,
+            augment=cfg.augment,
+            compile=cfg.compile,
         ),
     )
     return model.eval(), history, key, reused

@@ -57,6 +57,8 @@ class DensityConfig:
     batch_size: int = field(default=128, metadata=_min(1))
     lr: float = field(default=1e-3, metadata=_min(0.0))  # Adam, Keras' default rate
     seed: int = field(default=0, metadata=_min(0))
+    augment: bool = False  # random crop and flip on the device; the paper names none
+    compile: bool = False  # torch.compile the training step (faster on a GPU)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class AdversarialConfig:
     batch_size: int = field(default=128, metadata=_min(1))
     lr: float = field(default=1e-3, metadata=_min(0.0))  # Adam
     penalty: float = field(default=0.01, metadata=_min(0.0))  # c in c*sum|W| and c*sum W^2
+    augment: bool = False  # random crop and flip on the device; the paper names none
+    compile: bool = False  # torch.compile the training step (faster on a GPU)
     width: dict[str, float] = field(  # channel multiplier per architecture; 1.0 = standard
         default_factory=lambda: dict.fromkeys(ARCHITECTURES, 1.0),
         metadata={"min": 0.01, "keys": ARCHITECTURES},
@@ -202,6 +206,7 @@ def clean_model_config(profile: Profile, cell: AdversarialCell, data: str) -> di
         "epochs": cfg.epochs,
         "batch_size": cfg.batch_size,
         "lr": cfg.lr,
+        "augment": cfg.augment,  # not `compile`: it changes how fast, not what is learned
         "seed": cell.seed,
         "data": data,
     }

@@ -2,12 +2,15 @@
 
 A cell whose result exists with a matching config hash is skipped, so a rerun after a
 crash resumes where it stopped. A failing cell is recorded and the others still run.
+Cells run here (``executor="local"``, in parallel workers if asked) or as a Slurm job
+array through submitit (``executor="slurm"``); both paths run the same ``run_cell``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import tempfile
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -20,7 +23,7 @@ from jupyter_client.manager import AsyncKernelManager
 from tqdm import tqdm
 from traitlets import CaselessStrEnum
 
-from paperlib.config import as_dict, cell_hash, load_grid, load_profile
+from paperlib.config import ConfigError, as_dict, cell_hash, load_grid, load_profile
 from paperlib.splits import data_identity
 from paperlib.store import (
     NOTEBOOKS_DIR,
@@ -59,6 +62,19 @@ def execute_notebook(name: str, output: Path, parameters: dict[str, Any]) -> Non
 
 
 @dataclass(frozen=True)
+class SlurmOptions:
+    """What each Slurm array task asks for. One task runs one cell."""
+
+    partition: str | None = None  # None: the cluster's default partition
+    gpus_per_task: int = 1
+    cpus_per_task: int = 8
+    timeout_min: int = 240
+
+
+EXECUTORS = ("local", "slurm")
+
+
+@dataclass(frozen=True)
 class CellOutcome:
     cell: str
     status: str  # "ran", "skipped" or "failed"
@@ -73,14 +89,24 @@ def run_grid(
     data_path: str | None = None,
     extra_parameters: dict[str, dict[str, Any]] | None = None,
     workers: int | None = None,
+    executor: str = "local",
+    slurm: SlurmOptions | None = None,
     progress: bool = True,
 ) -> list[CellOutcome]:
     """Execute every unfinished cell of ``experiment`` in profile ``profile_name``.
 
     ``extra_parameters`` maps a cell id to more papermill parameters for that cell only
     (for debugging one cell, or injecting a fault in a test). ``workers`` cells run at
-    once; the default is one per visible GPU, or one on a CPU-only machine.
+    once; locally the default is one per visible GPU, or one on a CPU-only machine, and
+    on Slurm it is every cell at once (as the cluster allows).
     """
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of {list(EXECUTORS)}")
+    if executor == "slurm" and shutil.which("sbatch") is None:
+        raise ConfigError(
+            "executor 'slurm' submits with sbatch, which is not on PATH: run the grid on a "
+            "Slurm login node, or use --executor local"
+        )
     profile = load_profile(profile_name)  # both raise ConfigError before any compute
     cells = load_grid(experiment, profile.name)
     for kind in ("results", "runs"):
@@ -104,7 +130,12 @@ def run_grid(
         disable=not progress,
         desc=f"{experiment} grid ({profile.name})",
     )
-    for outcome in _execute_all(jobs, workers):
+    if executor == "slurm":
+        logs = output_root() / "results" / profile.name / experiment / "slurm"
+        finished = _execute_on_slurm(jobs, workers, slurm or SlurmOptions(), logs)
+    else:
+        finished = _execute_all(jobs, workers)
+    for outcome in finished:
         outcomes[outcome.cell] = outcome
         bar.set_postfix(cell=outcome.cell)
         bar.update()
@@ -140,6 +171,41 @@ def _execute_all(jobs: list[tuple], workers: int | None):
         yield from (f.result() for f in as_completed([pool.submit(run_cell, *j) for j in jobs]))
 
 
+def _execute_on_slurm(jobs: list[tuple], workers: int | None, options: SlurmOptions, logs: Path):
+    """Submit the jobs as one Slurm array and yield each outcome as its task ends.
+
+    Tasks inherit this environment (data and output locations) and this interpreter,
+    so the cluster's nodes must share the file system, as Slurm clusters do. Each
+    task's stdout and stderr land in ``logs``, beside the experiment's results.
+    """
+    if not jobs:
+        return
+    import submitit  # only for Slurm runs
+
+    executor = submitit.AutoExecutor(folder=logs / "%j", cluster="slurm")
+    executor.update_parameters(
+        name=f"paperlib-{jobs[0][1]}",
+        timeout_min=options.timeout_min,
+        cpus_per_task=options.cpus_per_task,
+        slurm_array_parallelism=workers or len(jobs),
+        **({"gpus_per_node": options.gpus_per_task} if options.gpus_per_task else {}),
+        **({"slurm_partition": options.partition} if options.partition else {}),
+    )
+    submitted = executor.map_array(run_cell, *zip(*jobs, strict=True))
+    cell_of = {job.job_id: job_args[2] for job, job_args in zip(submitted, jobs, strict=True)}
+    for job in submitit.helpers.as_completed(submitted):
+        try:
+            yield job.result()
+        except Exception as err:  # noqa: BLE001 - a task Slurm killed; the grid goes on
+            # run_cell records notebook failures itself; this is a task that died
+            # (out of time or memory, node failure), so its log holds the story.
+            cell_id = cell_of[job.job_id]
+            final = run_path(jobs[0][0], jobs[0][1], cell_id)
+            yield _record_failure(
+                cell_id, None, final.with_suffix(".failed.ipynb"), err, traceback=job.paths.stderr
+            )
+
+
 def _pin_device(devices) -> None:
     """In a worker: claim one GPU (if any) for every kernel this worker starts."""
     device = devices.get()
@@ -167,18 +233,22 @@ def run_cell(
     return CellOutcome(cell_id, "ran", final)
 
 
-def _record_failure(cell_id: str, partial: Path, failed: Path, err: Exception) -> CellOutcome:
-    if partial.exists():
+def _record_failure(
+    cell_id: str, partial: Path | None, failed: Path, err: Exception, traceback: Path | None = None
+) -> CellOutcome:
+    """Write the failure record; ``traceback`` is where to read the error (default: ``failed``)."""
+    if partial is not None and partial.exists():
         os.replace(partial, failed)
+    traceback = traceback or failed
     # A notebook's own exception is the useful part of papermill's error.
     name, text = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
     lines = str(text).strip().splitlines() or [""]
     message = f"{name}: {lines[0]}"[:500]
     write_json(
         failed.with_suffix(".json"),
-        {"cell": cell_id, "error": message, "traceback_notebook": str(failed)},
+        {"cell": cell_id, "error": message, "traceback": str(traceback)},
     )
-    return CellOutcome(cell_id, "failed", failed, message)
+    return CellOutcome(cell_id, "failed", traceback, message)
 
 
 def summarize(outcomes: list[CellOutcome]) -> str:

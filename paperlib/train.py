@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from paperlib.data import to_unit_float
+from paperlib.accel import as_input, autocast, place
+from paperlib.augment import random_crop_flip
 from paperlib.regularizers import activity_l1
 
 # An objective maps (model, images in [0,1], labels) to (loss to minimize, logits).
@@ -72,18 +73,25 @@ def train(
     lr: float,
     seed: int,
     device: torch.device | None = None,
+    augment: bool = False,
+    compile: bool = False,
     progress: bool = True,
 ) -> list[dict[str, float]]:
     """Train with Adam; return one record per epoch (train/val loss and accuracy).
 
-    Images are uint8 and stay that way on the device; batches become [0, 1] floats
-    only when used. Shuffling draws from its own generator seeded with ``seed``.
+    The training set stays resident on the device as uint8; each batch is augmented
+    there (``augment``: random crop and flip) and becomes [0, 1] floats only when used.
+    The step never waits for the device: losses and hits are summed on it and read
+    once per epoch. ``compile`` runs the objective through ``torch.compile``. Shuffling
+    and augmentation draw from their own generators, seeded with ``seed``.
     """
     device = device or default_device()
-    model.to(device)
+    place(model, device)
     images, labels = (t.to(device) for t in train_set)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     shuffle = torch.Generator().manual_seed(seed)
+    crops = torch.Generator(device=device).manual_seed(seed)
+    step = torch.compile(objective) if compile else objective
     history = []
     bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -92,8 +100,11 @@ def train(
         loss_sum = torch.zeros((), device=device)  # summed on device: no per-step sync
         hits = torch.zeros((), device=device)
         for batch in order.split(batch_size):
-            x, y = to_unit_float(images[batch]), labels[batch]
-            loss, logits = objective(model, x, y)
+            x, y = images[batch], labels[batch]
+            if augment:
+                x = random_crop_flip(x, crops)
+            with autocast(device):
+                loss, logits = step(model, as_input(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -119,17 +130,19 @@ def evaluate(
     objective: Objective,
     batch_size: int = 1000,
 ) -> tuple[float, float]:
-    """Mean objective and accuracy over ``dataset`` in eval mode."""
+    """Mean objective and accuracy over ``dataset`` in eval mode, read once at the end."""
     model.eval()
     device = next(model.parameters()).device
-    loss_sum, hits = 0.0, 0
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    hits = torch.zeros((), device=device)
     images, labels = dataset
     for x, y in zip(images.split(batch_size), labels.split(batch_size), strict=False):
-        x, y = to_unit_float(x.to(device)), y.to(device)
-        loss, logits = objective(model, x, y)
-        loss_sum += loss.item() * len(y)
-        hits += (logits.argmax(dim=1) == y).sum().item()
-    return loss_sum / len(labels), hits / len(labels)
+        x, y = as_input(x.to(device)), y.to(device)
+        with autocast(device):
+            loss, logits = objective(model, x, y)
+        loss_sum += loss.float() * len(y)
+        hits += (logits.argmax(dim=1) == y).sum()
+    return loss_sum.item() / len(labels), hits.item() / len(labels)
 
 
 def adversarial_finetune(

@@ -4,13 +4,15 @@ clean and no output holds a traceback."""
 
 import functools
 import http.server
-import shutil
 import threading
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Debian's package installs here. A `chromium` elsewhere on PATH may be a downloaded
+# build (Playwright's, say), which this test must not use.
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = str(DEBIAN_CHROMIUM) if DEBIAN_CHROMIUM.exists() else None
 # Without these, Chromium tries to reach Google's services, which a closed network refuses.
 CHROMIUM_ARGS = [
     "--headless",
@@ -26,7 +28,8 @@ CHROMIUM_ARGS = [
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        CHROMIUM is None, reason="no Chromium: install Debian's package (apt-get install chromium)"
+        CHROMIUM is None,
+        reason=f"no {DEBIAN_CHROMIUM}: install Debian's package (apt-get install chromium)",
     ),
 ]
 
@@ -69,9 +72,14 @@ def test_every_page_loads_cleanly(site, browser, tmp_path):
     problems = []
     for page_path in pages:
         page = browser.new_page()
-        errors = []
+        errors, missing = [], []
         page.on("console", lambda m, errors=errors: m.type == "error" and errors.append(m.text))
         page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        # A console error for a failed load does not say which URL failed; this does.
+        page.on(
+            "response",
+            lambda r, missing=missing: r.status >= 400 and missing.append(f"{r.status} {r.url}"),
+        )
         response = page.goto(f"{base}/{page_path}", wait_until="load")
         page.wait_for_load_state("networkidle")
         broken = page.evaluate(
@@ -86,6 +94,8 @@ def test_every_page_loads_cleanly(site, browser, tmp_path):
             problems.append(f"{page_path}: broken images {broken}")
         if errors:
             problems.append(f"{page_path}: console errors {errors}")
+        if missing:
+            problems.append(f"{page_path}: failed requests {missing}")
         if "Traceback (most recent call last)" in text:
             problems.append(f"{page_path}: a traceback in the output")
         page.close()

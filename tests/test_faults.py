@@ -103,7 +103,7 @@ def test_one_failing_cell_is_recorded_and_the_others_complete(smoke_env):
     assert status[bad] == "failed" and status["lambda-1e-07"] == "ran"
     failure = json.loads(run_path("smoke", "density", bad).with_suffix(".failed.json").read_text())
     assert "activity_l1" in failure["error"]
-    traceback = Path(failure["traceback_notebook"])
+    traceback = Path(failure["traceback"])
     assert traceback.exists() and "ConfigError" in traceback.read_text()
     assert not result_path("smoke", "density", bad).exists()
 

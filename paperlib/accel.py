@@ -1,0 +1,38 @@
+"""The device's fast path. There is one code path; the device decides what it switches on.
+
+On CUDA, models and batches use the channels-last layout that tensor cores prefer,
+forward passes run under bf16 autocast, and cuDNN picks the fastest convolution for
+each input shape. On a CPU all three are no-ops, so CPU runs stay exact float32 and
+reproducible bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from paperlib.data import to_unit_float
+
+
+def place(model: nn.Module, device: torch.device) -> nn.Module:
+    """Move ``model`` to ``device`` in the layout that device runs fastest."""
+    model.to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # batch shapes repeat: tune once per shape
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def as_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images already on their device -> [0, 1] floats in the device's layout."""
+    x = to_unit_float(images)
+    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA (no loss scaling needed, unlike fp16); nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

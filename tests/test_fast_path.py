@@ -1,0 +1,124 @@
+"""The training fast path: on-device augmentation, the device switches, torch.compile."""
+
+import pytest
+import torch
+from torch import nn
+
+from paperlib.accel import as_input, autocast, place
+from paperlib.augment import random_crop_flip
+from paperlib.models import make_model
+from paperlib.regularizers import make_penalty
+from paperlib.train import penalized_cross_entropy, train
+
+
+def _batch(n=6, c=3, size=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, c, size, size), generator=g, dtype=torch.uint8)
+
+
+def _crops(image, padding):
+    """Every crop and flipped crop the augmentation may return for ``image``."""
+    size = image.shape[-1]
+    padded = torch.nn.functional.pad(image, (padding,) * 4)
+    for top in range(2 * padding + 1):
+        for left in range(2 * padding + 1):
+            crop = padded[:, top : top + size, left : left + size]
+            yield crop
+            yield crop.flip(-1)
+
+
+def test_each_augmented_image_is_a_padded_crop_of_its_own_source_maybe_flipped():
+    images = _batch()
+    out = random_crop_flip(images, torch.Generator().manual_seed(1), padding=2)
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    for source, augmented in zip(images, out, strict=True):
+        assert any(torch.equal(augmented, crop) for crop in _crops(source, 2))
+
+
+def test_augmentation_draws_every_offset_and_both_flips():
+    image = torch.arange(64, dtype=torch.uint8).reshape(1, 1, 8, 8).repeat(400, 1, 1, 1)
+    out = random_crop_flip(image, torch.Generator().manual_seed(0), padding=1)
+    seen = {next(i for i, c in enumerate(_crops(image[0], 1)) if torch.equal(o, c)) for o in out}
+    assert seen == set(range(18))  # 3 x 3 offsets, each flipped or not
+
+
+def test_augmentation_is_reproducible_from_its_generator_and_varies_without_it():
+    images = _batch(n=32)
+    first = random_crop_flip(images, torch.Generator().manual_seed(5))
+    again = random_crop_flip(images, torch.Generator().manual_seed(5))
+    other = random_crop_flip(images, torch.Generator().manual_seed(6))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_zero_padding_only_flips():
+    images = _batch()
+    out = random_crop_flip(images, torch.Generator().manual_seed(0), padding=0)
+    for source, augmented in zip(images, out, strict=True):
+        assert torch.equal(augmented, source) or torch.equal(augmented, source.flip(-1))
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(3, 8, 8, dtype=torch.uint8)])
+def test_augmentation_rejects_an_unbatched_image(bad):
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        random_crop_flip(bad, torch.Generator())
+
+
+def test_on_a_cpu_the_device_switches_change_nothing():
+    model = nn.Conv2d(3, 4, 3)
+    before = model.weight.clone()
+    assert place(model, torch.device("cpu")) is model
+    assert model.weight.is_contiguous() and torch.equal(model.weight, before)
+    x = as_input(_batch())
+    assert x.dtype == torch.float32 and x.is_contiguous() and 0 <= x.min() <= x.max() <= 1
+    with autocast(torch.device("cpu")):
+        assert model(x).dtype == torch.float32  # no reduced precision off CUDA
+
+
+def _train_small(compile: bool, augment: bool = True):
+    torch.manual_seed(0)
+    model = make_model("vgg16", width=0.0625)
+    images = _batch(n=64, size=32, seed=1)
+    labels = torch.arange(64) % 10
+    history = train(
+        model,
+        (images, labels),
+        (images[:32], labels[:32]),
+        objective=penalized_cross_entropy(make_penalty("l2", 0.01)),
+        epochs=2,
+        batch_size=16,
+        lr=1e-3,
+        seed=0,
+        device=torch.device("cpu"),
+        augment=augment,
+        compile=compile,
+        progress=False,
+    )
+    return model, history
+
+
+def test_augmented_training_is_reproducible_and_differs_from_plain_training():
+    _, first = _train_small(compile=False)
+    _, again = _train_small(compile=False)
+    _, plain = _train_small(compile=False, augment=False)
+    assert first == again
+    assert first[0]["train_loss"] != plain[0]["train_loss"]
+
+
+@pytest.mark.slow
+def test_compiled_and_eager_training_give_the_same_model(monkeypatch):
+    import torch._inductor.config
+
+    # Compiled dropout draws from its own generator unless told to use eager's; with the
+    # same draws, the two runs differ only by floating-point rounding.
+    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)
+    eager_model, eager = _train_small(compile=False)
+    compiled_model, compiled = _train_small(compile=True)
+    for e, c in zip(eager, compiled, strict=True):
+        for key in ("train_loss", "val_loss"):
+            assert c[key] == pytest.approx(e[key], rel=1e-4), key
+        for key in ("train_acc", "val_acc"):  # rounding may flip at most one prediction
+            assert abs(c[key] - e[key]) <= 1 / 32, key
+    for (name, e), c in zip(
+        eager_model.state_dict().items(), compiled_model.state_dict().values(), strict=True
+    ):
+        assert torch.allclose(e.float(), c.float(), rtol=1e-3, atol=1e-4), name
