@@ -4,6 +4,7 @@
 #   make book DATA=/path/to/cifar  # use a local CIFAR-10 copy instead of downloading
 #   make book PROFILE=smoke        # a quick miniature
 #   make test                      # the test suite
+#   make bench                     # speed benchmarks -> benchmarks/results/
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= cpu
@@ -16,7 +17,7 @@ ifneq ($(DATA),)
 export PAPERLIB_DATA := $(abspath $(DATA))
 endif
 
-.PHONY: book test venv grid lab clean
+.PHONY: book test venv grid lab bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +48,10 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Speed is measured here, never in the tests: ratios against baselines run alongside.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf _build book/generated

@@ -8,7 +8,7 @@ to ``benchmarks/results/<device>.json`` with the hardware they were measured on.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -17,6 +17,7 @@ import torch
 import torchattacks
 from captum.attr import Occlusion
 from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
 from paperlib.attacks import deepfool
@@ -24,9 +25,10 @@ from paperlib.attribution import occlusion_map
 from paperlib.config import ARCHITECTURES, available_profiles
 from paperlib.data import synthetic_cifar10
 from paperlib.models import make_model
+from paperlib.performance import stage_table
 from paperlib.provenance import device_description, package_versions
 from paperlib.regularizers import make_penalty
-from paperlib.report import grid_results
+from paperlib.store import write_json
 from paperlib.train import default_device, penalized_cross_entropy, seed_everything, train
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -43,17 +45,21 @@ def timed(fn) -> tuple[float, object]:
 
 
 class PILImages(Dataset):
-    """The usual torchvision pipeline: PIL images, a transform per item, a DataLoader."""
+    """The usual torchvision pipeline: PIL images, the same crop-and-flip augmentation as
+    ours as per-item transforms, batched by a DataLoader."""
 
     def __init__(self, images, labels):
         self.images = [TF.to_pil_image(x) for x in images]
         self.labels = labels
+        self.transform = T.Compose(
+            [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor()]
+        )
 
     def __len__(self):
         return len(self.labels)
 
     def __getitem__(self, i):
-        return TF.to_tensor(self.images[i]), self.labels[i]
+        return self.transform(self.images[i]), self.labels[i]
 
 
 def baseline_epoch(model, loader, device):
@@ -69,7 +75,11 @@ def baseline_epoch(model, loader, device):
 
 
 def bench_training(data, width: float, device, n: int) -> list[dict]:
+    """One epoch of crop-and-flip training per architecture, ours against the baseline."""
     images, labels = data.train_images[:n], data.train_labels[:n]
+    # A GPU baseline gets the loader workers a GPU user would give it; on a small CPU
+    # machine, workers would only take cores away from the model.
+    loader_workers = min(8, os.cpu_count() or 1) if device.type == "cuda" else 0
     rows = []
     for arch in ARCHITECTURES:
         seed_everything(0)
@@ -86,18 +96,26 @@ def bench_training(data, width: float, device, n: int) -> list[dict]:
                 lr=1e-3,
                 seed=0,
                 device=device,
+                augment=True,
                 progress=False,
             )
         )
         seed_everything(0)
         base_model = make_model(arch, width).to(device)
-        loader = DataLoader(PILImages(images, labels), batch_size=128, shuffle=True)
+        loader = DataLoader(
+            PILImages(images, labels),
+            batch_size=128,
+            shuffle=True,
+            num_workers=loader_workers,
+            pin_memory=device.type == "cuda",
+        )
         base, _ = timed(lambda m=base_model, loader=loader: baseline_epoch(m, loader, device))
         rows.append(
             {
                 "arch": arch,
                 "width": width,
                 "images": n,
+                "baseline_loader_workers": loader_workers,
                 "ours_img_per_s": n / ours,
                 "baseline_img_per_s": n / base,
                 "speedup": base / ours,
@@ -174,28 +192,10 @@ def bench_occlusion(model, images) -> dict:
     }
 
 
-def stage_times() -> list[dict]:
-    """Wall time per experiment of every profile that has results here."""
-    rows = []
-    for profile in available_profiles():
-        for experiment in ("density", "adversarial", "attribution"):
-            results, _ = grid_results(profile, experiment)
-            if results:
-                rows.append(
-                    {
-                        "profile": profile,
-                        "experiment": experiment,
-                        "cells": len(results),
-                        "seconds": sum(r["provenance"]["wall_seconds"] for r in results),
-                        "device": results[0]["provenance"]["device"],
-                    }
-                )
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON report")
     args = parser.parse_args()
     device = default_device()
     n = 512 if args.quick else 2048
@@ -213,7 +213,8 @@ def main() -> None:
     labels = data.test_labels[: len(images)].to(device)
     report["deepfool"] = bench_deepfool(model, images, labels)
     report["occlusion"] = bench_occlusion(model, images[: 8 if args.quick else 16])
-    report["stages"] = stage_times()
+    # End to end: how long each profile's grids took here, from their results.
+    report["stages"] = stage_table(available_profiles()).to_dict("records")
     for key in ("training", "deepfool", "occlusion", "stages"):
         rows = report[key] if isinstance(report[key], list) else [report[key]]
         print(f"\n{key}")
@@ -224,11 +225,11 @@ def main() -> None:
                     f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
                 )
             )
-    RESULTS.mkdir(exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     name = "cuda" if device.type == "cuda" else "cpu"
-    path = RESULTS / f"{name}{'-quick' if args.quick else ''}.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"\nwrote {path.relative_to(RESULTS.parent.parent)}")
+    path = args.out / f"{name}{'-quick' if args.quick else ''}.json"
+    write_json(path, report)
+    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

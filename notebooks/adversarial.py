@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: mystnb,tags,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: kernelspec,jupytext
 #     text_representation:
@@ -98,7 +98,7 @@ if splits.note:
 # includes the penalty. The clean-trained weights are saved as a checkpoint keyed by
 # everything that shaped them, so a rerun, and the attribution experiment, reuse them.
 
-# %%
+# %% mystnb={"figure": {"caption": "Clean training of this cell's model: loss (left; it includes the weight penalty) and accuracy (right) per epoch, on the training and validation images."}}
 model, history, model_key, reused = clean_trained_model(
     settings, cell, splits.train, splits.val, data_id, device
 )
@@ -154,7 +154,7 @@ for name in ATTACK_NAMES:
 # Six attacked test images per attack: the adversarial image, the perturbation
 # (stretched to be visible), and the model's prediction before → after.
 
-# %%
+# %% mystnb={"figure": {"caption": "Adversarial versions of the first test images against the clean model, one pair of rows per attack: the attacked image, titled with the true class and the prediction before and after (red when wrong), and the perturbation, stretched to the full colour range so that it is visible."}}
 fig = adversarial_examples(model, eval_images[:6], eval_labels[:6], examples)
 
 # %% [markdown]

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: mystnb,tags,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: kernelspec,jupytext
 #     text_representation:
@@ -25,6 +25,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"  # whose results to show: smoke, cpu or paper
+others = ""  # more profiles to set beside this one, comma-separated, e.g. "paper"
 
 # %%
 from IPython.display import Markdown, display
@@ -33,6 +34,7 @@ from paperlib.adversarial_report import (
     clean_and_undefended,
     comparisons_table,
     table1,
+    table1_beside,
     table1_display,
     verdicts,
 )
@@ -64,11 +66,24 @@ t1 = table1(results)
 table1_display(t1)
 
 # %% [markdown]
+# ### Beside the other profiles
+#
+# When another profile has results too (say a GPU run of the `paper` profile,
+# committed to the repository), its Table 1 stands here next to this profile's, and the paper's.
+
+# %%
+beside = [profile, *(p.strip() for p in others.split(",") if p.strip())]
+if len(beside) > 1:
+    display(table1_beside({p: grid_results(p, "adversarial")[0] for p in beside}))
+else:
+    display(Markdown("No other profile has results in this checkout."))
+
+# %% [markdown]
 # ## Figure 2: the same numbers as grouped bars
 #
 # Black ticks mark the paper's values.
 
-# %%
+# %% mystnb={"figure": {"caption": "Counterpart of the paper's Figure 2: accuracy under each attack after adversarial training, one panel per architecture. Bars are ours with 95% bootstrap intervals over the attacked test images; black ticks are the paper's Table 1 values."}}
 fig = figure2(t1)
 
 # %% [markdown]
@@ -79,7 +94,7 @@ fig = figure2(t1)
 # and swing, a sign of overfitting. The loss axis is logarithmic because the penalty
 # terms make the regularized losses much larger.
 
-# %%
+# %% mystnb={"figure": {"caption": "Counterpart of the paper's Figure 3: VGG-16 training and validation accuracy and loss per epoch for each regularizer (log loss axis)."}}
 vgg = {
     r["params"]["regularizer"]: r["history"]
     for r in results
@@ -101,10 +116,10 @@ clean_and_undefended(results).set_index(["arch", "regularizer", "seed"])
 # %% [markdown]
 # ## Robustness against ε, and against weight sparsity
 
-# %%
+# %% mystnb={"figure": {"caption": "Accuracy of the undefended models under FGSM (left) and PGD (right) as the L\u221e radius \u03b5 grows, one line per architecture and regularizer."}}
 fig = eps_sweep_figure(results)
 
-# %%
+# %% mystnb={"figure": {"caption": "Share of kernel weights below 0.001 in magnitude against accuracy under attack after adversarial training (mean over the three attacks), one point per cell."}}
 fig = sparsity_scatter(results)
 
 # %% [markdown]

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: mystnb,tags,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: kernelspec,jupytext
 #     text_representation:
@@ -149,7 +149,7 @@ print(
     f"{occlusion_ssd.mean():.2f} ± {occlusion_ssd.std():.2f}"
 )
 
-# %%
+# %% mystnb={"figure": {"caption": "Counterpart of the paper's Figure 4: each image, its occlusion map with the larger patch, that map over the image, and the map with the smaller patch; \u0394 is the SSD between the two maps, each scaled to [0, 1]."}}
 fig = occlusion_figure(
     images[: cfg.figure_images],
     occlusion[cfg.patch][: cfg.figure_images],
@@ -172,7 +172,7 @@ gradcam_ssd = ssd(gradcam, blurred_maps[cfg.sigma])
 gradcam_rank = rank_correlation(gradcam, blurred_maps[cfg.sigma])
 print(f"Grad-CAM SSD (sigma {cfg.sigma}): {gradcam_ssd.mean():.2f} ± {gradcam_ssd.std():.2f}")
 
-# %%
+# %% mystnb={"figure": {"caption": "Counterpart of the paper's Figure 5: each image with its Grad-CAM map, then the Gaussian-blurred image with its map; \u0394 is the SSD between the two maps, each scaled to [0, 1]."}}
 fig = gradcam_figure(
     images[: cfg.figure_images],
     gaussian_blur(images[: cfg.figure_images], cfg.sigma),

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: mystnb,tags,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: kernelspec,jupytext
 #     text_representation:
@@ -25,11 +25,12 @@
 
 # %% tags=["parameters"]
 profile = "cpu"  # whose results to show: smoke, cpu or paper
+others = ""  # more profiles to set beside this one, comma-separated, e.g. "paper"
 
 # %%
 from IPython.display import Markdown, display
 
-from paperlib.attribution_report import per_architecture, table2, verdicts
+from paperlib.attribution_report import per_architecture, table2, table2_beside, verdicts
 from paperlib.plots import sweep_figure
 from paperlib.report import grid_results, run_table, verdict_table
 
@@ -54,6 +55,19 @@ for note in {r["provenance"]["data_note"] for r in results} - {""}:
 table2(results)
 
 # %% [markdown]
+# ### Beside the other profiles
+#
+# When another profile has results too (say a GPU run of the `paper` profile,
+# committed to the repository), its Table 2 stands here next to this profile's, and the paper's.
+
+# %%
+beside = [profile, *(p.strip() for p in others.split(",") if p.strip())]
+if len(beside) > 1:
+    display(table2_beside({p: grid_results(p, "attribution")[0] for p in beside}))
+else:
+    display(Markdown("No other profile has results in this checkout."))
+
+# %% [markdown]
 # ## Per architecture, and by rank correlation
 #
 # The SSD of min-max-scaled maps reacts strongly to a single extreme pixel. The
@@ -69,7 +83,7 @@ per_architecture(results).set_index(["arch", "regularizer"])
 #
 # One pair of settings can mislead, so the patch size and the blur σ are swept.
 
-# %%
+# %% mystnb={"figure": {"caption": "Mean SSD against the occlusion patch size (left, each compared with the small patch) and against the blur \u03c3 before Grad-CAM (right), one line per architecture and regularizer, so that one pair of settings is not read as a trend."}}
 fig = sweep_figure(results)
 
 # %% [markdown]

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: mystnb,tags,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: kernelspec,jupytext
 #     text_representation:
@@ -104,7 +104,7 @@ print(f"{SingleLayerCNN.hidden_units:,} hidden units, {n_params:,} parameters")
 # Adam with Keras' default learning rate, seeded shuffling. The recorded loss includes
 # the penalty, so runs with a large λ start from a higher loss.
 
-# %%
+# %% mystnb={"figure": {"caption": "Training of this cell's single-layer CNN: loss (left; it includes the activity penalty) and accuracy (right) per epoch, on the training images and the held-out validation images."}}
 history = train(
     model,
     splits.train,
@@ -146,7 +146,7 @@ for name, value in metrics.items():
 # What the hidden layer does with a few test images: the first eight of the 50 feature
 # maps after the ReLU. Black is zero, that is, a unit that did not fire.
 
-# %%
+# %% mystnb={"figure": {"caption": "A few test images (left column) and the hidden feature maps of the first eight filters for each; a dark pixel is a hidden unit that stays at zero, which is what the density counts against."}}
 examples = to_unit_float(test_images[:4]).to(device)
 fig = activation_maps(model.features(examples).detach(), examples)
 

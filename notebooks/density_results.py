@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: tags,-all
+#     cell_metadata_filter: mystnb,tags,-all
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: kernelspec,jupytext
 #     text_representation:
@@ -25,12 +25,19 @@
 
 # %% tags=["parameters"]
 profile = "cpu"  # whose results to show: smoke, cpu or paper
+others = ""  # more profiles to set beside this one, comma-separated, e.g. "paper"
 
 # %%
 from IPython.display import Markdown, display
 
 from paperlib import density_figure, density_table, density_verdicts
-from paperlib.report import density_display, grid_results, run_table, verdict_table
+from paperlib.report import (
+    density_beside,
+    density_display,
+    grid_results,
+    run_table,
+    verdict_table,
+)
 
 results, missing = grid_results(profile, "density")
 results.sort(key=lambda r: r["params"]["activity_l1"])
@@ -48,7 +55,7 @@ for note in notes:
 # end of what the paper calls a sparse code. The right panel shows training and test
 # accuracy. Error bars are 95% bootstrap intervals over test images.
 
-# %%
+# %% mystnb={"figure": {"caption": "Counterpart of the paper's Figure 1: the average density of the hidden layer over test images for each \u03bb (left; the dashed line marks 0.5), and train and test accuracy (right). Error bars are 95% bootstrap intervals over test images."}}
 table = density_table(results)
 fig = density_figure(table, title=f"Figure 1 counterpart ({profile} profile)")
 
@@ -59,6 +66,20 @@ fig = density_figure(table, title=f"Figure 1 counterpart ({profile} profile)")
 
 # %%
 density_display(table).set_index("λ")
+
+# %% [markdown]
+# ### Beside the other profiles
+#
+# When another profile has results too (say a GPU run of the `paper` profile,
+# committed to the repository), its density and test accuracy per λ stand here next to
+# this profile's.
+
+# %%
+beside = [profile, *(p.strip() for p in others.split(",") if p.strip())]
+if len(beside) > 1:
+    display(density_beside({p: grid_results(p, "density")[0] for p in beside}))
+else:
+    display(Markdown("No other profile has results in this checkout."))
 
 # %% [markdown]
 # ## The paper's claims, checked

@@ -71,6 +71,22 @@ def table1_display(table: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
+def table1_beside(by_profile: dict[str, list[dict]]) -> pd.DataFrame:
+    """Table 1 of several profiles side by side (percent, with 95% intervals), then the
+    paper's column: one row per architecture x regularizer x attack."""
+    keys = ["arch", "regularizer", "attack"]
+    columns = {}
+    for profile, results in by_profile.items():
+        t = table1(results)
+        columns[f"ours ({profile})"] = [
+            "missing" if np.isnan(r.ours) else f"{r.ours:.1f} [{r.low:.1f}, {r.high:.1f}]"
+            for r in t.itertuples()
+        ]
+    paper = table1([])  # the same rows, with the paper's values and no results of ours
+    columns["paper (published)"] = [f"{v:.1f}" for v in paper["paper"]]
+    return pd.DataFrame(columns, index=pd.MultiIndex.from_frame(paper[keys]))
+
+
 def clean_and_undefended(results: list[dict]) -> pd.DataFrame:
     """What the paper omits: clean accuracy, weight sparsity, undefended robustness (%)."""
     rows = []

@@ -36,17 +36,22 @@ def prepare_book(profile_name: str, book_dir: Path = BOOK_DIR) -> None:
         shutil.rmtree(generated)
     (generated / "runs").mkdir(parents=True)
     rows = []
+    beside = _profiles_beside(profile.name)
+    others = ",".join(beside[1:])
     for experiment in EXPERIMENTS:
         _representative_page(profile.name, experiment, generated)
-        for page in (f"{experiment}_results", *CHECKS.get(experiment, ())):
+        results_page = f"{experiment}_results"
+        _execute(
+            results_page,
+            generated / f"{results_page}.ipynb",
+            {"profile": profile.name, "others": others},
+        )
+        for page in CHECKS.get(experiment, ()):
             _execute(page, generated / f"{page}.ipynb", {"profile": profile.name})
         rows += _copy_all_runs(profile.name, experiment, generated)
     (generated / "runs.md").write_text(_runs_page(profile.name, rows))
-    _execute(
-        "summary",
-        generated / "summary.ipynb",
-        {"profiles": ",".join(_profiles_beside(profile.name))},
-    )
+    _execute("summary", generated / "summary.ipynb", {"profiles": ",".join(beside)})
+    _execute("performance", generated / "performance.ipynb", {"profiles": ",".join(beside)})
 
 
 def _profiles_beside(profile: str) -> list[str]:

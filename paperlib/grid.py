@@ -188,6 +188,9 @@ def _execute_on_slurm(jobs: list[tuple], workers: int | None, options: SlurmOpti
         timeout_min=options.timeout_min,
         cpus_per_task=options.cpus_per_task,
         slurm_array_parallelism=workers or len(jobs),
+        # Without CPU binding, torch would start a thread per core of the node in every
+        # task; tasks sharing a node would then fight over cores and crawl.
+        slurm_setup=[f"export OMP_NUM_THREADS={options.cpus_per_task}"],
         **({"gpus_per_node": options.gpus_per_task} if options.gpus_per_task else {}),
         **({"slurm_partition": options.partition} if options.partition else {}),
     )

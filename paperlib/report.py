@@ -162,6 +162,17 @@ def density_display(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def density_beside(by_profile: dict[str, list[dict]]) -> pd.DataFrame:
+    """Average density and test accuracy per λ for several profiles side by side. The
+    paper gives Figure 1 only, no numbers, so there is no paper column."""
+    columns = {}
+    for profile, results in by_profile.items():
+        shown = density_display(density_table(results)).set_index("λ")
+        columns[f"density ({profile})"] = shown["average density"]
+        columns[f"test acc. % ({profile})"] = shown["test acc. (%)"]
+    return pd.DataFrame(columns).fillna("missing")
+
+
 def run_table(results: list[dict]) -> pd.DataFrame:
     """Provenance of each cell: where, on what, from which data, and how long."""
     return pd.DataFrame(

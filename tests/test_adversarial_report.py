@@ -17,6 +17,7 @@ from paperlib.adversarial_report import (
     comparisons_table,
     epochs_to_converge,
     table1,
+    table1_beside,
     val_loss_rise,
     verdicts,
 )
@@ -262,6 +263,19 @@ def test_table1_averages_seeds_image_by_image_and_marks_missing_cells():
     assert np.isnan(missing.ours) and np.isnan(missing.low) and np.isnan(missing.high)
     assert missing.seeds == 0
     assert missing.paper == 38.20
+
+
+def test_table1_beside_sets_each_profile_beside_the_paper_and_marks_missing_cells():
+    cpu = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.25))
+    paper = [_result("vgg16", "l1", defended=0.5)]
+    table = table1_beside({"cpu": cpu, "paper": paper})
+    # A profile may be called "paper" too: its column must not replace the paper's.
+    assert list(table.columns) == ["ours (cpu)", "ours (paper)", "paper (published)"]
+    assert table.index.names == ["arch", "regularizer", "attack"] and len(table) == 36
+    row = table.loc[("vgg16", "l1", "fgsm")]
+    assert row.iloc[0].startswith("25.0 [") and row.iloc[1].startswith("50.0 [")
+    assert row.iloc[2] == f"{PAPER_TABLE1[('vgg16', 'l1')][1]:.1f}"
+    assert table.loc[("resnet50", "base", "pgd")].iloc[1] == "missing"
 
 
 def test_clean_and_undefended_lists_each_run_in_percent():

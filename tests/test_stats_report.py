@@ -14,6 +14,7 @@ from paperlib.report import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
     REPRODUCED,
+    density_beside,
     density_display,
     density_table,
     density_verdicts,
@@ -163,6 +164,22 @@ def test_density_table_sorts_by_lambda_and_carries_the_metrics():
     assert table["test_acc"].tolist() == pytest.approx([0.7, 0.7, 0.6])
     assert (table["test_acc_low"] < table["test_acc"]).all()
     assert (table["test_acc"] < table["test_acc_high"]).all()
+
+
+def test_density_beside_sets_profiles_side_by_side_and_marks_missing_lambdas():
+    base = _base_flags()
+    cpu = [_result(0.0, 0.80, (0.78, 0.82), base), _result(1e-6, 0.45, (0.43, 0.47), base)]
+    paper = [_result(0.0, 0.60, (0.59, 0.61), base)]
+    table = density_beside({"cpu": cpu, "paper": paper})
+    assert list(table.columns) == [
+        "density (cpu)",
+        "test acc. % (cpu)",
+        "density (paper)",
+        "test acc. % (paper)",
+    ]
+    assert table.loc["0", "density (paper)"].startswith("0.600 [0.590, 0.610]")
+    assert table.loc["1e-06", "density (cpu)"].startswith("0.450")
+    assert table.loc["1e-06", "density (paper)"] == "missing"
 
 
 def test_delta_column_is_the_paired_change_against_lambda_zero():

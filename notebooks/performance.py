@@ -1,0 +1,90 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: mystnb,tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Performance
+#
+# How fast the pipeline runs, and where the time goes. The first part reads the
+# reports that `make bench` (`python -m benchmarks`) writes to `benchmarks/results/`:
+# each one times our implementation and a plain baseline in the same run, on the same
+# inputs and device, so the ratios hold even where the absolute figures do not carry
+# over to other hardware. The second part adds up how long each profile's grids took,
+# from the results this book was built from.
+
+# %% tags=["parameters"]
+profiles = "cpu"  # comma-separated profiles whose grid times to show
+
+# %%
+from IPython.display import Markdown, display
+
+from paperlib.performance import (
+    hardware_table,
+    load_benchmarks,
+    section_table,
+    stage_table,
+    training_figure,
+)
+
+names = [p.strip() for p in profiles.split(",") if p.strip()]
+reports = load_benchmarks()
+if not reports:
+    display(Markdown("No benchmark report yet: run `make bench`, then rebuild the book."))
+
+# %% [markdown]
+# ## Where the benchmarks ran
+
+# %%
+hardware_table(reports) if reports else None
+
+# %% [markdown]
+# ## Training throughput
+#
+# One epoch of crop-and-flip training per architecture, at the width shown. Ours keeps
+# the uint8 images on the device and augments whole batches there; the baseline is the
+# usual torchvision pipeline of PIL images, per-image transforms and a `DataLoader`.
+
+# %% mystnb={"figure": {"caption": "Training images per second for each benchmark report and architecture, the baseline's beside ours; the label over each pair is our speed-up."}}
+training = section_table(reports, "training") if reports else None
+fig = training_figure(training) if reports else None
+
+# %%
+columns = ["report", "arch", "width", "ours_img_per_s", "baseline_img_per_s", "speedup"]
+training[columns].round(2) if reports else None
+
+# %% [markdown]
+# ## DeepFool and occlusion
+#
+# DeepFool: our batched implementation against torchattacks' `DeepFool`, which attacks
+# one image at a time, with the share of correctly classified images each one fools.
+# Occlusion: our batched call of captum's `Occlusion` against one call per image with
+# one perturbation per forward pass (captum's default).
+
+# %%
+section_table(reports, "deepfool").round(3) if reports else None
+
+# %%
+section_table(reports, "occlusion").round(3) if reports else None
+
+# %% [markdown]
+# ## How long each profile's grids took
+#
+# The sum of every cell's wall time, per experiment, on the device its results record,
+# next to the time budget the profile is meant to fit.
+
+# %%
+stages = stage_table(names)
+stages.round(0) if not stages.empty else Markdown("No results for these profiles yet.")

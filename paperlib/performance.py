@@ -1,0 +1,94 @@
+"""The Performance page's data: benchmark reports and how long each profile's grids took."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from paperlib.report import grid_results
+from paperlib.store import REPO_ROOT
+
+BENCHMARKS_DIR = REPO_ROOT / "benchmarks" / "results"
+EXPERIMENTS = ("density", "adversarial", "attribution")
+# Issue targets for the grids of each profile, seconds of wall time end to end.
+BUDGET_SECONDS = {"smoke": 5 * 60, "cpu": 30 * 60, "paper": 30 * 60}
+
+
+def load_benchmarks(folder: Path = BENCHMARKS_DIR) -> dict[str, dict]:
+    """Every benchmark report in ``folder``, by file stem (``cpu``, ``cuda``, ...)."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def hardware_table(reports: dict[str, dict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "report": name,
+                "device": r["device"],
+                "torch": r["packages"].get("torch", "?"),
+                "quick": r.get("quick", False),
+            }
+            for name, r in reports.items()
+        ]
+    ).set_index("report")
+
+
+def section_table(reports: dict[str, dict], section: str) -> pd.DataFrame:
+    """One benchmark section (``training``, ``deepfool``, ``occlusion``) across reports."""
+    rows = []
+    for name, report in reports.items():
+        entries = report[section] if isinstance(report[section], list) else [report[section]]
+        rows += [{"report": name, **entry} for entry in entries]
+    return pd.DataFrame(rows)
+
+
+def training_figure(table: pd.DataFrame) -> plt.Figure:
+    """Training throughput, ours against the DataLoader baseline, per report and model."""
+    labels = [f"{r.report}\n{r.arch}" for r in table.itertuples()]
+    x = range(len(table))
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(table)), 3.2))
+    ax.bar([i - 0.2 for i in x], table["baseline_img_per_s"], 0.4, label="DataLoader + transforms")
+    ax.bar([i + 0.2 for i in x], table["ours_img_per_s"], 0.4, label="ours (on-device)")
+    for i, speedup in zip(x, table["speedup"], strict=True):
+        top = max(table["ours_img_per_s"].iloc[i], table["baseline_img_per_s"].iloc[i])
+        ax.annotate(f"{speedup:.2f}x", (i, top), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(x), labels, fontsize=8)
+    ax.set_ylabel("training images / s")
+    ax.legend(frameon=False, fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def stage_table(profiles: list[str]) -> pd.DataFrame:
+    """Summed cell wall time per experiment for each profile with results, against its budget.
+
+    Sums over cells are the time one worker would take; they leave out the book build
+    and the interpreter start-up of each cell's kernel, which the closing totals add.
+    """
+    rows = []
+    for profile in profiles:
+        for experiment in EXPERIMENTS:
+            results, missing = grid_results(profile, experiment)
+            if not results:
+                continue
+            rows.append(
+                {
+                    "profile": profile,
+                    "experiment": experiment,
+                    "cells": len(results),
+                    "missing": len(missing),
+                    "seconds": sum(r["provenance"]["wall_seconds"] for r in results),
+                    "device": results[0]["provenance"]["device"],
+                }
+            )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    totals = table.groupby("profile", sort=False)["seconds"].sum()
+    table["profile total (s)"] = table["profile"].map(totals)
+    table["budget (s)"] = table["profile"].map(BUDGET_SECONDS)
+    return table

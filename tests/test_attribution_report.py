@@ -1,0 +1,103 @@
+"""Table 2 and experiment 3's verdicts, from results built here with known values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from paperlib.attribution_report import table2, table2_beside, verdicts
+from paperlib.config import ARCHITECTURES, REGULARIZER_NAMES
+from paperlib.paper import TABLE2
+from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+
+N_IMAGES = 100
+
+
+def _result(arch: str, reg: str, occlusion: float, gradcam: float, spread: float = 0.05):
+    """A cell whose per-image SSDs scatter evenly around the given means."""
+    wiggle = np.linspace(-spread, spread, N_IMAGES)
+    return {
+        "params": {"arch": arch, "regularizer": reg, "seed": 0},
+        "per_image": {
+            "occlusion_ssd": (occlusion + wiggle).tolist(),
+            "gradcam_ssd": (gradcam + wiggle[::-1]).tolist(),
+        },
+    }
+
+
+def _grid(occlusion: dict, gradcam: dict, spread: float = 0.05) -> list[dict]:
+    return [
+        _result(arch, reg, occlusion[reg], gradcam[reg], spread)
+        for arch in ARCHITECTURES
+        for reg in REGULARIZER_NAMES
+    ]
+
+
+def _by_claim(results):
+    return {v.claim: v.verdict for v in verdicts(results)}
+
+
+def test_table2_pools_architectures_beside_the_papers_values():
+    results = _grid(
+        dict(base=1.0, l1=2.0, l2=3.0, elastic=4.0), dict.fromkeys(REGULARIZER_NAMES, 5.0)
+    )
+    table = table2(results)
+    assert table.loc["occlusion", "l2 (ours)"].startswith("3.00 ± ")
+    assert table.loc["gradcam", "base (ours)"].startswith("5.00 ± ")
+    mean, std = TABLE2["occlusion"]["l1"]
+    assert table.loc["occlusion", "l1 (paper)"] == f"{mean:.2f} ± {std:.2f}"
+
+
+def test_a_regularizer_missing_an_architecture_is_missing_not_partial():
+    results = [
+        r
+        for r in _grid(dict.fromkeys(REGULARIZER_NAMES, 1.0), dict.fromkeys(REGULARIZER_NAMES, 1.0))
+        if not (r["params"]["regularizer"] == "l1" and r["params"]["arch"] == "vgg16")
+    ]
+    assert table2(results).loc["occlusion", "l1 (ours)"] == "missing"
+    assert _by_claim(results)["l1-stablest-occlusion"] == INCONCLUSIVE
+
+
+def test_table2_beside_keeps_a_profile_called_paper_apart_from_the_published_values():
+    cpu = _grid(dict.fromkeys(REGULARIZER_NAMES, 1.0), dict.fromkeys(REGULARIZER_NAMES, 2.0))
+    table = table2_beside({"cpu": cpu, "paper": []})
+    assert list(table.columns) == ["ours (cpu)", "ours (paper)", "paper (published)"]
+    assert table.index.names == ["method", "regularizer"] and len(table) == 8
+    assert table.loc[("gradcam", "elastic"), "ours (cpu)"].startswith("2.00 ± ")
+    assert table.loc[("gradcam", "elastic"), "ours (paper)"] == "missing"
+
+
+@pytest.mark.parametrize(
+    ("occlusion", "expected"),
+    [
+        (dict(base=1.0, l1=0.2, l2=1.0, elastic=1.0), REPRODUCED),
+        (dict(base=1.0, l1=2.0, l2=1.0, elastic=1.0), NOT_REPRODUCED),
+        (dict.fromkeys(REGULARIZER_NAMES, 1.0), INCONCLUSIVE),  # overlapping: never a win
+    ],
+)
+def test_l1_stablest_for_occlusion(occlusion, expected):
+    results = _grid(occlusion, dict.fromkeys(REGULARIZER_NAMES, 1.0))
+    assert _by_claim(results)["l1-stablest-occlusion"] == expected
+
+
+@pytest.mark.parametrize(
+    ("gradcam", "expected"),
+    [
+        (dict(base=2.0, l1=1.0, l2=1.0, elastic=1.0), REPRODUCED),
+        (dict(base=1.0, l1=2.0, l2=0.5, elastic=0.5), NOT_REPRODUCED),
+        (dict.fromkeys(REGULARIZER_NAMES, 1.0), INCONCLUSIVE),  # no difference either way
+        (dict(base=2.0, l1=1.0, l2=2.0, elastic=1.0), INCONCLUSIVE),
+    ],
+)
+def test_regularized_models_stabler_under_gradcam(gradcam, expected):
+    results = _grid(dict.fromkeys(REGULARIZER_NAMES, 1.0), gradcam)
+    assert _by_claim(results)["regularized-stabler-gradcam"] == expected
+
+
+def test_elastic_net_most_stable_needs_both_methods():
+    both = _grid(
+        dict(base=1.0, l1=1.0, l2=1.0, elastic=0.1), dict(base=1.0, l1=1.0, l2=1.0, elastic=0.1)
+    )
+    one = _grid(dict(base=1.0, l1=1.0, l2=1.0, elastic=0.1), dict.fromkeys(REGULARIZER_NAMES, 1.0))
+    assert _by_claim(both)["elastic-most-stable"] == REPRODUCED
+    assert _by_claim(one)["elastic-most-stable"] == INCONCLUSIVE

@@ -1,0 +1,86 @@
+"""The benchmarks script and the Performance page's tables.
+
+Speed itself is never asserted here: the benchmark prints ratios measured in one run.
+These tests check that its report is complete and self-consistent.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from paperlib.config import ARCHITECTURES
+from paperlib.performance import (
+    BUDGET_SECONDS,
+    hardware_table,
+    load_benchmarks,
+    section_table,
+    stage_table,
+    training_figure,
+)
+from paperlib.store import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out, run.stdout
+
+
+@pytest.mark.slow
+def test_the_quick_benchmark_report_is_complete_and_consistent(quick_report):
+    out, printed = quick_report
+    report = json.loads((out / "cpu-quick.json").read_text())
+    assert report["quick"] is True and "CPU" in report["device"]
+    assert report["packages"]["torch"]
+    assert [row["arch"] for row in report["training"]] == list(ARCHITECTURES)
+    for row in report["training"]:
+        assert row["ours_img_per_s"] > 0 and row["baseline_img_per_s"] > 0
+        ratio = row["ours_img_per_s"] / row["baseline_img_per_s"]
+        assert row["speedup"] == pytest.approx(ratio)
+    deepfool = report["deepfool"]
+    assert deepfool["speedup"] == pytest.approx(deepfool["torchattacks_s"] / deepfool["ours_s"])
+    # On an undefended model DeepFool fools essentially every correctly classified image.
+    assert deepfool["ours_success"] >= 0.95
+    assert 0 <= deepfool["torchattacks_success"] <= 1
+    occlusion = report["occlusion"]
+    assert occlusion["speedup"] == pytest.approx(
+        occlusion["captum_per_image_s"] / occlusion["ours_s"]
+    )
+    assert "speedup" in printed and str(out / "cpu-quick.json") in printed
+
+
+@pytest.mark.slow
+def test_the_performance_tables_read_the_report(quick_report):
+    out, _ = quick_report
+    reports = load_benchmarks(out)
+    assert list(reports) == ["cpu-quick"]
+    assert hardware_table(reports).loc["cpu-quick", "quick"]
+    training = section_table(reports, "training")
+    assert len(training) == len(ARCHITECTURES) and set(training["report"]) == {"cpu-quick"}
+    fig = training_figure(training)
+    assert len(fig.axes[0].patches) == 2 * len(ARCHITECTURES)  # ours and baseline per model
+    assert len(section_table(reports, "deepfool")) == 1
+
+
+def test_no_reports_means_empty_tables(tmp_path):
+    assert load_benchmarks(tmp_path) == {}
+
+
+@pytest.mark.slow
+def test_stage_table_sums_cell_times_per_experiment(smoke_book, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_OUTPUT", str(smoke_book.output))
+    table = stage_table(["smoke", "cpu"]).set_index("experiment")
+    assert set(table["profile"]) == {"smoke"}  # no cpu results in the smoke output
+    assert table.loc["density", "cells"] == 5 and table.loc["adversarial", "cells"] == 12
+    assert (table["seconds"] > 0).all() and (table["missing"] == 0).all()
+    assert table["profile total (s)"].iloc[0] == pytest.approx(table["seconds"].sum())
+    assert (table["budget (s)"] == BUDGET_SECONDS["smoke"]).all()
