@@ -45,15 +45,14 @@ def timed(fn) -> tuple[float, object]:
 
 
 class PILImages(Dataset):
-    """The usual torchvision pipeline: PIL images, the same crop-and-flip augmentation as
-    ours as per-item transforms, batched by a DataLoader."""
+    """The usual torchvision pipeline: PIL images and per-item transforms (for training,
+    the same crop-and-flip augmentation as ours), batched by a DataLoader."""
 
-    def __init__(self, images, labels):
+    def __init__(self, images, labels, augment: bool):
         self.images = [TF.to_pil_image(x) for x in images]
         self.labels = labels
-        self.transform = T.Compose(
-            [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor()]
-        )
+        steps = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []
+        self.transform = T.Compose([*steps, T.ToTensor()])
 
     def __len__(self):
         return len(self.labels)
@@ -62,7 +61,8 @@ class PILImages(Dataset):
         return self.transform(self.images[i]), self.labels[i]
 
 
-def baseline_epoch(model, loader, device):
+def baseline_epoch(model, loader, val_loader, device):
+    """One epoch and a validation pass, as a typical training script writes them."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     for x, y in loader:
@@ -72,6 +72,11 @@ def baseline_epoch(model, loader, device):
         loss.backward()
         optimizer.step()
         loss.item()  # the usual per-step logging sync
+    model.eval()
+    with torch.no_grad():
+        for x, y in val_loader:
+            x, y = x.to(device), y.to(device)
+            torch.nn.functional.cross_entropy(model(x), y).item()
 
 
 def bench_training(data, width: float, device, n: int) -> list[dict]:
@@ -102,14 +107,22 @@ def bench_training(data, width: float, device, n: int) -> list[dict]:
         )
         seed_everything(0)
         base_model = make_model(arch, width).to(device)
-        loader = DataLoader(
-            PILImages(images, labels),
-            batch_size=128,
-            shuffle=True,
-            num_workers=loader_workers,
-            pin_memory=device.type == "cuda",
+        loader, val_loader = (
+            DataLoader(
+                PILImages(x, y, augment=augment),
+                batch_size=batch,
+                shuffle=augment,
+                num_workers=loader_workers,
+                pin_memory=device.type == "cuda",
+            )
+            for x, y, augment, batch in (
+                (images, labels, True, 128),
+                (images[:256], labels[:256], False, 1000),
+            )
         )
-        base, _ = timed(lambda m=base_model, loader=loader: baseline_epoch(m, loader, device))
+        base, _ = timed(
+            lambda m=base_model, a=loader, b=val_loader: baseline_epoch(m, a, b, device)
+        )
         rows.append(
             {
                 "arch": arch,

@@ -74,9 +74,23 @@ def test_on_a_cpu_the_device_switches_change_nothing():
         assert model(x).dtype == torch.float32  # no reduced precision off CUDA
 
 
+def _small_cnn() -> nn.Module:
+    """Small enough to compile in seconds, with the parts that matter: convolution,
+    batch norm, dropout and a penalized dense layer."""
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),  # a bias before batch norm learns only noise
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(4),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(8 * 8 * 8, 10),
+    )
+
+
 def _train_small(compile: bool, augment: bool = True):
     torch.manual_seed(0)
-    model = make_model("vgg16", width=0.0625)
+    model = _small_cnn()
     images = _batch(n=64, size=32, seed=1)
     labels = torch.arange(64) % 10
     history = train(
@@ -122,3 +136,29 @@ def test_compiled_and_eager_training_give_the_same_model(monkeypatch):
         eager_model.state_dict().items(), compiled_model.state_dict().values(), strict=True
     ):
         assert torch.allclose(e.float(), c.float(), rtol=1e-3, atol=1e-4), name
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+def test_on_cuda_models_go_channels_last_and_forward_passes_run_in_bf16():
+    device = torch.device("cuda")
+    model = place(make_model("vgg16", width=0.0625), device)
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.backends.cudnn.benchmark
+    x = as_input(_batch(n=4, size=32).to(device))
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    with autocast(device):
+        assert conv(x).dtype == torch.bfloat16 and model(x).dtype == torch.bfloat16
+
+
+@cuda
+def test_on_cuda_augmentation_stays_on_the_device_and_matches_its_seed():
+    images = _batch(n=64, size=32).cuda()
+    first = random_crop_flip(images, torch.Generator(device="cuda").manual_seed(3))
+    again = random_crop_flip(images, torch.Generator(device="cuda").manual_seed(3))
+    assert first.is_cuda and torch.equal(first, again)
+    for source, augmented in zip(images[:4].cpu(), first[:4].cpu(), strict=True):
+        assert any(torch.equal(augmented, crop) for crop in _crops(source, 4))

@@ -276,22 +276,21 @@ def _without_provenance(path: Path) -> dict:
     ],
 )
 def test_two_runs_with_the_same_seed_give_identical_results(
-    tmp_path, monkeypatch, experiment, params, cell
+    smoke_book, tmp_path, monkeypatch, experiment, params, cell
 ):
-    outputs = []
-    for run in ("first", "second"):
-        out = tmp_path / run
-        monkeypatch.setenv("PAPERLIB_OUTPUT", str(out))
-        monkeypatch.setenv("PAPERLIB_CACHE", str(REPO_ROOT / "data" / "cache"))
-        pm.execute_notebook(
-            NOTEBOOKS_DIR / f"{experiment}.ipynb",
-            tmp_path / f"{run}.ipynb",
-            parameters={"profile": "smoke", **params},
-            kernel_name="python3",
-            progress_bar=False,
-        )
-        outputs.append(_without_provenance(out / "results" / "smoke" / experiment / f"{cell}.json"))
-    assert outputs[0] == outputs[1]
+    """A fresh papermill run of one cell, against the session's smoke run of it."""
+    out = tmp_path / "again"
+    monkeypatch.setenv("PAPERLIB_OUTPUT", str(out))
+    monkeypatch.setenv("PAPERLIB_CACHE", str(REPO_ROOT / "data" / "cache"))
+    pm.execute_notebook(
+        NOTEBOOKS_DIR / f"{experiment}.ipynb",
+        tmp_path / "again.ipynb",
+        parameters={"profile": "smoke", **params},
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    relative = Path("results") / "smoke" / experiment / f"{cell}.json"
+    assert _without_provenance(out / relative) == _without_provenance(smoke_book.output / relative)
 
 
 # --- safety ---------------------------------------------------------------------------
@@ -359,19 +358,23 @@ def test_a_tampered_official_batch_is_refused_without_running_code(tmp_path, cap
 
 
 @pytest.mark.slow
-def test_two_workers_give_the_same_results_as_one(tmp_path, monkeypatch):
+def test_two_workers_give_the_same_results_as_one(smoke_book, tmp_path, monkeypatch):
+    """Two workers, against the session's one-worker smoke run."""
     monkeypatch.setenv("PAPERLIB_CACHE", str(REPO_ROOT / "data" / "cache"))
-    results = {}
-    for workers in (1, 2):
-        monkeypatch.setenv("PAPERLIB_OUTPUT", str(tmp_path / f"w{workers}"))
-        outcomes = run_grid("smoke", "density", workers=workers, progress=False)
-        assert [o.status for o in outcomes] == ["ran"] * 5
-        assert [o.cell for o in outcomes] == [c.cell_id for c in load_grid("density")]
-        results[workers] = {
+
+    def results(output):
+        monkeypatch.setenv("PAPERLIB_OUTPUT", str(output))
+        return {
             r["cell"]: {k: v for k, v in r.items() if k != "provenance"}
             for r in load_results("smoke", "density")
         }
-    assert results[1] == results[2]
+
+    monkeypatch.setenv("PAPERLIB_OUTPUT", str(tmp_path))
+    outcomes = run_grid("smoke", "density", workers=2, progress=False)
+    assert [o.status for o in outcomes] == ["ran"] * 5
+    assert [o.cell for o in outcomes] == [c.cell_id for c in load_grid("density")]
+    assert [o.status for o in smoke_book.outcomes["density"]] == ["ran"] * 5
+    assert results(tmp_path) == results(smoke_book.output)
 
 
 def test_workers_must_be_positive():
