@@ -61,6 +61,7 @@ from paperlib import (
     run_attack,
     seed_everything,
     training_curves,
+    training_options,
     weight_sparsity,
     write_json,
 )
@@ -170,12 +171,9 @@ adv_set = tuple(t[: cfg.adv_train_size] for t in splits.train)
 objective = penalized_cross_entropy(make_penalty(cell.regularizer, cfg.penalty))
 train_kwargs = dict(
     objective=objective,
-    batch_size=cfg.batch_size,
-    lr=cfg.lr,
     seed=cell.seed,
     device=device,
-    augment=cfg.augment,
-    compile=cfg.compile,
+    **training_options(cfg),
 )
 defended, defended_bits, finetune_history = {}, {}, {}
 for name in ATTACK_NAMES:

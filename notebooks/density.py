@@ -57,6 +57,7 @@ from paperlib import (
     to_unit_float,
     train,
     training_curves,
+    training_options,
     write_json,
 )
 
@@ -111,12 +112,9 @@ history = train(
     splits.val,
     objective=density_objective(cell.activity_l1),
     epochs=cfg.epochs,
-    batch_size=cfg.batch_size,
-    lr=cfg.lr,
     seed=cfg.seed,
     device=device,
-    augment=cfg.augment,
-    compile=cfg.compile,
+    **training_options(cfg),
 )
 fig = training_curves(history, title=f"single-layer CNN, lambda = {cell.activity_l1:g}")
 

@@ -34,6 +34,7 @@ from paperlib.train import (
     penalized_cross_entropy,
     seed_everything,
     train,
+    training_options,
 )
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "stratified_indices",
     "to_unit_float",
     "train",
+    "training_options",
     "train_or_load",
     "training_curves",
     "verdict_table",

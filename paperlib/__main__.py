@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from paperlib.config import CELL_TYPES, ConfigError, available_profiles
+from paperlib.config import CELL_TYPES, EXECUTORS, ConfigError, available_profiles
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,12 +25,15 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         type=int,
         default=None,
-        help="cells run at once (default: one per visible GPU, else 1; on Slurm, all)",
+        help=(
+            "cells run at once (default: the profile's grid.workers, else one per visible GPU,"
+            " else 1; on Slurm, all)"
+        ),
     )
     grid.add_argument(
         "--executor",
         default="local",
-        choices=["local", "slurm"],
+        choices=EXECUTORS,
         help="run cells here, or as a Slurm job array through submitit",
     )
     slurm = grid.add_argument_group("Slurm (with --executor slurm; one task per cell)")

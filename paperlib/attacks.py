@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torchattacks
 from torch import nn
 
 from paperlib.config import AttackConfig
@@ -21,6 +20,8 @@ Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (images, labels
 
 def fgsm(model: nn.Module, eps: float) -> Attack:
     """Fast Gradient Sign Method (Goodfellow et al. 2015), L-inf, untargeted."""
+    import torchattacks  # here: importing it (and SciPy) costs notebooks that never attack
+
     return torchattacks.FGSM(model, eps=eps)
 
 
@@ -33,6 +34,8 @@ def pgd(
     (from its own seeded generator, so runs repeat) and descends the loss towards it,
     as the paper describes.
     """
+    import torchattacks  # here, as in fgsm()
+
     attack = torchattacks.PGD(model, eps=eps, alpha=step, steps=steps, random_start=False)
     if targeted:
         attack.set_mode_targeted_by_function(random_targets(seed), quiet=True)

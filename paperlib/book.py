@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 
 from paperlib.config import available_profiles, load_grid, load_profile
-from paperlib.grid import execute_notebook
+from paperlib.grid import execute_notebook, worker_pool
 from paperlib.store import REPO_ROOT, load_results, output_root, run_path
 
 BOOK_DIR = REPO_ROOT / "book"
@@ -26,6 +26,7 @@ REPRESENTATIVE = {
 # Checks executed at build time beside a chapter's results (notebooks/<name>.py).
 CHECKS = {"adversarial": ("deepfool_check",)}
 HIDDEN_TAGS = {"parameters", "injected-parameters"}  # shown collapsed in the book
+PAGE_WORKERS = 2  # results pages executed at once
 
 
 def prepare_book(profile_name: str, book_dir: Path = BOOK_DIR) -> None:
@@ -35,23 +36,21 @@ def prepare_book(profile_name: str, book_dir: Path = BOOK_DIR) -> None:
     if generated.exists():
         shutil.rmtree(generated)
     (generated / "runs").mkdir(parents=True)
-    rows = []
+    rows, pages = [], []
     beside = _profiles_beside(profile.name)
     others = ",".join(beside[1:])
     for experiment in EXPERIMENTS:
         _representative_page(profile.name, experiment, generated)
-        results_page = f"{experiment}_results"
-        _execute(
-            results_page,
-            generated / f"{results_page}.ipynb",
-            {"profile": profile.name, "others": others},
-        )
-        for page in CHECKS.get(experiment, ()):
-            _execute(page, generated / f"{page}.ipynb", {"profile": profile.name})
+        pages.append((f"{experiment}_results", {"profile": profile.name, "others": others}))
+        pages += [(page, {"profile": profile.name}) for page in CHECKS.get(experiment, ())]
         rows += _copy_all_runs(profile.name, experiment, generated)
     (generated / "runs.md").write_text(_runs_page(profile.name, rows))
-    _execute("summary", generated / "summary.ipynb", {"profiles": ",".join(beside)})
-    _execute("performance", generated / "performance.ipynb", {"profiles": ",".join(beside)})
+    pages += [(name, {"profiles": ",".join(beside)}) for name in ("summary", "performance")]
+    # The pages are independent and mostly kernel start-up, so two run at once.
+    with worker_pool(PAGE_WORKERS, gpus=[]) as pool:
+        done = [pool.submit(_execute, n, generated / f"{n}.ipynb", p) for n, p in pages]
+        for future in done:
+            future.result()  # a failing page stops the build, as it should
 
 
 def _profiles_beside(profile: str) -> list[str]:

@@ -20,7 +20,7 @@ from paperlib.config import AdversarialCell, Profile, clean_model_config
 from paperlib.models import make_model
 from paperlib.regularizers import make_penalty
 from paperlib.store import config_hash, output_root, safe_id, write_atomic
-from paperlib.train import penalized_cross_entropy, seed_everything, train
+from paperlib.train import penalized_cross_entropy, seed_everything, train, training_options
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 
@@ -99,12 +99,9 @@ def clean_trained_model(
             val_set,
             objective=objective,
             epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
             seed=cell.seed,
             device=device,
-            augment=cfg.augment,
-            compile=cfg.compile,
+            **training_options(cfg),
         ),
     )
     return model.eval(), history, key, reused

@@ -37,6 +37,7 @@ def _choices(*names: str) -> dict:
 ARCHITECTURES = ("resnet50", "mobilenet", "vgg16")
 REGULARIZER_NAMES = ("base", "l1", "l2", "elastic")
 ATTACK_NAMES = ("deepfool", "fgsm", "pgd")
+EXECUTORS = ("local", "slurm")  # where grid cells run: here, or as a Slurm job array
 
 
 @dataclass(frozen=True)
@@ -120,10 +121,19 @@ class AttributionConfig:
 
 
 @dataclass(frozen=True)
+class GridConfig:
+    """How the grid runs on this machine. It never changes a result, so it is not hashed."""
+
+    # Cells run at once here (`--workers` overrides). None: one per visible GPU, else 1.
+    workers: int | None = field(default=None, metadata=_min(1))
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str = ""
     data: DataConfig = DataConfig()
+    grid: GridConfig = GridConfig()
     density: DensityConfig = DensityConfig()
     adversarial: AdversarialConfig = AdversarialConfig()
     attribution: AttributionConfig = AttributionConfig()

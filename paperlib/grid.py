@@ -23,7 +23,14 @@ from jupyter_client.manager import AsyncKernelManager
 from tqdm import tqdm
 from traitlets import CaselessStrEnum
 
-from paperlib.config import ConfigError, as_dict, cell_hash, load_grid, load_profile
+from paperlib.config import (
+    EXECUTORS,
+    ConfigError,
+    as_dict,
+    cell_hash,
+    load_grid,
+    load_profile,
+)
 from paperlib.splits import data_identity
 from paperlib.store import (
     NOTEBOOKS_DIR,
@@ -71,9 +78,6 @@ class SlurmOptions:
     timeout_min: int = 240
 
 
-EXECUTORS = ("local", "slurm")
-
-
 @dataclass(frozen=True)
 class CellOutcome:
     cell: str
@@ -97,8 +101,9 @@ def run_grid(
 
     ``extra_parameters`` maps a cell id to more papermill parameters for that cell only
     (for debugging one cell, or injecting a fault in a test). ``workers`` cells run at
-    once; locally the default is one per visible GPU, or one on a CPU-only machine, and
-    on Slurm it is every cell at once (as the cluster allows).
+    once; locally the default is the profile's ``grid.workers``, else one per visible
+    GPU, or one on a CPU-only machine, and on Slurm it is every cell at once (as the
+    cluster allows).
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of {list(EXECUTORS)}")
@@ -134,7 +139,7 @@ def run_grid(
         logs = output_root() / "results" / profile.name / experiment / "slurm"
         finished = _execute_on_slurm(jobs, workers, slurm or SlurmOptions(), logs)
     else:
-        finished = _execute_all(jobs, workers)
+        finished = _execute_all(jobs, workers or profile.grid.workers)
     for outcome in finished:
         outcomes[outcome.cell] = outcome
         bar.set_postfix(cell=outcome.cell)
@@ -154,6 +159,11 @@ def visible_gpus() -> list[str]:
     )
 
 
+def threads_per_worker(workers: int) -> int:
+    """CPU threads each of ``workers`` parallel workers gets: an equal share of the cores."""
+    return max(1, len(os.sched_getaffinity(0)) // workers)
+
+
 def _execute_all(jobs: list[tuple], workers: int | None):
     """Yield each job's outcome as it finishes, running ``workers`` at a time."""
     gpus = visible_gpus()
@@ -161,14 +171,23 @@ def _execute_all(jobs: list[tuple], workers: int | None):
     if workers == 1 or len(jobs) <= 1:
         yield from (run_cell(*job) for job in jobs)
         return
+    with worker_pool(workers, gpus) as pool:
+        yield from (f.result() for f in as_completed([pool.submit(run_cell, *j) for j in jobs]))
+
+
+def worker_pool(workers: int, gpus: list[str]) -> ProcessPoolExecutor:
+    """``workers`` fresh interpreters, each pinned to a GPU (round robin, if any) and to
+    an equal share of the CPU cores, for the notebook kernels they start."""
     context = multiprocessing.get_context("spawn")  # a clean interpreter per worker
     devices = context.Queue()
     for slot in range(workers):
         devices.put(gpus[slot % len(gpus)] if gpus else None)
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_pin_device, initargs=(devices,)
-    ) as pool:
-        yield from (f.result() for f in as_completed([pool.submit(run_cell, *j) for j in jobs]))
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_pin_worker,
+        initargs=(devices, threads_per_worker(workers)),
+    )
 
 
 def _execute_on_slurm(jobs: list[tuple], workers: int | None, options: SlurmOptions, logs: Path):
@@ -209,11 +228,15 @@ def _execute_on_slurm(jobs: list[tuple], workers: int | None, options: SlurmOpti
             )
 
 
-def _pin_device(devices) -> None:
-    """In a worker: claim one GPU (if any) for every kernel this worker starts."""
+def _pin_worker(devices, threads: int) -> None:
+    """In a worker: claim one GPU (if any) and a share of the cores for its kernels."""
     device = devices.get()
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
+    # Without a share each kernel starts a thread per core, and parallel cells fight over
+    # them. CPU arithmetic depends on the thread count, so results compare exactly only
+    # between runs with the same share. A share the user set is kept.
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
 def run_cell(

@@ -53,6 +53,9 @@ def provenance(
         **git_state(),
         "packages": package_versions(),
         "device": device_description(device),
+        # CPU arithmetic depends on the thread count: results compare exactly only
+        # between runs with the same count.
+        "threads": torch.get_num_threads(),
         "seed": seed,
         "data_source": data_source,
         "data_note": data_note,

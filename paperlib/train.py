@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,6 +15,7 @@ from tqdm import tqdm
 
 from paperlib.accel import as_input, autocast, place
 from paperlib.augment import random_crop_flip
+from paperlib.config import AdversarialConfig, DensityConfig
 from paperlib.regularizers import activity_l1
 
 # An objective maps (model, images in [0,1], labels) to (loss to minimize, logits).
@@ -60,6 +62,16 @@ def penalized_cross_entropy(penalty) -> Objective:
         return F.cross_entropy(logits, labels) + penalty(model), logits
 
     return objective
+
+
+def training_options(cfg: DensityConfig | AdversarialConfig) -> dict[str, Any]:
+    """A profile section's optimizer and input settings, as keywords for ``train``."""
+    return {
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "augment": cfg.augment,
+        "compile": cfg.compile,
+    }
 
 
 def train(

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from paperlib.book import prepare_book
-from paperlib.grid import run_grid
+from paperlib.config import load_profile
+from paperlib.grid import run_grid, threads_per_worker
 from paperlib.store import REPO_ROOT
 
 
@@ -35,9 +36,11 @@ EXPERIMENTS = ("density", "adversarial", "attribution")
 def smoke_book(tmp_path_factory):
     """The whole smoke profile, once per session: every grid, then the HTML book.
 
-    Returns the output folder, the grid outcomes, the jupyter-book build and the HTML
-    folder. The environment is restored afterwards; tests that read the outputs set
-    ``PAPERLIB_OUTPUT`` to ``smoke_book.output`` themselves.
+    Returns the output folder, the grid outcomes, the jupyter-book build, the HTML
+    folder and the CPU threads each cell ran with (the profile runs two cells at once,
+    each on its share of the cores; a run that is to match these results exactly must
+    use as many). The environment is restored afterwards; tests that read the outputs
+    set ``PAPERLIB_OUTPUT`` to ``smoke_book.output`` themselves.
     """
     root = tmp_path_factory.mktemp("smoke_book")
     book = root / "book_src"
@@ -56,5 +59,9 @@ def smoke_book(tmp_path_factory):
             text=True,
         )
     return SimpleNamespace(
-        output=root / "output", outcomes=outcomes, build=build, html=book / "_build" / "html"
+        output=root / "output",
+        outcomes=outcomes,
+        build=build,
+        html=book / "_build" / "html",
+        threads=threads_per_worker(load_profile("smoke").grid.workers),
     )

@@ -1,7 +1,10 @@
 """Attribution maps: they find what the model looks at, and the stability measures."""
 
+import math
+
 import pytest
 import torch
+import torchvision.transforms.functional as TF
 from torch import nn
 
 from paperlib.attribution import (
@@ -114,6 +117,14 @@ def test_blur_with_sigma_to_zero_is_the_identity():
     blurred = gaussian_blur(images, 1.0)
     assert blurred.std() < images.std()  # a real blur smooths
     torch.testing.assert_close(blurred.mean(), images.mean(), atol=5e-3, rtol=0)
+
+
+@pytest.mark.parametrize("sigma", [0.25, 0.5, 1.0, 2.0])
+def test_blur_matches_torchvision(sigma):
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    radius = max(1, math.ceil(3 * sigma))
+    reference = TF.gaussian_blur(images, kernel_size=2 * radius + 1, sigma=sigma)
+    torch.testing.assert_close(gaussian_blur(images, sigma), reference)
 
 
 def test_rank_correlation_values():

@@ -281,12 +281,22 @@ def test_cell_hash_is_stable_and_sensitive_to_settings_and_cell():
     assert len(changed) == 6
 
 
-def test_cell_hash_ignores_descriptive_text():
+def test_cell_hash_ignores_descriptive_text_and_how_the_grid_runs():
     smoke = load_profile("smoke")
     described = dataclasses.replace(smoke, description="something else")
-    assert cell_hash(described, "density", DensityCell(0.0), "x.tar.xz") == cell_hash(
-        smoke, "density", DensityCell(0.0), "x.tar.xz"
-    )
+    serial = load_profile("smoke", {"grid.workers": 1})
+    assert serial.grid.workers == 1 and smoke.grid.workers == 2
+    for other in (described, serial):
+        vgg = make_cell("attribution", {"arch": "vgg16", "regularizer": "l1", "seed": 0})
+        for experiment, cell in (("density", DensityCell(0.0)), ("attribution", vgg)):
+            assert cell_hash(other, experiment, cell, "x.tar.xz") == cell_hash(
+                smoke, experiment, cell, "x.tar.xz"
+            )
+
+
+def test_grid_workers_must_be_positive():
+    with pytest.raises(ConfigError, match=r"grid\.workers must be >= 1, got 0"):
+        load_profile("smoke", {"grid.workers": 0})
 
 
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])

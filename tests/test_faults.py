@@ -282,6 +282,7 @@ def test_two_runs_with_the_same_seed_give_identical_results(
     out = tmp_path / "again"
     monkeypatch.setenv("PAPERLIB_OUTPUT", str(out))
     monkeypatch.setenv("PAPERLIB_CACHE", str(REPO_ROOT / "data" / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", str(smoke_book.threads))  # the kernel inherits it
     pm.execute_notebook(
         NOTEBOOKS_DIR / f"{experiment}.ipynb",
         tmp_path / "again.ipynb",
@@ -357,10 +358,22 @@ def test_a_tampered_official_batch_is_refused_without_running_code(tmp_path, cap
 # --- parallel workers -----------------------------------------------------------------
 
 
+def test_smoke_cells_ran_two_at_once_on_a_share_of_the_cores(smoke_book, monkeypatch):
+    """The profile's grid.workers applies when no --workers is given, and each worker's
+    kernels get an equal share of the cores instead of a thread per core each."""
+    assert load_profile("smoke").grid.workers == 2
+    assert smoke_book.threads == max(1, len(os.sched_getaffinity(0)) // 2)
+    monkeypatch.setenv("PAPERLIB_OUTPUT", str(smoke_book.output))
+    for experiment in smoke_book.outcomes:
+        threads = {r["provenance"]["threads"] for r in load_results("smoke", experiment)}
+        assert threads == {smoke_book.threads}, experiment
+
+
 @pytest.mark.slow
-def test_two_workers_give_the_same_results_as_one(smoke_book, tmp_path, monkeypatch):
-    """Two workers, against the session's one-worker smoke run."""
+def test_one_worker_gives_the_same_results_as_two(smoke_book, tmp_path, monkeypatch):
+    """One worker with the same thread count, against the session's two-worker smoke run."""
     monkeypatch.setenv("PAPERLIB_CACHE", str(REPO_ROOT / "data" / "cache"))
+    monkeypatch.setenv("OMP_NUM_THREADS", str(smoke_book.threads))
 
     def results(output):
         monkeypatch.setenv("PAPERLIB_OUTPUT", str(output))
@@ -370,7 +383,7 @@ def test_two_workers_give_the_same_results_as_one(smoke_book, tmp_path, monkeypa
         }
 
     monkeypatch.setenv("PAPERLIB_OUTPUT", str(tmp_path))
-    outcomes = run_grid("smoke", "density", workers=2, progress=False)
+    outcomes = run_grid("smoke", "density", workers=1, progress=False)
     assert [o.status for o in outcomes] == ["ran"] * 5
     assert [o.cell for o in outcomes] == [c.cell_id for c in load_grid("density")]
     assert [o.status for o in smoke_book.outcomes["density"]] == ["ran"] * 5

@@ -1,6 +1,8 @@
 """The notebooks: pairs in sync, no committed outputs, and density.py runs under papermill."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jupytext
@@ -77,3 +79,17 @@ def test_density_py_runs_under_papermill_on_smoke(tmp_path, smoke_env):
     assert len(result["history"]) == 2
     # The model learned something: better than the 10% of guessing.
     assert metrics["test_accuracy"] > 0.2
+
+
+def test_importing_paperlib_leaves_the_heavy_libraries_unloaded():
+    """Every grid cell starts a fresh kernel that imports paperlib; torchattacks (with
+    SciPy), captum and torchvision add seconds each, so only the modules that use them
+    load them."""
+    code = (
+        "import sys, paperlib; "
+        "print(sorted(m for m in ('torchattacks', 'captum', 'torchvision', 'scipy') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"

@@ -7,7 +7,6 @@ import json
 import logging
 
 import pytest
-import torch
 from slurm_cluster import local_slurm, missing_reason
 
 from paperlib.config import ConfigError
@@ -44,10 +43,9 @@ def test_the_smoke_grid_on_slurm_matches_a_local_run(slurm_env, smoke_book, tmp_
     # Without an accounting database sacct fails, and submitit says so on every poll;
     # it then goes by the result files, which is all this test needs.
     monkeypatch.setattr(logging.getLogger("submitit"), "level", logging.ERROR)
-    # Each task gets as many threads as the local run used (torch's default here), so
-    # the arithmetic is the same and the results can be compared exactly.
-    threads = torch.get_num_threads()
-    options = SlurmOptions(gpus_per_task=0, cpus_per_task=threads, timeout_min=30)
+    # Each task gets as many threads as each local cell had, so the arithmetic is the
+    # same and the results can be compared exactly.
+    options = SlurmOptions(gpus_per_task=0, cpus_per_task=smoke_book.threads, timeout_min=30)
     for experiment in EXPERIMENTS:
         outcomes = run_grid("smoke", experiment, executor="slurm", slurm=options, progress=False)
         assert {o.status for o in outcomes} == {"ran"}, [o.error for o in outcomes]
