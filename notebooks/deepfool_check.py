@@ -71,7 +71,7 @@ labels = splits.test[1][:n_images].to(device)
 with torch.no_grad():
     right = model(images).argmax(dim=1) == labels
 print(
-    f"checkpoint {'reused' if reused else 'trained'}; {int(right.sum())} of {n_images} "
+    f"checkpoint {'reused' if reused else 'trained'}; {int(right.sum())} of {len(images)} "
     "images classified correctly before the attack"
 )
 
@@ -105,7 +105,7 @@ comparison
 
 # %%
 speedup = rows[1]["seconds"] / rows[0]["seconds"]
-print(f"ours is {speedup:.1f}x faster on {device} for {n_images} images")
+print(f"ours is {speedup:.1f}x faster on {device} for {len(images)} images")
 
 # %% [markdown]
 # ## Summary

@@ -7,6 +7,7 @@ import sys
 import time
 
 from paperlib.config import CELL_TYPES, EXECUTORS, ConfigError, available_profiles
+from paperlib.data import DataError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grid":
             return _grid(args)
         return _book(args)
-    except ConfigError as err:
+    except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:

@@ -12,7 +12,6 @@ import math
 import torch
 import torch.nn.functional as F
 from captum.attr import LayerAttribution, LayerGradCam, Occlusion
-from scipy.stats import rankdata
 from torch import nn
 
 GRAY = 0.5  # occlusion baseline: a mid-gray patch, in pixel units
@@ -106,6 +105,24 @@ def rank_correlation(map_a: torch.Tensor, map_b: torch.Tensor) -> torch.Tensor:
     Unlike the SSD it does not depend on how the maps are scaled. A constant map has
     no ranking; its correlation is 0.
     """
-    ranks = [torch.from_numpy(rankdata(m.flatten(1).cpu().numpy(), axis=1)) for m in (map_a, map_b)]
+    ranks = [average_ranks(m.flatten(1).cpu().double()) for m in (map_a, map_b)]
     a, b = (r - r.mean(dim=1, keepdim=True) for r in ranks)
     return ((a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)).float()
+
+
+def average_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Rank each row from 1 (smallest); tied values share the mean of their ranks.
+
+    The same as SciPy's ``rankdata(values, axis=1)`` (a test checks), without importing
+    SciPy, which costs every notebook kernel over a second.
+    """
+    order = values.argsort(dim=1, stable=True)
+    ordered = values.gather(1, order)
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    tie_group = starts.cumsum(dim=1) - 1  # index of each sorted value's run of equal values
+    position = torch.arange(1, values.shape[1] + 1, dtype=torch.float64).expand_as(ordered)
+    group_sum = torch.zeros_like(position).scatter_add_(1, tie_group, position)
+    group_size = torch.zeros_like(position).scatter_add_(1, tie_group, torch.ones_like(position))
+    sorted_ranks = (group_sum / group_size.clamp_min(1)).gather(1, tie_group)
+    return torch.empty_like(sorted_ranks).scatter_(1, order, sorted_ranks)

@@ -31,7 +31,7 @@ from paperlib.config import (
     load_grid,
     load_profile,
 )
-from paperlib.splits import data_identity
+from paperlib.splits import data_identity, load_profile_data
 from paperlib.store import (
     NOTEBOOKS_DIR,
     is_done,
@@ -128,6 +128,10 @@ def run_grid(
             parameters["data_path"] = str(data_path)
         parameters |= (extra_parameters or {}).get(cell.cell_id, {})
         jobs.append((profile.name, experiment, cell.cell_id, parameters, expected))
+    if executor == "local" and len(jobs) > 1:
+        # Decode the data (or find it cached) once, here: parallel cells would each
+        # build the cache at once, and a missing copy fails before any cell starts.
+        load_profile_data(profile, data_path)
     bar = tqdm(
         total=len(cells),
         initial=len(outcomes),

@@ -5,9 +5,11 @@ import math
 import pytest
 import torch
 import torchvision.transforms.functional as TF
+from scipy.stats import rankdata
 from torch import nn
 
 from paperlib.attribution import (
+    average_ranks,
     gaussian_blur,
     gradcam_map,
     normalize_map,
@@ -125,6 +127,15 @@ def test_blur_matches_torchvision(sigma):
     radius = max(1, math.ceil(3 * sigma))
     reference = TF.gaussian_blur(images, kernel_size=2 * radius + 1, sigma=sigma)
     torch.testing.assert_close(gaussian_blur(images, sigma), reference)
+
+
+def test_average_ranks_match_scipy_rankdata_with_ties():
+    generator = torch.Generator().manual_seed(0)
+    values = torch.randint(0, 5, (6, 50), generator=generator).double()  # many ties
+    values[0] = 3.0  # one constant row: every value shares the middle rank
+    values[1] = torch.rand(50, generator=generator, dtype=torch.float64)  # no ties
+    expected = torch.from_numpy(rankdata(values.numpy(), axis=1))
+    assert torch.equal(average_ranks(values), expected)
 
 
 def test_rank_correlation_values():

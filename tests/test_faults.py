@@ -241,6 +241,19 @@ def test_grid_cli_reports_a_bad_profile_and_exits_2(smoke_env):
     assert cli.returncode == 2 and "unknown profile 'nope'" in cli.stderr
 
 
+def test_grid_cli_reports_a_missing_data_copy_before_any_cell_runs(smoke_env, tmp_path):
+    missing = tmp_path / "no-such-cifar"
+    cli = subprocess.run(
+        [sys.executable, "-m", "paperlib", "grid", "--profile", "cpu", "--data", str(missing)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert cli.returncode == 2
+    assert f"no such file or directory: {missing}" in cli.stderr and "--data PATH" in cli.stderr
+    assert not (smoke_env / "runs").exists() and not (smoke_env / "results" / "cpu").exists()
+
+
 @pytest.mark.slow
 def test_a_bad_papermill_value_names_the_parameter(smoke_env, tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match=r"activity_l1: expected float"):

@@ -33,7 +33,8 @@ def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
         return CellOutcome(cell_id, "ran", run_path(profile, experiment, cell_id))
 
     monkeypatch.setattr("paperlib.grid.run_cell", record)
-    outcomes = run_grid("smoke", "density", progress=False)
+    # One worker: the stand-in lives in this process (worker processes would not see it).
+    outcomes = run_grid("smoke", "density", workers=1, progress=False)
     assert ran == [c.cell_id for c in cells]
     assert [o.status for o in outcomes] == ["ran"] * 5
 

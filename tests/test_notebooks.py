@@ -10,6 +10,7 @@ import nbformat
 import papermill as pm
 import pytest
 
+from paperlib.config import load_profile
 from paperlib.store import NOTEBOOKS_DIR
 
 SOURCES = sorted(NOTEBOOKS_DIR.glob("*.py"))
@@ -75,21 +76,24 @@ def test_density_py_runs_under_papermill_on_smoke(tmp_path, smoke_env):
     assert 0.0 <= metrics["average_density"] <= 1.0
     low, high = metrics["average_density_ci"]
     assert low <= metrics["average_density"] <= high
-    assert len(result["test_correct"]) == 500
-    assert len(result["history"]) == 2
+    smoke = load_profile("smoke").density
+    assert len(result["test_correct"]) == smoke.test_size
+    assert len(result["history"]) == smoke.epochs
     # The model learned something: better than the 10% of guessing.
     assert metrics["test_accuracy"] > 0.2
 
 
-def test_importing_paperlib_leaves_the_heavy_libraries_unloaded():
-    """Every grid cell starts a fresh kernel that imports paperlib; torchattacks (with
-    SciPy), captum and torchvision add seconds each, so only the modules that use them
-    load them."""
+@pytest.mark.parametrize(
+    ("module", "expected"), [("paperlib", "[]"), ("paperlib.attribution", "['captum']")]
+)
+def test_importing_paperlib_leaves_the_heavy_libraries_unloaded(module, expected):
+    """Every grid cell starts a fresh kernel that imports paperlib; torchattacks, SciPy
+    and torchvision add seconds each, so only the modules that use them load them."""
     code = (
-        "import sys, paperlib; "
+        f"import sys, {module}; "
         "print(sorted(m for m in ('torchattacks', 'captum', 'torchvision', 'scipy') "
         "if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.strip() == "[]"
+    assert loaded.stdout.strip() == expected
