@@ -54,6 +54,13 @@ class _IPCKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self.ip = str(Path(tempfile.gettempdir()) / f"paperlib-kernel-{uuid.uuid4().hex[:12]}")
 
+    async def _async_interrupt_kernel(self) -> None:
+        # jupyter_client interrupts a kernel before every shutdown. Ours are idle by then
+        # (a cell that overran was already interrupted by papermill), and the SIGINT only
+        # makes ipykernel log a spurious "KeyboardInterrupt caught in kernel" error.
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
 
 def execute_notebook(name: str, output: Path, parameters: dict[str, Any]) -> None:
     """Run ``notebooks/<name>.ipynb`` with papermill, writing the executed copy to ``output``."""

@@ -1,11 +1,12 @@
 """The grid runner: skip-if-done, and the smoke grid end to end into an HTML book."""
 
+import asyncio
 import re
 
 import pytest
 
 from paperlib.config import cell_hash, load_grid, load_profile
-from paperlib.grid import CellOutcome, run_grid
+from paperlib.grid import CellOutcome, _IPCKernelManager, run_grid
 from paperlib.splits import data_identity
 from paperlib.store import load_results, result_path, run_path, write_json
 
@@ -108,3 +109,14 @@ def test_the_smoke_book_builds_without_warnings(smoke_book):
     assert "Table 2" in table2_page and "<img" in table2_page
     summary = (generated / "summary.html").read_text()
     assert summary.count("reproduced") + summary.count("inconclusive") >= 9
+
+
+def test_kernels_are_not_interrupted_while_shutting_down():
+    """An idle kernel gets no SIGINT at shutdown (it would log a spurious error); any
+    other interrupt still goes through."""
+    manager = _IPCKernelManager()
+    manager.shutting_down = True
+    asyncio.run(manager._async_interrupt_kernel())  # skipped: no kernel needed
+    manager.shutting_down = False
+    with pytest.raises(RuntimeError, match="No kernel is running"):
+        asyncio.run(manager._async_interrupt_kernel())
