@@ -37,6 +37,7 @@
 profile = "cpu"  # a file in params/: smoke, cpu or paper
 arch = "vgg16"  # resnet50, mobilenet or vgg16
 regularizer = "elastic"  # base, l1, l2 or elastic
+penalty = 0.01  # c, the penalty's strength (the paper's 0.01); 0 for base
 seed = 0  # selects experiment 2's model trained with this seed
 data_path = None  # local CIFAR-10 copy, or None: use PAPERLIB_DATA or the profile
 
@@ -44,6 +45,7 @@ data_path = None  # local CIFAR-10 copy, or None: use PAPERLIB_DATA or the profi
 import torch
 
 from paperlib import (
+    as_dict,
     bootstrap_ci,
     cell_hash,
     clean_trained_model,
@@ -71,7 +73,9 @@ from paperlib.plots import gradcam_figure, occlusion_figure
 
 started = now()
 settings = load_profile(profile)
-cell = make_cell("attribution", {"arch": arch, "regularizer": regularizer, "seed": seed})
+cell = make_cell(
+    "attribution", {"arch": arch, "regularizer": regularizer, "penalty": penalty, "seed": seed}
+)
 cfg, train_cfg = settings.attribution, settings.adversarial
 device = default_device()
 data_id = data_identity(settings, data_path)
@@ -228,7 +232,7 @@ result = {
     "profile": settings.name,
     "cell": cell.cell_id,
     "config_hash": cell_hash(settings, "attribution", cell, data_id),
-    "params": {"arch": cell.arch, "regularizer": cell.regularizer, "seed": cell.seed},
+    "params": as_dict(cell),
     "model_key": model_key,
     "checkpoint_reused": reused,
     "metrics": metrics,

@@ -31,6 +31,7 @@
 # %% tags=["parameters"]
 profile = "cpu"  # a file in params/: smoke, cpu or paper
 activity_l1 = 1e-5  # lambda in Eq. 5
+seed = 0  # initialization and shuffling; every seed sees the same images
 data_path = None  # local CIFAR-10 copy, or None: use PAPERLIB_DATA or the profile
 
 # %%
@@ -38,6 +39,7 @@ from paperlib import (
     SingleLayerCNN,
     accuracy,
     activation_maps,
+    as_dict,
     bootstrap_ci,
     cell_hash,
     correct,
@@ -63,7 +65,7 @@ from paperlib import (
 
 started = now()
 settings = load_profile(profile)
-cell = make_cell("density", {"activity_l1": activity_l1})
+cell = make_cell("density", {"activity_l1": activity_l1, "seed": seed})
 cfg = settings.density
 device = default_device()
 print(f"profile {settings.name}, cell {cell.cell_id}, device {device}")
@@ -79,7 +81,7 @@ print(cfg)
 # %%
 data = load_profile_data(settings, data_path)
 splits = make_splits(
-    data, train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, seed=cfg.seed
+    data, train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.test_size, seed=0
 )
 print(f"source: {splits.source}")
 print(f"train {len(splits.train[1])}, validation {len(splits.val[1])}, test {len(splits.test[1])}")
@@ -94,7 +96,7 @@ if splits.note:
 # to the ten classes. Inputs stay in [0, 1]; the model standardizes them itself.
 
 # %%
-seed_everything(cfg.seed)
+seed_everything(cell.seed)
 model = SingleLayerCNN()
 n_params = sum(p.numel() for p in model.parameters())
 print(f"{SingleLayerCNN.hidden_units:,} hidden units, {n_params:,} parameters")
@@ -102,7 +104,8 @@ print(f"{SingleLayerCNN.hidden_units:,} hidden units, {n_params:,} parameters")
 # %% [markdown]
 # ## Training
 #
-# Adam with Keras' default learning rate, seeded shuffling. The recorded loss includes
+# Adam with Keras' default learning rate (the profile's `optimizer`), seeded
+# initialization and shuffling. The recorded loss includes
 # the penalty, so runs with a large λ start from a higher loss.
 
 # %% mystnb={"figure": {"caption": "Training of this cell's single-layer CNN: loss (left; it includes the activity penalty) and accuracy (right) per epoch, on the training images and the held-out validation images."}}
@@ -112,7 +115,7 @@ history = train(
     splits.val,
     objective=density_objective(cell.activity_l1),
     epochs=cfg.epochs,
-    seed=cfg.seed,
+    seed=cell.seed,
     device=device,
     **training_options(cfg),
 )
@@ -161,14 +164,14 @@ result = {
     "profile": settings.name,
     "cell": cell.cell_id,
     "config_hash": cell_hash(settings, "density", cell, data_identity(settings, data_path)),
-    "params": {"activity_l1": cell.activity_l1},
+    "params": as_dict(cell),
     "settings": cfg.__dict__,
     "metrics": metrics,
     "test_correct": pack_bits(test_correct.numpy()),
     "history": history,
     "provenance": provenance(
         device=device,
-        seed=cfg.seed,
+        seed=cell.seed,
         data_source=splits.source,
         data_note=splits.note,
         started=started,

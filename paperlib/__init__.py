@@ -6,6 +6,7 @@ from paperlib.checkpoints import checkpoint_path, clean_trained_model, train_or_
 from paperlib.config import (
     ATTACK_NAMES,
     ConfigError,
+    as_dict,
     cell_hash,
     clean_model_config,
     load_grid,
@@ -22,8 +23,9 @@ from paperlib.plots import (
     training_curves,
 )
 from paperlib.provenance import now, provenance
-from paperlib.regularizers import make_penalty, weight_sparsity
+from paperlib.regularizers import make_penalty
 from paperlib.report import density_table, density_verdicts, verdict_table
+from paperlib.sparsity import sparsity_report, weight_sparsity
 from paperlib.splits import data_identity, load_profile_data, make_splits
 from paperlib.stats import bootstrap_ci, pack_bits
 from paperlib.store import config_hash, load_results, result_path, write_json
@@ -47,6 +49,7 @@ __all__ = [
     "activation_maps",
     "adversarial_examples",
     "adversarial_finetune",
+    "as_dict",
     "average_density",
     "bootstrap_ci",
     "cell_hash",
@@ -79,6 +82,7 @@ __all__ = [
     "result_path",
     "run_attack",
     "seed_everything",
+    "sparsity_report",
     "stratified_indices",
     "to_unit_float",
     "train",

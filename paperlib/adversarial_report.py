@@ -5,10 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.config import ARCHITECTURES, ATTACK_NAMES, REGULARIZER_NAMES
+from paperlib.config import ATTACK_NAMES, REGULARIZER_NAMES
 from paperlib.paper import ATTACKS, CLAIMS, TABLE1
-from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Verdict
+from paperlib.report import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Verdict,
+    architectures_in,
+    at_paper_strength,
+)
 from paperlib.stats import bootstrap_ci, paired_difference_ci, unpack_bits
+
+# A regularized model "keeps its accuracy" when its clean accuracy is at most this far
+# below the base model's (absolute percentage points). Our threshold, from issue targets.
+ACCURACY_KEPT = 5.0
 
 
 def _per_image(results: list[dict], arch: str, reg: str, *keys: str) -> np.ndarray | None:
@@ -27,9 +38,11 @@ def _per_image(results: list[dict], arch: str, reg: str, *keys: str) -> np.ndarr
 
 def table1(results: list[dict]) -> pd.DataFrame:
     """Accuracy under each attack after adversarial training, with 95% intervals and the
-    paper's value, one row per architecture x regularizer x attack (percent)."""
+    paper's value, one row per architecture x regularizer x attack (percent), for the
+    cells at the paper's penalty strength."""
+    results = at_paper_strength(results)
     rows = []
-    for arch in ARCHITECTURES:
+    for arch in architectures_in(results):
         for reg in REGULARIZER_NAMES:
             for attack in ATTACK_NAMES:
                 values = _per_image(results, arch, reg, "defended", attack)
@@ -66,7 +79,8 @@ def table1_display(table: pd.DataFrame) -> pd.DataFrame:
 
     shown = table.assign(value=table.apply(cell, axis=1))
     wide = shown.pivot(index=["arch", "regularizer"], columns="attack", values="value")
-    wide = wide.reindex(pd.MultiIndex.from_product([ARCHITECTURES, REGULARIZER_NAMES]))
+    archs = list(dict.fromkeys(table["arch"]))
+    wide = wide.reindex(pd.MultiIndex.from_product([archs, REGULARIZER_NAMES]))
     wide.columns = [f"{a} (ours [95% CI] | paper)" for a in wide.columns]
     return wide
 
@@ -75,29 +89,32 @@ def table1_beside(by_profile: dict[str, list[dict]]) -> pd.DataFrame:
     """Table 1 of several profiles side by side (percent, with 95% intervals), then the
     paper's column: one row per architecture x regularizer x attack."""
     keys = ["arch", "regularizer", "attack"]
+    paper = table1([])  # every row, with the paper's values and no results of ours
+    index = pd.MultiIndex.from_frame(paper[keys])
     columns = {}
     for profile, results in by_profile.items():
-        t = table1(results)
+        t = table1(results).set_index(keys).reindex(index)
         columns[f"ours ({profile})"] = [
             "missing" if np.isnan(r.ours) else f"{r.ours:.1f} [{r.low:.1f}, {r.high:.1f}]"
             for r in t.itertuples()
         ]
-    paper = table1([])  # the same rows, with the paper's values and no results of ours
     columns["paper (published)"] = [f"{v:.1f}" for v in paper["paper"]]
-    return pd.DataFrame(columns, index=pd.MultiIndex.from_frame(paper[keys]))
+    return pd.DataFrame(columns, index=index)
 
 
 def clean_and_undefended(results: list[dict]) -> pd.DataFrame:
-    """What the paper omits: clean accuracy, weight sparsity, undefended robustness (%)."""
+    """What the paper omits: clean accuracy, sparsity, undefended robustness (%)."""
     rows = []
     for r in results:
         m = r["metrics"]
         row = {
             "arch": r["params"]["arch"],
             "regularizer": r["params"]["regularizer"],
+            "penalty": r["params"]["penalty"],
             "seed": r["params"]["seed"],
             "clean": 100 * m["clean"]["accuracy"],
-            "weight sparsity": 100 * m["clean"]["weight_sparsity"],
+            "activation density": 100 * m["sparsity"]["activation_density"],
+            "Hoyer (weights)": m["sparsity"]["hoyer"],
         }
         for attack in ATTACK_NAMES:
             row[f"{attack} (undefended)"] = 100 * m["undefended"][attack]["accuracy"]
@@ -109,9 +126,11 @@ def clean_and_undefended(results: list[dict]) -> pd.DataFrame:
 
 
 def _comparisons(results: list[dict]) -> list[dict]:
-    """Paired (same images) differences of each regularizer against base."""
+    """Paired (same images) differences of each regularizer against base, at the paper's
+    penalty strength."""
+    results = at_paper_strength(results)
     out = []
-    for arch in ARCHITECTURES:
+    for arch in architectures_in(results):
         for attack in ATTACK_NAMES:
             base = _per_image(results, arch, "base", "defended", attack)
             for reg in REGULARIZER_NAMES[1:]:
@@ -185,12 +204,10 @@ def _elastic_most_consistent(comparisons: list[dict]) -> Verdict:
 
 
 def _vgg_histories(results: list[dict]) -> dict[str, list[list[dict]]]:
+    """VGG-16's clean training curves per regularizer, at the paper's strength."""
+    vgg = [r for r in at_paper_strength(results) if r["params"]["arch"] == "vgg16"]
     return {
-        reg: [
-            r["history"]
-            for r in results
-            if r["params"]["arch"] == "vgg16" and r["params"]["regularizer"] == reg
-        ]
+        reg: [r["history"] for r in vgg if r["params"]["regularizer"] == reg]
         for reg in REGULARIZER_NAMES
     }
 
@@ -244,3 +261,122 @@ def _overfitting(results: list[dict]) -> Verdict:
     else:
         verdict = INCONCLUSIVE
     return Verdict("base-overfits", where, statement, evidence, verdict)
+
+
+# --- the penalty's strength: the curve the paper does not have -----------------------
+
+
+def penalty_table(results: list[dict]) -> pd.DataFrame:
+    """One row per cell: clean accuracy, robustness of the undefended model, sparsity.
+
+    Robustness is accuracy under PGD at the standard 8/255 and DeepFool's mean L2
+    perturbation, both on the undefended model: they need no adversarial training, so
+    they show what the penalty alone did. Percentages except the norms and Hoyer.
+    """
+    rows = []
+    for r in results:
+        m, p = r["metrics"], r["params"]
+        rows.append(
+            {
+                "arch": p["arch"],
+                "regularizer": p["regularizer"],
+                "penalty": p["penalty"],
+                "seed": p["seed"],
+                "clean": 100 * m["clean"]["accuracy"],
+                "pgd @ 8/255": 100 * m["standard_eps"]["pgd"]["accuracy"],
+                "deepfool L2": m["undefended"]["deepfool"]["l2"],
+                "activation density": 100 * m["sparsity"]["activation_density"],
+                "hoyer": m["sparsity"]["hoyer"],
+                "weights < 1e-3": 100 * m["sparsity"]["weight_sparsity"]["0.001"],
+            }
+        )
+    columns = ["arch", "regularizer", "penalty", "seed"]
+    return (
+        pd.DataFrame(rows).sort_values(columns).reset_index(drop=True) if rows else pd.DataFrame()
+    )
+
+
+def accuracy_kept(table: pd.DataFrame) -> pd.DataFrame:
+    """Per architecture x regularizer x strength: mean clean accuracy against base's, and
+    whether it stays within ``ACCURACY_KEPT`` points of it."""
+    base = table[table.regularizer == "base"].groupby("arch")["clean"].mean()
+    penalized = table[table.regularizer != "base"]
+    rows = []
+    for (arch, reg, c), group in penalized.groupby(["arch", "regularizer", "penalty"]):
+        if arch not in base:
+            continue
+        drop = base[arch] - group["clean"].mean()
+        rows.append(
+            {
+                "arch": arch,
+                "regularizer": reg,
+                "penalty": c,
+                "clean": group["clean"].mean(),
+                "base clean": base[arch],
+                "drop (pt)": drop,
+                "kept": bool(drop <= ACCURACY_KEPT),
+            }
+        )
+    return pd.DataFrame(rows).round({"clean": 2, "base clean": 2, "drop (pt)": 2})
+
+
+def strongest_kept(table: pd.DataFrame) -> pd.DataFrame:
+    """For each architecture and regularizer, the strongest penalty that keeps clean
+    accuracy within ``ACCURACY_KEPT`` points of base (none: no strength does)."""
+    kept = accuracy_kept(table)
+    rows = []
+    for (arch, reg), group in kept.groupby(["arch", "regularizer"]):
+        ok = group[group.kept]
+        rows.append(
+            {
+                "arch": arch,
+                "regularizer": reg,
+                "strongest c within the margin": ok.penalty.max() if len(ok) else "none",
+                "its drop (pt)": ok.sort_values("penalty")["drop (pt)"].iloc[-1]
+                if len(ok)
+                else group["drop (pt)"].min(),
+                "strengths tried": ", ".join(f"{c:g}" for c in sorted(group.penalty)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+SPARSITY_MEASURES = ("activation density", "hoyer", "weights < 1e-3")
+ROBUSTNESS_MEASURES = ("pgd @ 8/255", "deepfool L2")
+
+
+def sparsity_robustness(table: pd.DataFrame, *, resamples: int = 2000) -> pd.DataFrame:
+    """Spearman correlation between each sparsity and each robustness measure across
+    the cells that kept their clean accuracy (within ``ACCURACY_KEPT`` points of their
+    architecture's base), with a 95% bootstrap interval over cells.
+
+    Comparing only models of comparable accuracy keeps a collapsed model, which is
+    both "sparse" and trivially unattackable, from making the correlation.
+    """
+    base = table[table.regularizer == "base"].groupby("arch")["clean"].mean()
+    comparable = table[
+        table.apply(lambda r: base.get(r.arch, -1e9) - r.clean, axis=1).le(ACCURACY_KEPT)
+    ]
+    rng = np.random.default_rng(0)
+    rows = []
+    for sparse in SPARSITY_MEASURES:
+        for robust in ROBUSTNESS_MEASURES:
+            x, y = comparable[sparse].to_numpy(), comparable[robust].to_numpy()
+            row = {"sparsity": sparse, "robustness": robust, "cells": len(x)}
+            if len(x) >= 4:
+                picks = rng.integers(0, len(x), size=(resamples, len(x)))
+                draws = [_spearman(x[i], y[i]) for i in picks]
+                low, high = np.nanpercentile(draws, [2.5, 97.5])
+                row |= {"spearman": _spearman(x, y), "low": low, "high": high}
+            else:
+                row |= {"spearman": np.nan, "low": np.nan, "high": np.nan}
+            rows.append(row)
+    return pd.DataFrame(rows).round(3)
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (average ranks for ties); NaN if either is constant."""
+    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])

@@ -5,22 +5,32 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.config import ARCHITECTURES, REGULARIZER_NAMES
+from paperlib.config import REGULARIZER_NAMES
 from paperlib.paper import CLAIMS, TABLE2
-from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Verdict
+from paperlib.report import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Verdict,
+    architectures_in,
+    at_paper_strength,
+)
 from paperlib.stats import paired_difference_ci
 
 METHODS = {"occlusion": "occlusion_ssd", "gradcam": "gradcam_ssd"}
 
 
 def pooled(results: list[dict], reg: str, key: str) -> np.ndarray | None:
-    """Per-image values of one regularizer, averaged over architectures and seeds.
+    """Per-image values of one regularizer at the paper's strength, averaged over
+    architectures and seeds.
 
     Every cell saw the same images, so the average is taken image by image. None when
-    any architecture is missing, so that a partial grid never looks complete.
+    an architecture of the grid has no cell of ``reg``, so that a partial grid never
+    looks complete.
     """
+    results = at_paper_strength(results)
     runs = [r for r in results if r["params"]["regularizer"] == reg]
-    if {r["params"]["arch"] for r in runs} != set(ARCHITECTURES):
+    if not runs or {r["params"]["arch"] for r in runs} != set(architectures_in(results)):
         return None
     return np.mean([r["per_image"][key] for r in runs], axis=0)
 
@@ -68,6 +78,8 @@ def per_architecture(results: list[dict]) -> pd.DataFrame:
             {
                 "arch": r["params"]["arch"],
                 "regularizer": r["params"]["regularizer"],
+                "penalty": r["params"]["penalty"],
+                "seed": r["params"]["seed"],
                 "occlusion SSD": m["occlusion_ssd"]["mean"],
                 "Grad-CAM SSD": m["gradcam_ssd"]["mean"],
                 "occlusion Spearman": m["occlusion_spearman"]["mean"],

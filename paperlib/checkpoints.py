@@ -87,7 +87,7 @@ def clean_trained_model(
     model = place(make_model(cell.arch, width=cfg.width.get(cell.arch, 1.0)), device)
     config = clean_model_config(profile, cell, data)
     key = config_hash(config)
-    objective = penalized_cross_entropy(make_penalty(cell.regularizer, cfg.penalty))
+    objective = penalized_cross_entropy(make_penalty(cell.regularizer, cell.penalty))
     history, reused = train_or_load(
         model,
         checkpoint_path(profile.name, key),

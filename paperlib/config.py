@@ -37,6 +37,7 @@ def _choices(*names: str) -> dict:
 ARCHITECTURES = ("resnet50", "mobilenet", "vgg16")
 REGULARIZER_NAMES = ("base", "l1", "l2", "elastic")
 ATTACK_NAMES = ("deepfool", "fgsm", "pgd")
+OPTIMIZERS = ("sgd", "adam")  # sgd: Nesterov momentum with a one-cycle schedule; adam: constant
 EXECUTORS = ("local", "slurm")  # where grid cells run: here, or as a Slurm job array
 
 
@@ -56,8 +57,8 @@ class DensityConfig:
     test_size: int = field(default=10_000, metadata=_min(10))  # density and accuracy
     epochs: int = field(default=10, metadata=_min(1))
     batch_size: int = field(default=128, metadata=_min(1))
+    optimizer: str = field(default="adam", metadata=_choices(*OPTIMIZERS))  # Keras' default
     lr: float = field(default=1e-3, metadata=_min(0.0))  # Adam, Keras' default rate
-    seed: int = field(default=0, metadata=_min(0))
     augment: bool = False  # random crop and flip on the device; the paper names none
     compile: bool = False  # torch.compile the training step (faster on a GPU)
 
@@ -83,14 +84,19 @@ class AdversarialConfig:
 
     train_size: int = field(default=45_000, metadata=_min(10))  # clean training images
     val_size: int = field(default=5_000, metadata=_min(10))  # for the training curves
-    eval_size: int = field(default=500, metadata=_min(10))  # fixed, seeded attacked test images
+    test_size: int = field(default=10_000, metadata=_min(10))  # clean accuracy is measured here
+    eval_size: int = field(default=500, metadata=_min(10))  # attacked: the first of test_size
     adv_train_size: int = field(default=10_000, metadata=_min(10))  # crafted per attack
     epochs: int = field(default=30, metadata=_min(1))
     finetune_epochs: int = field(default=5, metadata=_min(1))
     batch_size: int = field(default=128, metadata=_min(1))
-    lr: float = field(default=1e-3, metadata=_min(0.0))  # Adam
-    penalty: float = field(default=0.01, metadata=_min(0.0))  # c in c*sum|W| and c*sum W^2
-    augment: bool = False  # random crop and flip on the device; the paper names none
+    # The paper names no optimizer. SGD with Nesterov momentum and a one-cycle schedule
+    # is the usual CIFAR recipe; no weight decay, since the kernel penalty under study
+    # is the only regularizer. "adam" (constant rate) is the alternative.
+    optimizer: str = field(default="sgd", metadata=_choices(*OPTIMIZERS))
+    lr: float = field(default=0.1, metadata=_min(0.0))  # peak rate of the one-cycle schedule
+    finetune_lr: float = field(default=0.01, metadata=_min(0.0))  # peak rate when fine-tuning
+    augment: bool = True  # random crop and flip on the device; the paper names none
     compile: bool = False  # torch.compile the training step (faster on a GPU)
     width: dict[str, float] = field(  # channel multiplier per architecture; 1.0 = standard
         default_factory=lambda: dict.fromkeys(ARCHITECTURES, 1.0),
@@ -141,26 +147,50 @@ class Profile:
 
 @dataclass(frozen=True)
 class DensityCell:
-    """One grid cell of experiment 1."""
+    """One grid cell of experiment 1: a lambda and a training seed."""
 
     activity_l1: float = field(default=0.0, metadata=_min(0.0))  # lambda in Eq. 5
+    seed: int = field(default=0, metadata=_min(0))  # initialization and shuffling
 
     @property
     def cell_id(self) -> str:
-        return f"lambda-{self.activity_l1!r}"  # repr round-trips: distinct lambdas, distinct ids
+        # repr round-trips: distinct lambdas, distinct ids
+        return f"lambda-{self.activity_l1!r}-s{self.seed}"
 
 
 @dataclass(frozen=True)
 class AdversarialCell:
-    """One grid cell of experiment 2: an architecture, a regularizer and a seed."""
+    """One grid cell of experiment 2: an architecture, a regularizer, its strength, a seed.
+
+    ``penalty`` is c in c*sum|W| and c*sum W^2 (the paper's 0.01); ``base`` has none.
+    """
 
     arch: str = field(default="vgg16", metadata=_choices(*ARCHITECTURES))
     regularizer: str = field(default="base", metadata=_choices(*REGULARIZER_NAMES))
+    penalty: float = field(default=0.0, metadata=_min(0.0))
     seed: int = field(default=0, metadata=_min(0))
 
     @property
     def cell_id(self) -> str:
-        return f"{self.arch}-{self.regularizer}-s{self.seed}"
+        if self.regularizer == "base":
+            return f"{self.arch}-base-s{self.seed}"
+        return f"{self.arch}-{self.regularizer}-c{self.penalty!r}-s{self.seed}"
+
+    @property
+    def model_label(self) -> str:
+        """How tables name the model: "l1 (c=0.01)", or "base"."""
+        return "base" if self.regularizer == "base" else f"{self.regularizer} (c={self.penalty:g})"
+
+
+def check_penalty(cell: AdversarialCell, where: str) -> None:
+    """A base model has no penalty; a regularized one needs a strength above zero."""
+    if cell.regularizer == "base" and cell.penalty != 0:
+        raise ConfigError(f"{where}: the base model has no penalty; got penalty={cell.penalty!r}")
+    if cell.regularizer != "base" and cell.penalty <= 0:
+        raise ConfigError(
+            f"{where}: regularizer {cell.regularizer!r} needs a penalty > 0 "
+            f"(the paper's is 0.01); got {cell.penalty!r}"
+        )
 
 
 # Experiment 3 explains experiment 2's clean-trained models: the same cells.
@@ -182,7 +212,10 @@ def make_cell(experiment: str, params: dict[str, Any], where: str = "parameters"
     if experiment not in CELL_TYPES:
         hint = _did_you_mean(experiment, list(CELL_TYPES))
         raise ConfigError(f"{where}: unknown experiment {experiment!r}{hint}")
-    return from_dict(CELL_TYPES[experiment], params, where=where)
+    cell = from_dict(CELL_TYPES[experiment], params, where=where)
+    if isinstance(cell, AdversarialCell):
+        check_penalty(cell, where)
+    return cell
 
 
 def cell_hash(profile: Profile, experiment: str, cell: Any, data: str) -> str:
@@ -210,11 +243,12 @@ def clean_model_config(profile: Profile, cell: AdversarialCell, data: str) -> di
         "arch": cell.arch,
         "width": cfg.width.get(cell.arch, 1.0),
         "regularizer": cell.regularizer,
-        "penalty": cfg.penalty,
+        "penalty": cell.penalty,
         "train_size": cfg.train_size,
         "val_size": cfg.val_size,
         "epochs": cfg.epochs,
         "batch_size": cfg.batch_size,
+        "optimizer": cfg.optimizer,
         "lr": cfg.lr,
         "augment": cfg.augment,  # not `compile`: it changes how fast, not what is learned
         "seed": cell.seed,
@@ -240,11 +274,19 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
     return from_dict(Profile, raw, where=str(path.relative_to(PARAMS_DIR.parent)))
 
 
+# Experiment 3 explains experiment 2's models, cell for cell: it has no grid of its own.
+GRID_OF = {"density": "density", "adversarial": "adversarial", "attribution": "adversarial"}
+
+
 def load_grid(experiment: str, profile: str | None = None) -> list[Any]:
     """Expand ``params/grids.yaml`` for one experiment into a list of validated cells.
 
-    A profile may override axes under ``profiles: <name>: <experiment>:`` (the paper
-    profile adds seeds).
+    An experiment's grid is a mapping of axes (their product is the grid) or a list of
+    such mappings (the union of their products, in order). A profile may override axes
+    under ``profiles: <name>: <experiment>:``; an override replaces that axis in every
+    block that has it (the paper profile adds seeds, the cpu profile leaves out
+    architectures, and a penalty override leaves the base block, which has no penalty
+    axis, alone).
     """
     path = PARAMS_DIR / "grids.yaml"
     where = str(path.relative_to(PARAMS_DIR.parent))
@@ -252,18 +294,32 @@ def load_grid(experiment: str, profile: str | None = None) -> list[Any]:
     if experiment not in CELL_TYPES:
         hint = _did_you_mean(experiment, list(CELL_TYPES))
         raise ConfigError(f"{where}: unknown experiment {experiment!r}{hint}")
-    axes = raw.get(experiment)
-    overrides = (raw.get("profiles") or {}).get(profile, {}).get(experiment, {})
-    if isinstance(axes, dict) and isinstance(overrides, dict):
-        axes = {**axes, **overrides}
-    if not isinstance(axes, dict) or not axes:
-        raise ConfigError(f"{where}: {experiment}: the grid is empty; list at least one value")
-    cells = [{}]
+    source = GRID_OF[experiment]
+    blocks = raw.get(source)
+    blocks = blocks if isinstance(blocks, list) else [blocks]
+    overrides = ((raw.get("profiles") or {}).get(profile) or {}).get(source) or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where}: profiles.{profile}.{source}: expected a mapping of axes")
+    cells: list[Any] = []
+    for block in blocks:
+        if not isinstance(block, dict) or not block:
+            raise ConfigError(f"{where}: {source}: the grid is empty; list at least one value")
+        axes = {key: overrides.get(key, values) for key, values in block.items()}
+        for cell in _expand(axes, where=f"{where}: {source}"):
+            made = make_cell(experiment, cell, where=f"{where}: {source}")
+            if made not in cells:
+                cells.append(made)
+    return cells
+
+
+def _expand(axes: dict, where: str) -> list[dict]:
+    """The product of the axes: one dict per combination, the last axis varying fastest."""
+    cells: list[dict] = [{}]
     for key, values in axes.items():
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"{where}: {experiment}.{key}: expected a non-empty list of values")
+            raise ConfigError(f"{where}.{key}: expected a non-empty list of values")
         cells = [{**cell, key: value} for cell in cells for value in values]
-    return [make_cell(experiment, c, where=f"{where}: {experiment}") for c in cells]
+    return cells
 
 
 def from_dict(cls: type, raw: Any, where: str, prefix: str = "") -> Any:

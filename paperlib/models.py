@@ -174,7 +174,9 @@ class VGG16(nn.Module):
     groups, each closed by a 2x2 max-pool, then a fully connected head.
 
     On 32x32 inputs the last pool leaves 1x1x512, so the head is 512 -> 512 -> 512 ->
-    classes, the common CIFAR form of VGG's 4096-wide head.
+    classes, the common CIFAR form of VGG's 4096-wide head. Like Keras' ``VGG16`` the
+    head has no dropout: dropout is a regularizer itself, and the base model of this
+    study must have none but batch norm.
     """
 
     GROUPS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -195,10 +197,8 @@ class VGG16(nn.Module):
             nn.Flatten(),
             nn.Linear(in_ch, hidden),
             nn.ReLU(),
-            nn.Dropout(0.5),
             nn.Linear(hidden, hidden),
             nn.ReLU(),
-            nn.Dropout(0.5),
             nn.Linear(hidden, num_classes),
         )
         self.gradcam_layer = layers[-12]  # last ReLU of group 4: 4x4 maps, before its pool

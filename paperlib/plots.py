@@ -122,6 +122,7 @@ def adversarial_examples(
 
 
 REG_COLORS = {"base": "tab:gray", "l1": "tab:blue", "l2": "tab:orange", "elastic": "tab:green"}
+ARCH_STYLES = {"resnet50": "o-", "mobilenet": "s--", "vgg16": "^:"}  # marker, then line
 
 
 def figure2(table: pd.DataFrame) -> plt.Figure:
@@ -192,18 +193,17 @@ def figure3(histories: dict[str, list[dict]], arch: str = "vgg16") -> plt.Figure
 def eps_sweep_figure(results: list[dict]) -> plt.Figure:
     """Undefended accuracy against the L-inf radius, FGSM and PGD, per cell."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, constrained_layout=True)
-    styles = {"resnet50": "o-", "mobilenet": "s--", "vgg16": "^:"}
     for ax, attack in zip(axes, ("fgsm", "pgd"), strict=True):
         for r in results:
             sweep = r["metrics"]["eps_sweep"]
             ax.plot(
                 np.array(sweep["eps"]) * 255,
                 100 * np.array(sweep[attack]),
-                styles[r["params"]["arch"]],
+                ARCH_STYLES[r["params"]["arch"]],
                 color=REG_COLORS[r["params"]["regularizer"]],
                 ms=3,
                 lw=1,
-                label=f"{r['params']['arch']} {r['params']['regularizer']}",
+                label=_cell_label(r["params"]),
             )
         ax.set(xscale="log", xlabel="epsilon (x 1/255)", title=f"{attack}, undefended")
     axes[0].set_ylabel("accuracy (%)")
@@ -211,32 +211,34 @@ def eps_sweep_figure(results: list[dict]) -> plt.Figure:
     return fig
 
 
-def sparsity_scatter(results: list[dict]) -> plt.Figure:
-    """Weight sparsity against accuracy under attack after adversarial training
-    (mean over the three attacks), one point per cell."""
+def sparsity_scatter(table: pd.DataFrame) -> plt.Figure:
+    """Activation density against accuracy under PGD at 8/255 (undefended), one point
+    per cell of ``adversarial_report.penalty_table``."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
-    markers = {"resnet50": "o", "mobilenet": "s", "vgg16": "^"}
-    for r in results:
-        m = r["metrics"]
-        robust = np.mean([m["defended"][a]["accuracy"] for a in m["defended"]])
+    for _, row in table.iterrows():
         ax.scatter(
-            100 * m["clean"]["weight_sparsity"],
-            100 * robust,
-            marker=markers[r["params"]["arch"]],
-            color=REG_COLORS[r["params"]["regularizer"]],
+            row["activation density"],
+            row["pgd @ 8/255"],
+            marker=ARCH_STYLES[row["arch"]][0],
+            color=REG_COLORS[row["regularizer"]],
             s=40,
         )
     for reg, color in REG_COLORS.items():
         ax.scatter([], [], color=color, label=reg)
-    for arch, marker in markers.items():
-        ax.scatter([], [], color="black", marker=marker, label=arch)
+    for arch in dict.fromkeys(table["arch"]):
+        ax.scatter([], [], color="black", marker=ARCH_STYLES[arch][0], label=arch)
     ax.set(
-        xlabel="weights with |w| < 1e-3 (%)",
-        ylabel="mean accuracy under attack (%)",
+        xlabel="activation density (%)",
+        ylabel="accuracy under PGD, 8/255 (%)",
         title="Sparsity against robustness",
     )
     ax.legend(fontsize=7)
     return fig
+
+
+def _cell_label(params: dict) -> str:
+    c = "" if params["regularizer"] == "base" else f" c={params['penalty']:g}"
+    return f"{params['arch']} {params['regularizer']}{c}"
 
 
 def _show_image(ax, image: torch.Tensor, title: str = "") -> None:
@@ -282,9 +284,8 @@ def sweep_figure(results: list[dict]) -> plt.Figure:
     """Mean SSD against the patch size (occlusion) and the blur sigma (Grad-CAM), one line
     per cell, so that a single pair of settings is not mistaken for a trend."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
-    styles = {"resnet50": "o-", "mobilenet": "s--", "vgg16": "^:"}
     for r in results:
-        style = styles[r["params"]["arch"]]
+        style = ARCH_STYLES[r["params"]["arch"]]
         color = REG_COLORS[r["params"]["regularizer"]]
         for ax, key in zip(axes, ("patch_sweep", "sigma_sweep"), strict=True):
             sweep = r["metrics"][key]
@@ -296,7 +297,7 @@ def sweep_figure(results: list[dict]) -> plt.Figure:
                 color=color,
                 ms=3,
                 lw=1,
-                label=f"{r['params']['arch']} {r['params']['regularizer']}",
+                label=_cell_label(r["params"]),
             )
     axes[0].set(
         xlabel="patch side (pixels), compared with the 2x2 map",
@@ -305,4 +306,43 @@ def sweep_figure(results: list[dict]) -> plt.Figure:
     )
     axes[1].set(xlabel="blur sigma (pixels)", ylabel="mean SSD", title="Grad-CAM: blur")
     axes[1].legend(fontsize=6, ncol=2)
+    return fig
+
+
+def penalty_figure(table: pd.DataFrame) -> plt.Figure:
+    """Clean accuracy, robustness and sparsity against the penalty's strength c, one line
+    per architecture and regularizer (mean over seeds); base models are horizontal
+    lines, since they have no c. ``table`` is ``adversarial_report.penalty_table``."""
+    panels = [
+        ("clean", "clean accuracy (%)"),
+        ("pgd @ 8/255", "accuracy under PGD, 8/255 (%)"),
+        ("deepfool L2", "DeepFool mean L2"),
+        ("activation density", "activation density (%)"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.6), constrained_layout=True)
+    penalized = table[table.regularizer != "base"]
+    means = penalized.groupby(["arch", "regularizer", "penalty"]).mean(numeric_only=True)
+    base = table[table.regularizer == "base"].groupby("arch").mean(numeric_only=True)
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        for (arch, reg), rows in means.groupby(level=["arch", "regularizer"]):
+            c = rows.index.get_level_values("penalty")
+            ax.plot(
+                c,
+                rows[key],
+                ARCH_STYLES[arch],
+                color=REG_COLORS[reg],
+                ms=4,
+                lw=1,
+                label=f"{arch} {reg}",
+            )
+        for arch, row in base.iterrows():
+            ax.axhline(
+                row[key],
+                color=REG_COLORS["base"],
+                ls=ARCH_STYLES[arch][1:],
+                lw=1,
+                label=f"{arch} base",
+            )
+        ax.set(xscale="log", xlabel="penalty strength c", title=label)
+    axes[-1].legend(fontsize=6, ncol=1, loc="best")
     return fig

@@ -55,9 +55,3 @@ def make_penalty(name: str, c: float):
         raise ValueError(f"unknown regularizer {name!r}; choose one of {sorted(REGULARIZERS)}")
     penalty = REGULARIZERS[name]
     return lambda model: penalty(model, c)
-
-
-def weight_sparsity(model: nn.Module, threshold: float = 1e-3) -> float:
-    """Fraction of penalized weights with |w| < ``threshold``: the sparsity a penalty made."""
-    weights = torch.cat([w.detach().abs().flatten() for w in penalized_params(model)])
-    return (weights < threshold).float().mean().item()

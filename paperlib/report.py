@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from paperlib.config import load_grid
-from paperlib.paper import CLAIMS
-from paperlib.stats import paired_difference_ci, unpack_bits
+from paperlib.config import ARCHITECTURES, load_grid
+from paperlib.paper import CLAIMS, PENALTY
+from paperlib.stats import bootstrap_ci, hierarchical_ci, unpack_bits
 from paperlib.store import load_results
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
@@ -32,24 +33,43 @@ class Verdict:
 
 
 def density_table(results: list[dict]) -> pd.DataFrame:
-    """One row per lambda: density and accuracies, with the paired change vs lambda = 0."""
-    results = sorted(results, key=lambda r: r["params"]["activity_l1"])
-    base = _base(results)
+    """One row per lambda: density and accuracies averaged over seeds, with the change in
+    test accuracy against lambda = 0.
+
+    Intervals resample seeds, then test images (``hierarchical_ci``): with several seeds,
+    seed-to-seed variation is part of every interval.
+    """
+    by_lambda: dict[float, list[dict]] = {}
+    for r in sorted(results, key=lambda r: (r["params"]["activity_l1"], r["params"]["seed"])):
+        by_lambda.setdefault(r["params"]["activity_l1"], []).append(r)
+    base = [_test_correct(r) for r in by_lambda.get(0.0, [])]
     rows = []
-    for r in results:
-        m = r["metrics"]
-        delta = _accuracy_delta(r, base) if base is not None else (float("nan"),) * 3
+    for lam, runs in by_lambda.items():
+        hits = [_test_correct(r) for r in runs]
+        densities = [r["metrics"]["average_density"] for r in runs]
+        density_ci = (
+            bootstrap_ci(densities)
+            if len(runs) > 1
+            else tuple(runs[0]["metrics"]["average_density_ci"])
+        )
+        accuracy_ci = hierarchical_ci(hits)
+        delta = (
+            (np.mean(hits) - np.mean(base), *hierarchical_ci(hits, base))
+            if base
+            else (float("nan"),) * 3
+        )
         rows.append(
             {
-                "lambda": r["params"]["activity_l1"],
-                "density": m["average_density"],
-                "density_low": m["average_density_ci"][0],
-                "density_high": m["average_density_ci"][1],
-                "train_acc": m["train_accuracy"],
-                "test_acc": m["test_accuracy"],
-                "test_acc_low": m["test_accuracy_ci"][0],
-                "test_acc_high": m["test_accuracy_ci"][1],
-                "delta_test_acc": delta[0],
+                "lambda": lam,
+                "seeds": len(runs),
+                "density": float(np.mean(densities)),
+                "density_low": density_ci[0],
+                "density_high": density_ci[1],
+                "train_acc": float(np.mean([r["metrics"]["train_accuracy"] for r in runs])),
+                "test_acc": float(np.mean(hits)),
+                "test_acc_low": accuracy_ci[0],
+                "test_acc_high": accuracy_ci[1],
+                "delta_test_acc": float(delta[0]),
                 "delta_low": delta[1],
                 "delta_high": delta[2],
             }
@@ -108,14 +128,8 @@ def _sparse_as_accurate(table: pd.DataFrame) -> Verdict:
     return Verdict("sparse-as-accurate", where, statement, evidence, verdict)
 
 
-def _base(results: list[dict]) -> dict | None:
-    return next((r for r in results if r["params"]["activity_l1"] == 0), None)
-
-
-def _accuracy_delta(result: dict, base: dict) -> tuple[float, float, float]:
-    a, b = unpack_bits(result["test_correct"]), unpack_bits(base["test_correct"])
-    low, high = paired_difference_ci(a, b)
-    return float(a.mean() - b.mean()), low, high
+def _test_correct(result: dict) -> np.ndarray:
+    return unpack_bits(result["test_correct"]).astype(float)
 
 
 def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
@@ -141,6 +155,7 @@ def density_display(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "λ": [f"{lam:g}" for lam in table["lambda"]],
+            "seeds": table["seeds"],
             "average density": [
                 f"{d:.3f} [{lo:.3f}, {hi:.3f}]"
                 for d, lo, hi in zip(
@@ -200,3 +215,18 @@ def grid_results(profile: str, experiment: str) -> tuple[list[dict], list[str]]:
     results = [r for r in load_results(profile, experiment) if r.get("cell") in expected]
     done = {r["cell"] for r in results}
     return results, [cell for cell in expected if cell not in done]
+
+
+def at_paper_strength(results: list[dict]) -> list[dict]:
+    """The cells the paper's tables describe: base, and every penalty at the paper's c."""
+    return [
+        r
+        for r in results
+        if r["params"]["regularizer"] == "base" or r["params"]["penalty"] == PENALTY
+    ]
+
+
+def architectures_in(results: list[dict]) -> list[str]:
+    """The architectures that have results, in the usual order (all of them if none do)."""
+    present = {r["params"]["arch"] for r in results}
+    return [a for a in ARCHITECTURES if a in present] or list(ARCHITECTURES)

@@ -37,3 +37,32 @@ def pack_bits(flags) -> str:
 
 def unpack_bits(text: str) -> np.ndarray:
     return np.frombuffer(text.encode(), dtype=np.uint8) == ord("1")
+
+
+def hierarchical_ci(
+    runs, baseline=None, *, seed: int = 0, resamples: int = RESAMPLES
+) -> tuple[float, float]:
+    """95% interval of a mean over seeds, resampling seeds and then images.
+
+    ``runs`` holds one array of per-image values per seed (the same images in every
+    array). Each resample draws seeds with replacement, then one set of image indices,
+    and averages. With ``baseline`` (another list of per-seed arrays over the same
+    images) it is the interval of mean(runs) - mean(baseline): seeds are drawn for each
+    group separately, and the images once for both, which keeps the pairing by image.
+    With one seed it reduces to the ordinary bootstrap over images.
+    """
+    groups = [np.asarray(runs, dtype=float)] + (
+        [] if baseline is None else [np.asarray(baseline, dtype=float)]
+    )
+    n_images = groups[0].shape[1]
+    if any(g.ndim != 2 or g.shape[1] != n_images for g in groups):
+        raise ValueError("every seed's values must cover the same images")
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, n_images, size=(resamples, n_images))
+    means = []
+    for g in groups:
+        seeds = rng.integers(0, len(g), size=(resamples, len(g)))
+        # For each resample: average the picked seeds' values, then the picked images.
+        per_image = g[seeds].mean(axis=1)  # (resamples, n_images)
+        means.append(np.take_along_axis(per_image, images, axis=1).mean(axis=1))
+    return _percentiles(means[0] - means[1] if baseline is not None else means[0])

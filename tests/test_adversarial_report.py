@@ -13,9 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from paperlib.adversarial_report import (
+    accuracy_kept,
     clean_and_undefended,
     comparisons_table,
     epochs_to_converge,
+    penalty_table,
+    sparsity_robustness,
+    strongest_kept,
     table1,
     table1_beside,
     val_loss_rise,
@@ -29,9 +33,9 @@ from paperlib.regularizers import (
     l2_penalty,
     make_penalty,
     no_penalty,
-    weight_sparsity,
 )
 from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from paperlib.sparsity import weight_sparsity
 from paperlib.stats import pack_bits
 from paperlib.train import penalized_cross_entropy
 
@@ -153,20 +157,30 @@ def _attack_report(accuracy: float) -> dict:
     return {"accuracy": accuracy, "success_rate": 1 - accuracy, "linf": 0.3, "l2": 1.5}
 
 
-def _result(arch, reg, seed=0, defended=0.4, history=STEADY, clean=0.8) -> dict:
-    """``defended``: the fraction correct under every attack, or a dict per attack."""
+def _result(
+    arch, reg, seed=0, defended=0.4, history=STEADY, clean=0.8, penalty=None, pgd=0.2, density=0.4
+) -> dict:
+    """``defended``: the fraction correct under every attack, or a dict per attack.
+    ``penalty``: c, by default the paper's 0.01 (0 for base)."""
     per_attack = defended if isinstance(defended, dict) else dict.fromkeys(ATTACK_NAMES, defended)
+    penalty = (0.0 if reg == "base" else 0.01) if penalty is None else penalty
     return {
         "experiment": "adversarial",
         "profile": "test",
-        "cell": f"{arch}-{reg}-s{seed}",
-        "params": {"arch": arch, "regularizer": reg, "seed": seed},
+        "cell": f"{arch}-{reg}-c{penalty!r}-s{seed}",
+        "params": {"arch": arch, "regularizer": reg, "penalty": penalty, "seed": seed},
         "metrics": {
             "clean": {
                 "accuracy": clean,
                 "accuracy_ci": [clean - 0.05, clean + 0.05],
                 "train_accuracy": clean + 0.1,
-                "weight_sparsity": 0.25,
+            },
+            "sparsity": {
+                "activation_density": density,
+                "activation_density_per_layer": {"features.3": density},
+                "weight_sparsity": {"0.0001": 0.1, "0.001": 0.25, "0.01": 0.5},
+                "hoyer": 1 - density,
+                "hoyer_per_layer_mean": 1 - density,
             },
             "undefended": {a: _attack_report(0.1) for a in ATTACK_NAMES},
             "defended": {
@@ -176,7 +190,7 @@ def _result(arch, reg, seed=0, defended=0.4, history=STEADY, clean=0.8) -> dict:
             "standard_eps": {
                 "eps": 8 / 255,
                 "fgsm": _attack_report(0.3),
-                "pgd": _attack_report(0.2),
+                "pgd": _attack_report(pgd),
             },
             "eps_sweep": {"eps": [1 / 255, 0.3], "fgsm": [0.7, 0.1], "pgd": [0.6, 0.0]},
         },
@@ -259,10 +273,12 @@ def test_table1_averages_seeds_image_by_image_and_marks_missing_cells():
         assert row.seeds == 2
         # Images 0-39 right in both seeds, 40-59 in one: per-image means 1, 0.5 and 0.
         assert row.low < 25.0 < row.high
-    missing = table.loc[("resnet50", "elastic", "pgd")]
+    missing = table.loc[("vgg16", "elastic", "pgd")]
     assert np.isnan(missing.ours) and np.isnan(missing.low) and np.isnan(missing.high)
     assert missing.seeds == 0
-    assert missing.paper == 38.20
+    assert missing.paper == 10.80
+    # Architectures without any cell are left out (the cpu grid runs VGG-16 only).
+    assert set(table.index.get_level_values("arch")) == {"vgg16"}
 
 
 def test_table1_beside_sets_each_profile_beside_the_paper_and_marks_missing_cells():
@@ -281,8 +297,13 @@ def test_table1_beside_sets_each_profile_beside_the_paper_and_marks_missing_cell
 def test_clean_and_undefended_lists_each_run_in_percent():
     table = clean_and_undefended([_result("mobilenet", "l1", seed=3, clean=0.75)])
     (row,) = table.to_dict("records")
-    assert (row["arch"], row["regularizer"], row["seed"]) == ("mobilenet", "l1", 3)
-    assert row["clean"] == 75.0 and row["weight sparsity"] == 25.0
+    assert (row["arch"], row["regularizer"], row["penalty"], row["seed"]) == (
+        "mobilenet",
+        "l1",
+        0.01,
+        3,
+    )
+    assert row["clean"] == 75.0 and row["activation density"] == 40.0
     assert all(row[f"{a} (undefended)"] == 10.0 for a in ATTACK_NAMES)
     assert row["fgsm @ 8/255"] == 30.0 and row["pgd @ 8/255"] == 20.0
     assert row["DeepFool L2"] == 1.5
@@ -424,3 +445,80 @@ def test_overfitting_verdict_is_inconclusive_with_one_seed_however_clear():
     reversed_roles = {"base": FAST, "l1": OVERFITS, "l2": OVERFITS, "elastic": OVERFITS}
     two_seeds = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4), seeds=(0, 1), histories=reversed_roles)
     assert _verdict(two_seeds, "base-overfits").verdict == NOT_REPRODUCED
+
+
+# --- the penalty axis -----------------------------------------------------------------
+
+
+def test_paper_tables_use_only_the_papers_strength():
+    """Weaker strengths must never be averaged into Table 1's c = 0.01 rows."""
+    results = [
+        _result("vgg16", "base", defended=0.5),
+        _result("vgg16", "l1", defended=0.2),  # c = 0.01
+        _result("vgg16", "l1", defended=0.9, penalty=1e-4),
+    ]
+    table = table1(results).set_index(["arch", "regularizer", "attack"])
+    assert table.loc[("vgg16", "l1", "fgsm")].ours == pytest.approx(20.0)
+    assert table.loc[("vgg16", "l1", "fgsm")].seeds == 1
+    assert set(table.index.get_level_values("arch")) == {"vgg16"}  # only what ran
+    (l1,) = [c for c in comparisons_table(results).to_dict("records") if c["attack"] == "pgd"][:1]
+    assert l1["diff"] == pytest.approx(-30.0)
+
+
+def _sweep(clean_by_cell: dict) -> list[dict]:
+    """VGG-16 results from ``{(regularizer, c, seed): clean accuracy}``."""
+    return [
+        _result("vgg16", reg, seed=seed, clean=acc, penalty=c)
+        for (reg, c, seed), acc in clean_by_cell.items()
+    ]
+
+
+def test_accuracy_kept_compares_each_strength_with_the_mean_of_base_seeds():
+    table = penalty_table(
+        _sweep(
+            {
+                ("base", 0.0, 0): 0.70,
+                ("base", 0.0, 1): 0.66,  # base mean: 68 %
+                ("l1", 0.01, 0): 0.10,  # collapsed
+                ("l1", 1e-3, 0): 0.62,  # 6 points below: not kept
+                ("l1", 1e-4, 0): 0.64,  # 4 points below: kept
+                ("l2", 0.01, 0): 0.69,
+            }
+        )
+    )
+    kept = accuracy_kept(table).set_index(["regularizer", "penalty"])
+    assert kept.loc[("l1", 0.01)]["drop (pt)"] == pytest.approx(58.0)
+    assert list(kept.kept) == [True, False, False, True]  # sorted: l1 1e-4, 1e-3, 0.01; l2
+    strongest = strongest_kept(table).set_index("regularizer")
+    assert strongest.loc["l1", "strongest c within the margin"] == 1e-4
+    assert strongest.loc["l2", "strongest c within the margin"] == 0.01
+    assert strongest.loc["l1", "strengths tried"] == "0.0001, 0.001, 0.01"
+
+
+def test_strongest_kept_says_none_when_every_strength_collapses():
+    table = penalty_table(_sweep({("base", 0.0, 0): 0.7, ("elastic", 0.01, 0): 0.1}))
+    row = strongest_kept(table).iloc[0]
+    assert row["strongest c within the margin"] == "none"
+    assert row["its drop (pt)"] == pytest.approx(60.0)
+
+
+def test_sparsity_robustness_correlates_comparable_cells_only():
+    """Sparser (lower density) models are more robust in this grid, so the correlation of
+    density with PGD accuracy is -1; a collapsed model that would break the pattern is
+    left out because it lost its clean accuracy."""
+    results = [_result("vgg16", "base", clean=0.7, pgd=0.05, density=0.6)] + [
+        _result("vgg16", "l1", clean=0.7, pgd=0.1 * k, density=0.5 - 0.05 * k, penalty=10.0**-k)
+        for k in range(1, 6)
+    ]
+    results.append(_result("vgg16", "l2", clean=0.1, pgd=0.0, density=0.01))  # collapsed
+    table = sparsity_robustness(penalty_table(results)).set_index(["sparsity", "robustness"])
+    row = table.loc[("activation density", "pgd @ 8/255")]
+    assert row.cells == 6
+    assert row.spearman == pytest.approx(-1.0) and row.high == pytest.approx(-1.0)
+    assert table.loc[("hoyer", "pgd @ 8/255")].spearman == pytest.approx(1.0)
+
+
+def test_sparsity_robustness_needs_four_cells_for_an_interval():
+    results = [_result("vgg16", "base"), _result("vgg16", "l1")]
+    table = sparsity_robustness(penalty_table(results))
+    assert (table.cells == 2).all() and table.spearman.isna().all()

@@ -190,7 +190,7 @@ def test_checkpoint_path_rejects_unsafe_names(smoke_env, unsafe):
 
 
 PROFILE = Profile(name="test")
-CELL = AdversarialCell(arch="vgg16", regularizer="l1", seed=0)
+CELL = AdversarialCell(arch="vgg16", regularizer="l1", penalty=0.01, seed=0)
 
 
 def _with_width(profile: Profile, arch: str, width: float) -> Profile:
@@ -203,7 +203,9 @@ def _with_width(profile: Profile, arch: str, width: float) -> Profile:
 def test_clean_model_config_is_identical_for_identical_inputs():
     a = clean_model_config(PROFILE, CELL, "cifar10-abc")
     b = clean_model_config(
-        Profile(name="test"), AdversarialCell(arch="vgg16", regularizer="l1"), "cifar10-abc"
+        Profile(name="test"),
+        AdversarialCell(arch="vgg16", regularizer="l1", penalty=0.01),
+        "cifar10-abc",
     )
     assert a == b and config_hash(a) == config_hash(b)
     assert a["width"] == 1.0 and a["penalty"] == 0.01 and a["seed"] == 0
@@ -215,6 +217,7 @@ def test_clean_model_config_is_identical_for_identical_inputs():
         (PROFILE, dataclasses.replace(CELL, arch="resnet50"), "cifar10-abc"),
         (PROFILE, dataclasses.replace(CELL, regularizer="elastic"), "cifar10-abc"),
         (PROFILE, dataclasses.replace(CELL, seed=1), "cifar10-abc"),
+        (PROFILE, dataclasses.replace(CELL, penalty=1e-4), "cifar10-abc"),
         (_with_width(PROFILE, "vgg16", 0.25), CELL, "cifar10-abc"),
         (PROFILE, CELL, "synthetic"),
         (
@@ -224,8 +227,15 @@ def test_clean_model_config_is_identical_for_identical_inputs():
             CELL,
             "cifar10-abc",
         ),
+        (
+            dataclasses.replace(
+                PROFILE, adversarial=dataclasses.replace(PROFILE.adversarial, optimizer="adam")
+            ),
+            CELL,
+            "cifar10-abc",
+        ),
     ],
-    ids=["arch", "regularizer", "seed", "width", "data", "epochs"],
+    ids=["arch", "regularizer", "seed", "penalty", "width", "data", "epochs", "optimizer"],
 )
 def test_clean_model_config_changes_with_what_shapes_the_weights(profile, cell, data):
     reference = clean_model_config(PROFILE, CELL, "cifar10-abc")

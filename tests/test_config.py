@@ -10,6 +10,7 @@ import yaml
 
 from paperlib import config
 from paperlib.config import (
+    ARCHITECTURES,
     ConfigError,
     DensityCell,
     Profile,
@@ -155,7 +156,7 @@ def test_numeric_strings_are_floats_because_yaml_reads_1e_5_as_a_string():
         ("density.lr", -1e-3, "0.0"),
         ("density.epochs", 0, "1"),
         ("density.train_size", 9, "10"),
-        ("density.seed", -1, "0"),
+        ("adversarial.finetune_lr", -0.1, "0.0"),
     ],
 )
 def test_values_below_their_minimum_are_rejected(key, value, minimum):
@@ -214,13 +215,65 @@ def test_profile_file_that_is_not_a_mapping_is_rejected(params_dir):
 # --- grids ----------------------------------------------------------------------------
 
 
-def test_density_grid_has_the_five_lambdas_of_the_paper():
+def test_density_grid_has_the_five_lambdas_of_the_paper_with_three_seeds_each():
     cells = load_grid("density")
-    assert cells == [DensityCell(lam) for lam in PAPER_LAMBDAS]
+    assert cells == [DensityCell(lam, seed) for lam in PAPER_LAMBDAS for seed in (0, 1, 2)]
     assert all(type(c.activity_l1) is float for c in cells)
     ids = [c.cell_id for c in cells]
-    assert ids == ["lambda-0.0", "lambda-1e-07", "lambda-1e-06", "lambda-1e-05", "lambda-0.0001"]
-    assert len(set(ids)) == 5
+    assert ids[:4] == ["lambda-0.0-s0", "lambda-0.0-s1", "lambda-0.0-s2", "lambda-1e-07-s0"]
+    assert ids[-1] == "lambda-0.0001-s2"
+    assert len(set(ids)) == 15
+    for profile in ("cpu", "paper"):
+        assert load_grid("density", profile) == cells  # >= 3 seeds where it matters
+
+
+def test_adversarial_grid_joins_its_blocks_base_with_seeds_and_every_penalty():
+    cells = load_grid("adversarial")
+    base = [c for c in cells if c.regularizer == "base"]
+    penalized = [c for c in cells if c.regularizer != "base"]
+    assert {(c.arch, c.seed) for c in base} == {(a, s) for a in ARCHITECTURES for s in (0, 1)}
+    assert all(c.penalty == 0.0 for c in base)
+    assert {(c.regularizer, c.penalty) for c in penalized} == {
+        (r, c) for r in ("l1", "l2", "elastic") for c in (1e-2, 1e-3, 1e-4)
+    }
+    assert len(cells) == 3 * (2 + 9) and len({c.cell_id for c in cells}) == len(cells)
+    assert "vgg16-l1-c0.01-s0" in {c.cell_id for c in cells}
+    assert load_grid("attribution") == cells  # experiment 3 explains the same models
+
+
+def test_profile_overrides_replace_an_axis_only_where_a_block_has_it():
+    paper = load_grid("adversarial", "paper")
+    assert {c.seed for c in paper} == {0, 1, 2}  # both blocks
+    smoke = load_grid("adversarial", "smoke")
+    assert {c.penalty for c in smoke if c.regularizer != "base"} == {1e-2, 1e-4}
+    assert {c.penalty for c in smoke if c.regularizer == "base"} == {0.0}  # untouched
+    cpu = load_grid("adversarial", "cpu")
+    assert {c.arch for c in cpu} == {"vgg16"}
+    assert sum(c.regularizer == "base" for c in cpu) == 2  # two seeds of the base model
+    assert {c.penalty for c in cpu if c.regularizer != "base"} == {1e-2, 1e-4}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"regularizer": "base", "penalty": 0.01}, "the base model has no penalty"),
+        ({"regularizer": "l1", "penalty": 0.0}, "regularizer 'l1' needs a penalty > 0"),
+        ({"regularizer": "l2"}, "regularizer 'l2' needs a penalty > 0"),
+    ],
+)
+def test_a_penalty_must_match_its_regularizer(params, message):
+    with pytest.raises(ConfigError, match=rf"my cell: {message}"):
+        make_cell("adversarial", {"arch": "vgg16", **params}, where="my cell")
+
+
+def test_a_profile_override_that_is_not_a_mapping_is_rejected(params_dir):
+    _write(
+        params_dir,
+        "grids.yaml",
+        "density:\n  activity_l1: [0.0]\nprofiles:\n  smoke:\n    density: [1]\n",
+    )
+    with pytest.raises(ConfigError, match=r"profiles\.smoke\.density: expected a mapping"):
+        load_grid("density", "smoke")
 
 
 def test_grid_values_are_coerced_like_any_cell(params_dir):
@@ -271,7 +324,7 @@ def test_cell_hash_is_stable_and_sensitive_to_settings_and_cell():
     )
     changed = {
         cell_hash(load_profile("smoke", {"density.epochs": 3}), "density", cell, "x.tar.xz"),
-        cell_hash(load_profile("smoke", {"density.seed": 1}), "density", cell, "x.tar.xz"),
+        cell_hash(smoke, "density", DensityCell(1e-5, seed=1), "x.tar.xz"),
         cell_hash(load_profile("smoke", {"density.lr": 2e-3}), "density", cell, "x.tar.xz"),
         cell_hash(smoke, "density", DensityCell(1e-6), "x.tar.xz"),
         cell_hash(load_profile("cpu"), "density", cell, "x.tar.xz"),
@@ -287,7 +340,9 @@ def test_cell_hash_ignores_descriptive_text_and_how_the_grid_runs():
     serial = load_profile("smoke", {"grid.workers": 1})
     assert serial.grid.workers == 1 and smoke.grid.workers == 2
     for other in (described, serial):
-        vgg = make_cell("attribution", {"arch": "vgg16", "regularizer": "l1", "seed": 0})
+        vgg = make_cell(
+            "attribution", {"arch": "vgg16", "regularizer": "l1", "penalty": 0.01, "seed": 0}
+        )
         for experiment, cell in (("density", DensityCell(0.0)), ("attribution", vgg)):
             assert cell_hash(other, experiment, cell, "x.tar.xz") == cell_hash(
                 smoke, experiment, cell, "x.tar.xz"

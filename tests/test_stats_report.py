@@ -22,7 +22,13 @@ from paperlib.report import (
     run_table,
     verdict_table,
 )
-from paperlib.stats import bootstrap_ci, pack_bits, paired_difference_ci, unpack_bits
+from paperlib.stats import (
+    bootstrap_ci,
+    hierarchical_ci,
+    pack_bits,
+    paired_difference_ci,
+    unpack_bits,
+)
 from paperlib.store import result_path, write_json
 
 # --- stats ----------------------------------------------------------------------------
@@ -108,14 +114,14 @@ def _worse_flags(base: np.ndarray, lost: int) -> np.ndarray:
     return flags
 
 
-def _result(lam, density, density_ci, flags, train_accuracy=0.9, commit="0123456789abcdef"):
+def _result(lam, density, density_ci, flags, train_accuracy=0.9, commit="0123456789abcdef", seed=0):
     """A result shaped as notebooks/density.py writes it, read back from JSON."""
     result = {
         "experiment": "density",
         "profile": "smoke",
-        "cell": f"lambda-{lam:g}",
+        "cell": f"lambda-{lam!r}-s{seed}",
         "config_hash": "0" * 16,
-        "params": {"activity_l1": lam},
+        "params": {"activity_l1": lam, "seed": seed},
         "settings": {"epochs": 2},
         "metrics": {
             "average_density": density,
@@ -349,15 +355,85 @@ def test_run_table_shortens_the_commit_and_marks_dirty_trees():
     unknown = _result(1e-5, 0.3, (0.28, 0.32), base, commit=None)
     unknown["provenance"]["dirty"] = None
     table = run_table([clean, dirty, unknown])
-    assert table["cell"].tolist() == ["lambda-0", "lambda-0.0001", "lambda-1e-05"]
+    assert table["cell"].tolist() == ["lambda-0.0-s0", "lambda-0.0001-s0", "lambda-1e-05-s0"]
     assert table["commit"].tolist() == ["0123456789", "0123456789*", "-"]
     assert table["wall time (s)"].tolist() == [12.5] * 3
     assert table["data"].tolist() == ["synthetic (no CIFAR-10 copy found)"] * 3
 
 
 def test_grid_results_ignores_stale_cells_and_lists_missing_ones_in_order(smoke_env):
-    for cell in ("lambda-1e-05", "lambda-0.0", "lambda-0"):  # "lambda-0": an old grid's id
+    # "lambda-0.0": an id of an older grid without seeds.
+    for cell in ("lambda-1e-05-s1", "lambda-0.0-s0", "lambda-0.0"):
         write_json(result_path("smoke", "density", cell), {"cell": cell})
     results, missing = grid_results("smoke", "density")
-    assert sorted(r["cell"] for r in results) == ["lambda-0.0", "lambda-1e-05"]
-    assert missing == ["lambda-1e-07", "lambda-1e-06", "lambda-0.0001"]
+    assert sorted(r["cell"] for r in results) == ["lambda-0.0-s0", "lambda-1e-05-s1"]
+    assert missing == [
+        "lambda-0.0-s1",
+        "lambda-1e-05-s0",
+        "lambda-0.0001-s0",
+        "lambda-0.0001-s1",
+    ]
+
+
+# --- intervals with seeds as the unit -------------------------------------------------
+
+
+def _seeded_runs(seed_sd: float, n_seeds: int, n_images: int = 400, seed: int = 0):
+    """Per-image scores: each seed adds its own offset (sd ``seed_sd``) to the same
+    per-image values, as when seeds differ in skill on the same test images."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(0.5, 0.1, n_images)
+    return [images + rng.normal(0, seed_sd) for _ in range(n_seeds)]
+
+
+def test_hierarchical_ci_widens_with_seed_to_seed_variance():
+    quiet = hierarchical_ci(_seeded_runs(0.0, 5))
+    noisy = hierarchical_ci(_seeded_runs(0.2, 5))
+    assert (noisy[1] - noisy[0]) > 5 * (quiet[1] - quiet[0])
+
+
+def test_hierarchical_ci_covers_the_true_mean_at_about_its_level():
+    """Seeds drawn around a known mean of 0.5: over many synthetic experiments the
+    interval covers it in most of them (a bootstrap over 8 seeds runs a little narrow)."""
+    covered = 0
+    for trial in range(60):
+        low, high = hierarchical_ci(_seeded_runs(0.1, 8, seed=trial), resamples=400)
+        covered += low <= 0.5 <= high
+    assert covered >= 0.8 * 60
+
+
+def test_hierarchical_ci_with_one_seed_is_the_image_bootstrap():
+    (run,) = _seeded_runs(0.0, 1)
+    assert hierarchical_ci([run]) == pytest.approx(bootstrap_ci(run), abs=0.01)
+
+
+def test_hierarchical_ci_of_a_difference_keeps_images_paired():
+    runs = _seeded_runs(0.0, 3)
+    shifted = [r + 0.1 for r in runs]  # every image exactly 0.1 better
+    low, high = hierarchical_ci(shifted, runs)
+    assert low == pytest.approx(0.1) and high == pytest.approx(0.1)
+
+
+def test_hierarchical_ci_rejects_runs_over_different_images():
+    with pytest.raises(ValueError, match="same images"):
+        hierarchical_ci([np.ones(5)], [np.ones(4)])
+
+
+def test_density_table_averages_seeds_and_puts_their_spread_in_the_interval():
+    base = _base_flags()
+    worse = _worse_flags(base, 100)  # 60 % correct
+    results = [
+        _result(0.0, 0.80, (0.78, 0.82), base, seed=0),
+        _result(0.0, 0.82, (0.80, 0.84), base, seed=1),
+        _result(1e-4, 0.20, (0.18, 0.22), worse, seed=0),
+        _result(1e-4, 0.30, (0.28, 0.32), base, seed=1),
+    ]
+    table = density_table(results).set_index("lambda")
+    assert list(table.seeds) == [2, 2]
+    assert table.loc[1e-4, "density"] == pytest.approx(0.25)
+    assert table.loc[1e-4, "test_acc"] == pytest.approx(0.65)
+    assert table.loc[1e-4, "delta_test_acc"] == pytest.approx(-0.05)
+    # One seed matches base exactly, the other is 10 points worse: the interval of the
+    # change must reach from about -10 points to 0, not be the width of one seed's.
+    low, high = table.loc[1e-4, ["delta_low", "delta_high"]]
+    assert low == pytest.approx(-0.1, abs=0.02) and high == pytest.approx(0.0, abs=0.005)
