@@ -46,7 +46,8 @@ for note in {r["provenance"]["data_note"] for r in results} - {""}:
 #
 # SSD between the two maps of each image (4×4 against 2×2 occlusion patch; Grad-CAM of
 # the image against Grad-CAM of its blurred copy), mean ± standard deviation over
-# images, pooled over the three architectures. The paper does not say whether its
+# images, pooled over the architectures of this profile's grid, at the paper's strength
+# c = 0.01. The paper does not say whether its
 # Table 2 pools architectures or shows one. Both sides scale each map to [0, 1] first
 # on our part; the paper does not state its scaling, so absolute values may not be
 # comparable, only the ordering of regularizers.

@@ -26,8 +26,9 @@ def place(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def as_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images already on their device -> [0, 1] floats in the device's layout."""
-    x = to_unit_float(images)
+    """Images already on their device (uint8, or floats in [0, 1] such as crafted
+    adversarial images) -> [0, 1] floats in the device's layout."""
+    x = to_unit_float(images) if images.dtype == torch.uint8 else images
     return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
 
 

@@ -8,12 +8,15 @@ import pandas as pd
 from paperlib.config import REGULARIZER_NAMES
 from paperlib.paper import CLAIMS, TABLE2
 from paperlib.report import (
+    ACCURACY_KEPT,
     INCONCLUSIVE,
     NOT_REPRODUCED,
+    NOT_TESTABLE,
     REPRODUCED,
     Verdict,
     architectures_in,
     at_paper_strength,
+    rounded,
 )
 from paperlib.stats import paired_difference_ci
 
@@ -85,9 +88,10 @@ def per_architecture(results: list[dict]) -> pd.DataFrame:
                 "occlusion Spearman": m["occlusion_spearman"]["mean"],
                 "Grad-CAM Spearman": m["gradcam_spearman"]["mean"],
                 "accuracy on the images": m["accuracy_on_images"],
+                "clean accuracy": m["clean_accuracy"],
             }
         )
-    return pd.DataFrame(rows).round(3)
+    return rounded(pd.DataFrame(rows), 3)
 
 
 def _difference(results, reg_a: str, reg_b: str, key: str) -> tuple[float, float] | None:
@@ -118,7 +122,47 @@ def _evidence(results, key: str) -> str:
     return "mean SSD: " + ", ".join(parts)
 
 
+def untestable(results: list[dict]) -> list[str]:
+    """The regularizers (at the paper's strength) that lost more than ``ACCURACY_KEPT``
+    points of clean accuracy against base on some architecture. A model that predicts
+    one class has constant maps, whose SSD is 0 however unstable the model is."""
+    results = at_paper_strength(results)
+
+    def clean(arch, reg):
+        runs = [
+            r["metrics"]["clean_accuracy"]
+            for r in results
+            if r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
+        ]
+        return 100 * float(np.mean(runs)) if runs else None
+
+    lost = []
+    for reg in REGULARIZER_NAMES[1:]:
+        for arch in architectures_in(results):
+            base, other = clean(arch, "base"), clean(arch, reg)
+            if base is not None and other is not None and base - other > ACCURACY_KEPT:
+                lost.append(reg)
+                break
+    return lost
+
+
 def verdicts(results: list[dict]) -> list[Verdict]:
+    """Each claim compares every regularizer with the others (or with base), so a single
+    untestable regularizer makes all three not testable."""
+    lost = untestable(results)
+    if lost:
+        reason = (
+            f"not testable: {', '.join(lost)} lost more than {ACCURACY_KEPT:g} points of "
+            "clean accuracy against base; "
+        )
+        return [
+            Verdict(claim, *CLAIMS[claim], reason + _evidence(results, key), NOT_TESTABLE)
+            for claim, key in (
+                ("l1-stablest-occlusion", "occlusion_ssd"),
+                ("regularized-stabler-gradcam", "gradcam_ssd"),
+                ("elastic-most-stable", "gradcam_ssd"),
+            )
+        ]
     where, statement = CLAIMS["l1-stablest-occlusion"]
     occlusion = Verdict(
         "l1-stablest-occlusion",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from paperlib.data import to_unit_float
+from paperlib.stats import bootstrap_ci
 
 
 def average_density(hidden: torch.Tensor) -> float:
@@ -76,5 +78,25 @@ def attack_report(
         "success_rate": (~now_right[was_right]).float().mean().item() if was_right.any() else 0.0,
         "linf": delta.abs().amax(dim=1)[was_right].mean().item() if was_right.any() else 0.0,
         "l2": delta.norm(dim=1)[was_right].mean().item() if was_right.any() else 0.0,
+        **robustness_rho(clean.flatten(1).cpu(), delta, was_right & ~now_right, was_right),
     }
     return report, now_right
+
+
+def robustness_rho(
+    clean: torch.Tensor, delta: torch.Tensor, fooled: torch.Tensor, was_right: torch.Tensor
+) -> dict:
+    """DeepFool's robustness measure (Moosavi-Dezfooli et al. 2016): the median of
+    ||r||_2 / ||x||_2 over the images the attack fooled, with a 95% bootstrap interval.
+
+    Images it failed to fool are counted apart, never averaged in: their perturbation
+    is where the attack gave up, not a distance to the boundary.
+    """
+    ratios = (delta.norm(dim=1) / clean.norm(dim=1).clamp_min(1e-12))[fooled].numpy()
+    interval = bootstrap_ci(ratios, statistic=np.median) if len(ratios) else (None, None)
+    return {
+        "rho": float(np.median(ratios)) if len(ratios) else None,
+        "rho_ci": interval,
+        "fooled": int(fooled.sum()),
+        "not_fooled": int((was_right & ~fooled).sum()),
+    }

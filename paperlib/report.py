@@ -17,6 +17,13 @@ from paperlib.stats import bootstrap_ci, hierarchical_ci, unpack_bits
 from paperlib.store import load_results
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+# A claim whose every comparison involves a model that lost its clean accuracy (for
+# example one collapsed to a constant prediction): such a model decides nothing.
+NOT_TESTABLE = "not testable"
+# A regularized model "keeps its accuracy", and can be compared with its base model,
+# when its clean accuracy is at most this far below base's (mean over seeds;
+# percentage points). Our threshold, the one the issue tracker set for the cpu profile.
+ACCURACY_KEPT = 5.0
 SPARSE_DENSITY = 0.5  # the paper: a sparse code has an activity ratio in [0, 0.5]
 # "As accurate" is tested as non-inferiority: a sparse model may be at most this much
 # less accurate (absolute, on [0, 1]) before we call it worse. Our assumption.
@@ -224,6 +231,11 @@ def at_paper_strength(results: list[dict]) -> list[dict]:
         for r in results
         if r["params"]["regularizer"] == "base" or r["params"]["penalty"] == PENALTY
     ]
+
+
+def rounded(table: pd.DataFrame, digits: int) -> pd.DataFrame:
+    """Round a table's numbers for display, except the penalty c, which spans decades."""
+    return table.round({c: digits for c in table.columns if c != "penalty"})
 
 
 def architectures_in(results: list[dict]) -> list[str]:

@@ -8,12 +8,14 @@ CONFIDENCE = 0.95
 RESAMPLES = 2000
 
 
-def bootstrap_ci(values, *, seed: int = 0, resamples: int = RESAMPLES) -> tuple[float, float]:
-    """Percentile 95% interval of the mean of ``values``, resampling the items."""
+def bootstrap_ci(
+    values, *, seed: int = 0, resamples: int = RESAMPLES, statistic=np.mean
+) -> tuple[float, float]:
+    """Percentile 95% interval of ``statistic`` (the mean) of ``values``, resampling items."""
     values = np.asarray(values, dtype=float)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(values), size=(resamples, len(values)))
-    return _percentiles(values[picks].mean(axis=1))
+    return _percentiles(statistic(values[picks], axis=1))
 
 
 def paired_difference_ci(a, b, *, seed: int = 0, resamples: int = RESAMPLES) -> tuple[float, float]:

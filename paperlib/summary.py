@@ -56,3 +56,17 @@ def run_facts(profile: str) -> dict:
             facts["data"].add(p["data_source"])
             facts["commits"].add((p["commit"] or "unknown")[:10] + ("*" if p["dirty"] else ""))
     return {k: ", ".join(sorted(v)) if isinstance(v, set) else v for k, v in facts.items()}
+
+
+def strength_table(profiles: list[str]) -> pd.DataFrame:
+    """Per profile, architecture and regularizer: the strongest penalty that keeps clean
+    accuracy within the margin of the base model (``adversarial_report.strongest_kept``)."""
+    tables = []
+    for profile in profiles:
+        results, _ = grid_results(profile, "adversarial")
+        if results:
+            table = adversarial_report.strongest_kept(adversarial_report.penalty_table(results))
+            tables.append(table.assign(profile=profile))
+    if not tables:
+        return pd.DataFrame()
+    return pd.concat(tables).set_index(["profile", "arch", "regularizer"])

@@ -113,8 +113,9 @@ def train(
     """Train with ``optimizer`` (see ``make_optimizer``); return one record per epoch
     (train/val loss and accuracy).
 
-    The training set stays resident on the device as uint8; each batch is augmented
-    there (``augment``: random crop and flip) and becomes [0, 1] floats only when used.
+    The training set stays resident on the device as it comes (uint8, or [0, 1] floats
+    for crafted adversarial images); each batch is augmented there (``augment``: random
+    crop and flip) and becomes [0, 1] floats only when used.
     The step never waits for the device: losses and hits are summed on it and read
     once per epoch. ``compile`` runs the objective through ``torch.compile``. Shuffling
     and augmentation draw from their own generators, seeded with ``seed``.
@@ -194,15 +195,15 @@ def adversarial_finetune(
 
     Crafts adversarial versions of ``clean_set`` against ``model``, then fine-tunes a
     copy of it on the clean images plus their adversarial versions. The crafted images
-    are stored as 8-bit pixels, like the clean ones. ``model`` is left untouched.
+    stay float: DeepFool's perturbations are far below one grey level, and rounding
+    them to 8-bit pixels would undo most of them. ``model`` is left untouched.
     """
     from paperlib.attacks import attack_in_batches  # attacks imports config; avoid a cycle
 
     device = train_kwargs.get("device") or default_device()
     images, labels = clean_set
-    crafted = attack_in_batches(attack, images, labels, attack_batch, device)
-    crafted = (crafted * 255).round().to(torch.uint8).cpu()
+    crafted = attack_in_batches(attack, images, labels, attack_batch, device).cpu()
     tuned = copy.deepcopy(model)
-    mixed = (torch.cat([images, crafted]), torch.cat([labels, labels]))
+    mixed = (torch.cat([as_input(images), crafted]), torch.cat([labels, labels]))
     history = train(tuned, mixed, val_set, **train_kwargs)
     return tuned, history

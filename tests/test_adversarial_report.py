@@ -16,6 +16,7 @@ from paperlib.adversarial_report import (
     accuracy_kept,
     clean_and_undefended,
     comparisons_table,
+    deepfool_rho,
     epochs_to_converge,
     penalty_table,
     sparsity_robustness,
@@ -34,7 +35,7 @@ from paperlib.regularizers import (
     make_penalty,
     no_penalty,
 )
-from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 from paperlib.sparsity import weight_sparsity
 from paperlib.stats import pack_bits
 from paperlib.train import penalized_cross_entropy
@@ -153,16 +154,36 @@ def _history(train_acc, val_loss) -> list[dict]:
 STEADY = _history([0.3, 0.6, 0.8, 0.9, 0.95], [1.6, 1.2, 1.0, 0.9, 0.85])
 
 
-def _attack_report(accuracy: float) -> dict:
-    return {"accuracy": accuracy, "success_rate": 1 - accuracy, "linf": 0.3, "l2": 1.5}
+def _attack_report(accuracy: float, rho: float | None = 0.02) -> dict:
+    return {
+        "accuracy": accuracy,
+        "success_rate": 1 - accuracy,
+        "linf": 0.3,
+        "l2": 1.5,
+        "rho": rho,
+        "rho_ci": (None, None) if rho is None else (rho - 0.005, rho + 0.005),
+        "fooled": 0 if rho is None else 150,
+        "not_fooled": 20,
+    }
 
 
 def _result(
-    arch, reg, seed=0, defended=0.4, history=STEADY, clean=0.8, penalty=None, pgd=0.2, density=0.4
+    arch,
+    reg,
+    seed=0,
+    defended=0.4,
+    history=STEADY,
+    clean=0.8,
+    penalty=None,
+    pgd=0.2,
+    density=0.4,
+    transfer=None,
 ) -> dict:
-    """``defended``: the fraction correct under every attack, or a dict per attack.
-    ``penalty``: c, by default the paper's 0.01 (0 for base)."""
+    """``defended``: the fraction correct under every attack (white-box reading), or a
+    dict per attack; ``transfer``: the same for the transfer reading (default: as
+    ``defended``). ``penalty``: c, by default the paper's 0.01 (0 for base)."""
     per_attack = defended if isinstance(defended, dict) else dict.fromkeys(ATTACK_NAMES, defended)
+    transfer = per_attack if transfer is None else dict.fromkeys(ATTACK_NAMES, transfer)
     penalty = (0.0 if reg == "base" else 0.01) if penalty is None else penalty
     return {
         "experiment": "adversarial",
@@ -184,7 +205,13 @@ def _result(
             },
             "undefended": {a: _attack_report(0.1) for a in ATTACK_NAMES},
             "defended": {
-                a: {**_attack_report(v), "clean_accuracy": clean, "accuracy_ci": [v, v]}
+                a: {
+                    **_attack_report(v),
+                    "clean_accuracy": clean,
+                    "accuracy_ci": [v, v],
+                    "transfer_accuracy": transfer[a],
+                    "transfer_accuracy_ci": [transfer[a], transfer[a]],
+                }
                 for a, v in per_attack.items()
             },
             "standard_eps": {
@@ -198,6 +225,7 @@ def _result(
             "clean": _bits(clean),
             "undefended": {a: _bits(0.1) for a in ATTACK_NAMES},
             "defended": {a: _bits(v) for a, v in per_attack.items()},
+            "transfer": {a: _bits(v) for a, v in transfer.items()},
         },
         "history": history,
     }
@@ -286,7 +314,11 @@ def test_table1_beside_sets_each_profile_beside_the_paper_and_marks_missing_cell
     paper = [_result("vgg16", "l1", defended=0.5)]
     table = table1_beside({"cpu": cpu, "paper": paper})
     # A profile may be called "paper" too: its column must not replace the paper's.
-    assert list(table.columns) == ["ours (cpu)", "ours (paper)", "paper (published)"]
+    assert list(table.columns) == [
+        "ours (cpu, transfer)",
+        "ours (paper, transfer)",
+        "paper (published)",
+    ]
     assert table.index.names == ["arch", "regularizer", "attack"] and len(table) == 36
     row = table.loc[("vgg16", "l1", "fgsm")]
     assert row.iloc[0].startswith("25.0 [") and row.iloc[1].startswith("50.0 [")
@@ -332,7 +364,7 @@ def test_regularization_helps_is_reproduced_when_all_27_comparisons_are_clear_ga
     assert (comparisons["low"] > 0).all()
     verdict = _verdict(results, "regularization-helps")
     assert verdict.verdict == REPRODUCED
-    assert "of 27 paired comparisons" in verdict.evidence
+    assert "of 27 testable paired comparisons" in verdict.evidence
     assert "27 are significant gains, 0 significant losses" in verdict.evidence
 
 
@@ -522,3 +554,82 @@ def test_sparsity_robustness_needs_four_cells_for_an_interval():
     results = [_result("vgg16", "base"), _result("vgg16", "l1")]
     table = sparsity_robustness(penalty_table(results))
     assert (table.cells == 2).all() and table.spearman.isna().all()
+
+
+def test_summary_strength_table_reads_the_profiles_grid(smoke_env):
+    from paperlib.store import result_path, write_json
+    from paperlib.summary import strength_table
+
+    for reg, c, acc in [("base", 0.0, 0.7), ("l1", 0.01, 0.1), ("l1", 1e-4, 0.68)]:
+        result = _result("vgg16", reg, clean=acc, penalty=c)
+        result["cell"] = (
+            "vgg16-base-s0" if reg == "base" else f"vgg16-{reg}-c{c!r}-s0"
+        )  # the ids of the smoke grid
+        write_json(result_path("smoke", "adversarial", result["cell"]), result)
+    table = strength_table(["smoke", "cpu"])  # cpu has no results here: left out
+    row = table.loc[("smoke", "vgg16", "l1")]
+    assert row["strongest c within the margin"] == 1e-4
+    assert list(table.index.get_level_values("profile").unique()) == ["smoke"]
+    assert strength_table(["cpu"]).empty
+
+
+# --- the two readings, and DeepFool's rho ---------------------------------------------
+
+
+def test_table1_and_comparisons_read_transfer_or_white_box_as_asked():
+    results = [
+        _result("vgg16", "base", defended=0.1, transfer=0.5),
+        _result("vgg16", "l2", defended=0.3, transfer=0.2),
+    ]
+    transfer = table1(results).set_index(["arch", "regularizer", "attack"])
+    white_box = table1(results, "white-box").set_index(["arch", "regularizer", "attack"])
+    assert transfer.loc[("vgg16", "l2", "pgd")].ours == pytest.approx(20.0)
+    assert white_box.loc[("vgg16", "l2", "pgd")].ours == pytest.approx(30.0)
+    by_reading = {
+        reading: comparisons_table(results, reading).set_index(["attack", "regularizer"])
+        for reading in ("transfer", "white-box")
+    }
+    assert by_reading["transfer"].loc[("fgsm", "l2"), "outcome"] == "loss"
+    assert by_reading["white-box"].loc[("fgsm", "l2"), "outcome"] == "win"
+    # The verdict uses the paper's reading, transfer: a significant loss everywhere.
+    assert _verdict_of(results, "regularization-helps").verdict == NOT_REPRODUCED
+
+
+def _verdict_of(results, claim):
+    return next(v for v in verdicts(results) if v.claim == claim)
+
+
+def test_deepfool_rho_table_shows_intervals_and_counts_and_says_when_nothing_was_fooled():
+    collapsed = _result("vgg16", "l1", clean=0.1)
+    collapsed["metrics"]["undefended"]["deepfool"] = _attack_report(0.1, rho=None)
+    table = deepfool_rho([_result("vgg16", "base"), collapsed]).set_index("regularizer")
+    assert table.loc["base", "rho, undefended"] == "0.0200 [0.0150, 0.0250]"
+    assert table.loc["base", "fooled / not"] == "150 / 20"
+    assert table.loc["l1", "rho, undefended"] == "none fooled"
+    assert table.loc["l1", "fooled / not"] == "0 / 20"
+
+
+def test_a_collapsed_model_never_decides_whether_regularization_helps():
+    """A constant predictor keeps its class's 10 % under every attack, while a working
+    base model falls to 0: that must not count as a robustness gain."""
+    results = [_result("vgg16", "base", defended=0.0, clean=0.66)] + [
+        _result("vgg16", reg, defended=0.1, clean=0.1) for reg in REGULARIZER_NAMES[1:]
+    ]
+    table = comparisons_table(results)
+    assert set(table.outcome) == {NOT_TESTABLE}
+    assert table["diff"].gt(0).all()  # the interval alone would have called it a win
+    helps = _verdict_of(results, "regularization-helps")
+    assert helps.verdict == NOT_TESTABLE and "27 not testable" not in helps.evidence
+    assert "9 not testable" in helps.evidence
+    assert _verdict_of(results, "elastic-most-consistent").verdict == NOT_TESTABLE
+    assert _verdict_of(results, "regularized-converge-slower").verdict == NOT_TESTABLE
+
+
+def test_one_collapsed_regularizer_leaves_the_others_to_decide():
+    results = [_result("vgg16", "base", defended=0.0, clean=0.66)]
+    results += [_result("vgg16", reg, defended=0.3, clean=0.65) for reg in ("l1", "l2")]
+    results.append(_result("vgg16", "elastic", defended=0.1, clean=0.1))
+    helps = _verdict_of(results, "regularization-helps")
+    assert helps.verdict == REPRODUCED and "of 6 testable" in helps.evidence
+    # Elastic net cannot be judged the most consistent when it is the broken one.
+    assert _verdict_of(results, "elastic-most-consistent").verdict == NOT_TESTABLE

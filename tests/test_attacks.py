@@ -4,6 +4,7 @@ on a tiny CNN trained on synthetic images and on linear models whose geometry is
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -20,7 +21,7 @@ from paperlib.attacks import (
 )
 from paperlib.config import AttackConfig
 from paperlib.data import synthetic_cifar10, to_unit_float
-from paperlib.metrics import attack_report
+from paperlib.metrics import attack_report, robustness_rho
 from paperlib.regularizers import make_penalty
 from paperlib.train import adversarial_finetune, penalized_cross_entropy, seed_everything, train
 
@@ -363,3 +364,67 @@ def test_adversarial_finetune_trains_a_copy_and_leaves_the_model_untouched(synth
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
     assert not torch.equal(tuned[1].weight, model[1].weight)
     assert [h["epoch"] for h in history] == [1, 2]
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "deepfool"])
+def test_adversarial_training_images_stay_adversarial(synthetic, cnn, monkeypatch, name):
+    """The fine-tuning set must hold the crafted images at the precision that makes them
+    adversarial. DeepFool's steps are far below one grey level: rounded to 8-bit
+    pixels, most of its images would be classified correctly again."""
+    cfg = AttackConfig(fgsm_eps=0.3, pgd_eps=0.3, pgd_step=0.1, pgd_steps=5, deepfool_steps=20)
+    images, labels = synthetic.train_images[:120], synthetic.train_labels[:120]
+    trained_on = {}
+
+    def record(model, train_set, val_set, **kwargs):
+        trained_on["set"] = train_set
+        return []
+
+    # paperlib re-exports the function train, which hides the module of the same name.
+    monkeypatch.setattr(sys.modules["paperlib.train"], "train", record)
+    adversarial_finetune(
+        cnn,
+        make_attack(name, cnn, cfg),
+        (images, labels),
+        (synthetic.test_images, synthetic.test_labels),
+        attack_batch=60,
+        device=CPU,
+    )
+    mixed, mixed_labels = trained_on["set"]
+    crafted = mixed[len(images) :]
+    assert crafted.dtype == torch.float32 and torch.equal(mixed_labels[len(images) :], labels)
+    assert torch.equal(mixed[: len(images)], to_unit_float(images))  # the clean half
+    with torch.no_grad():
+        was_right = cnn(to_unit_float(images)).argmax(dim=1) == labels
+        still_fooled = cnn(crafted).argmax(dim=1) != labels
+    assert was_right.float().mean() >= 0.9
+    assert still_fooled[was_right].float().mean() >= 0.95
+
+
+def test_rho_is_the_median_norm_ratio_over_fooled_images_only():
+    """Three images that were right: two fooled with ||r|| / ||x|| of 0.1 and 0.3, one
+    not fooled with a huge perturbation that must not enter the median."""
+    clean = torch.ones(4, 4)  # ||x|| = 2
+    delta = torch.zeros(4, 4)
+    delta[0, 0], delta[1, 0], delta[2, 0] = 0.2, 0.6, 50.0
+    was_right = torch.tensor([True, True, True, False])
+    fooled = torch.tensor([True, True, False, False])
+    report = robustness_rho(clean, delta, fooled, was_right)
+    assert report["rho"] == pytest.approx(0.2)  # the median of 0.1 and 0.3
+    assert report["fooled"] == 2 and report["not_fooled"] == 1
+    low, high = report["rho_ci"]
+    assert 0.1 - 1e-6 <= low <= high <= 0.3 + 1e-6
+
+
+def test_rho_of_an_attack_that_fooled_nothing_is_missing_not_zero():
+    report = robustness_rho(
+        torch.ones(2, 4), torch.zeros(2, 4), torch.zeros(2, dtype=bool), torch.ones(2, dtype=bool)
+    )
+    assert report["rho"] is None and report["rho_ci"] == (None, None)
+    assert report["fooled"] == 0 and report["not_fooled"] == 2
+
+
+def test_deepfool_report_carries_rho(cnn, attacked):
+    x, y = attacked
+    report, _ = attack_report(cnn, x, deepfool(cnn, x, y), y)
+    assert 0 < report["rho"] < 0.5 and report["not_fooled"] == 0
+    assert report["rho_ci"][0] <= report["rho"] <= report["rho_ci"][1]

@@ -8,12 +8,12 @@ import pytest
 from paperlib.attribution_report import table2, table2_beside, verdicts
 from paperlib.config import ARCHITECTURES, REGULARIZER_NAMES
 from paperlib.paper import TABLE2
-from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
 N_IMAGES = 100
 
 
-def _result(arch: str, reg: str, occlusion: float, gradcam: float, spread: float = 0.05):
+def _result(arch: str, reg: str, occlusion: float, gradcam: float, spread: float = 0.05, clean=0.7):
     """A cell whose per-image SSDs scatter evenly around the given means."""
     wiggle = np.linspace(-spread, spread, N_IMAGES)
     return {
@@ -23,6 +23,7 @@ def _result(arch: str, reg: str, occlusion: float, gradcam: float, spread: float
             "penalty": 0.0 if reg == "base" else 0.01,
             "seed": 0,
         },
+        "metrics": {"clean_accuracy": clean},
         "per_image": {
             "occlusion_ssd": (occlusion + wiggle).tolist(),
             "gradcam_ssd": (gradcam + wiggle[::-1]).tolist(),
@@ -61,6 +62,21 @@ def test_a_regularizer_missing_an_architecture_is_missing_not_partial():
     ]
     assert table2(results).loc["occlusion", "l1 (ours)"] == "missing"
     assert _by_claim(results)["l1-stablest-occlusion"] == INCONCLUSIVE
+
+
+def test_table2_pools_the_architectures_of_the_grid_at_the_papers_strength_only():
+    """The cpu grid runs VGG-16 alone: its Table 2 is VGG-16's. A weaker penalty's cell
+    (c = 1e-4) must not be pooled into the c = 0.01 column."""
+    vgg = [
+        r
+        for r in _grid(dict.fromkeys(REGULARIZER_NAMES, 2.0), dict.fromkeys(REGULARIZER_NAMES, 3.0))
+        if r["params"]["arch"] == "vgg16"
+    ]
+    weak = _result("vgg16", "l1", occlusion=50.0, gradcam=50.0)
+    weak["params"]["penalty"] = 1e-4
+    table = table2(vgg + [weak])
+    assert table.loc["occlusion", "l1 (ours)"].startswith("2.00 ±")
+    assert table.loc["gradcam", "base (ours)"].startswith("3.00 ±")
 
 
 def test_table2_beside_keeps_a_profile_called_paper_apart_from_the_published_values():
@@ -106,3 +122,20 @@ def test_elastic_net_most_stable_needs_both_methods():
     one = _grid(dict(base=1.0, l1=1.0, l2=1.0, elastic=0.1), dict.fromkeys(REGULARIZER_NAMES, 1.0))
     assert _by_claim(both)["elastic-most-stable"] == REPRODUCED
     assert _by_claim(one)["elastic-most-stable"] == INCONCLUSIVE
+
+
+def test_a_collapsed_regularizer_makes_every_attribution_claim_not_testable():
+    """A model that predicts one class has constant maps and an SSD of 0: it would look
+    the most stable of all. It must decide nothing."""
+    results = _grid(
+        {"base": 30.0, "l1": 20.0, "l2": 25.0, "elastic": 25.0},
+        {"base": 30.0, "l1": 20.0, "l2": 25.0, "elastic": 25.0},
+    )
+    assert _by_claim(results)["l1-stablest-occlusion"] == REPRODUCED
+    for r in results:
+        if r["params"]["regularizer"] == "elastic" and r["params"]["arch"] == "vgg16":
+            r["metrics"]["clean_accuracy"] = 0.1  # collapsed
+            r["per_image"] = {k: [0.0] * N_IMAGES for k in r["per_image"]}
+    found = verdicts(results)
+    assert {v.verdict for v in found} == {NOT_TESTABLE}
+    assert all("not testable: elastic" in v.evidence for v in found)
