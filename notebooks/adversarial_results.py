@@ -158,15 +158,15 @@ deepfool_rho(results).set_index(["arch", "regularizer", "penalty", "seed"])
 #
 # The paper tries a single strength, c = 0.01. Here every regularizer also runs at
 # weaker strengths, and each measure is followed along c: clean accuracy, robustness of
-# the undefended model (accuracy under PGD at ε = 8/255 and DeepFool's mean L2
-# perturbation) and the activation density. A penalty that drags clean accuracy down
+# the undefended model (accuracy under PGD at ε = 8/255 and DeepFool's robustness ρ)
+# and the activation density. A penalty that drags clean accuracy down
 # to chance has not made a robust model, only a broken one, so read the first panel
 # first.
 
 # %%
 sweep = penalty_table(results)
 
-# %% mystnb={"figure": {"caption": "Clean accuracy, accuracy under PGD at 8/255, DeepFool's mean L2 perturbation and activation density of the clean-trained models against the penalty strength c (log axis), one line per architecture and regularizer (mean over seeds); horizontal lines are the base models."}}
+# %% mystnb={"figure": {"caption": "Clean accuracy, accuracy under PGD at 8/255, DeepFool's robustness \u03c1 (missing where it fooled nothing) and activation density of the clean-trained models against the penalty strength c (log axis), one line per architecture and regularizer (mean over seeds); horizontal lines are the base models."}}
 fig = penalty_figure(sweep)
 
 # %% [markdown]

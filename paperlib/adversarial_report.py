@@ -345,9 +345,10 @@ def _overfitting(results: list[dict]) -> Verdict:
 def penalty_table(results: list[dict]) -> pd.DataFrame:
     """One row per cell: clean accuracy, robustness of the undefended model, sparsity.
 
-    Robustness is accuracy under PGD at the standard 8/255 and DeepFool's mean L2
-    perturbation, both on the undefended model: they need no adversarial training, so
-    they show what the penalty alone did. Percentages except the norms and Hoyer.
+    Robustness is accuracy under PGD at the standard 8/255 and DeepFool's robustness rho
+    (NaN when it fooled nothing, as on a collapsed model), both on the undefended model:
+    they need no adversarial training, so they show what the penalty alone did.
+    Percentages except rho and Hoyer.
     """
     rows = []
     for r in results:
@@ -360,7 +361,7 @@ def penalty_table(results: list[dict]) -> pd.DataFrame:
                 "seed": p["seed"],
                 "clean": 100 * m["clean"]["accuracy"],
                 "pgd @ 8/255": 100 * m["standard_eps"]["pgd"]["accuracy"],
-                "deepfool L2": m["undefended"]["deepfool"]["l2"],
+                "deepfool rho": _or_nan(m["undefended"]["deepfool"]["rho"]),
                 "activation density": 100 * m["sparsity"]["activation_density"],
                 "hoyer": m["sparsity"]["hoyer"],
                 "weights < 1e-3": 100 * m["sparsity"]["weight_sparsity"]["0.001"],
@@ -418,7 +419,7 @@ def strongest_kept(table: pd.DataFrame) -> pd.DataFrame:
 
 
 SPARSITY_MEASURES = ("activation density", "hoyer", "weights < 1e-3")
-ROBUSTNESS_MEASURES = ("pgd @ 8/255", "deepfool L2")
+ROBUSTNESS_MEASURES = ("pgd @ 8/255", "deepfool rho")
 
 
 def sparsity_robustness(table: pd.DataFrame, *, resamples: int = 2000) -> pd.DataFrame:
@@ -437,17 +438,22 @@ def sparsity_robustness(table: pd.DataFrame, *, resamples: int = 2000) -> pd.Dat
     rows = []
     for sparse in SPARSITY_MEASURES:
         for robust in ROBUSTNESS_MEASURES:
-            x, y = comparable[sparse].to_numpy(), comparable[robust].to_numpy()
+            pairs = comparable[[sparse, robust]].dropna()
+            x, y = pairs[sparse].to_numpy(), pairs[robust].to_numpy()
             row = {"sparsity": sparse, "robustness": robust, "cells": len(x)}
-            if len(x) >= 4:
+            point = _spearman(x, y) if len(x) >= 4 else np.nan
+            row |= {"spearman": point, "low": np.nan, "high": np.nan}
+            if not np.isnan(point):  # a constant measure has no correlation to bound
                 picks = rng.integers(0, len(x), size=(resamples, len(x)))
-                draws = [_spearman(x[i], y[i]) for i in picks]
-                low, high = np.nanpercentile(draws, [2.5, 97.5])
-                row |= {"spearman": _spearman(x, y), "low": low, "high": high}
-            else:
-                row |= {"spearman": np.nan, "low": np.nan, "high": np.nan}
+                draws = np.array([_spearman(x[i], y[i]) for i in picks])
+                # Resamples that drew one value over and over have no correlation.
+                row["low"], row["high"] = np.percentile(draws[~np.isnan(draws)], [2.5, 97.5])
             rows.append(row)
     return pd.DataFrame(rows).round(3)
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else value
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as ticker
 import numpy as np
 import pandas as pd
 import torch
@@ -206,6 +207,8 @@ def eps_sweep_figure(results: list[dict]) -> plt.Figure:
                 label=_cell_label(r["params"]),
             )
         ax.set(xscale="log", xlabel="epsilon (x 1/255)", title=f"{attack}, undefended")
+        ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     axes[0].set_ylabel("accuracy (%)")
     axes[1].legend(fontsize=6, ncol=2)
     return fig
@@ -316,7 +319,7 @@ def penalty_figure(table: pd.DataFrame) -> plt.Figure:
     panels = [
         ("clean", "clean accuracy (%)"),
         ("pgd @ 8/255", "accuracy under PGD, 8/255 (%)"),
-        ("deepfool L2", "DeepFool mean L2"),
+        ("deepfool rho", "DeepFool robustness rho"),
         ("activation density", "activation density (%)"),
     ]
     fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.6), constrained_layout=True)

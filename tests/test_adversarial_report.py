@@ -550,6 +550,21 @@ def test_sparsity_robustness_correlates_comparable_cells_only():
     assert table.loc[("hoyer", "pgd @ 8/255")].spearman == pytest.approx(1.0)
 
 
+def test_sparsity_robustness_leaves_out_cells_where_deepfool_fooled_nothing():
+    results = [
+        _result("vgg16", "l1", clean=0.7, density=0.5 - 0.05 * k, penalty=10.0**-k)
+        for k in range(1, 7)
+    ]
+    for k, r in enumerate(results):
+        r["metrics"]["undefended"]["deepfool"] = _attack_report(0.0, rho=0.01 * (k + 1))
+    results[0]["metrics"]["undefended"]["deepfool"] = _attack_report(0.1, rho=None)
+    results.append(_result("vgg16", "base", clean=0.7))
+    table = sparsity_robustness(penalty_table(results)).set_index(["sparsity", "robustness"])
+    row = table.loc[("activation density", "deepfool rho")]
+    assert row.cells == 6 and row.spearman < 0  # the rho-less cell is out, not NaN
+    assert table.loc[("activation density", "pgd @ 8/255")].cells == 7
+
+
 def test_sparsity_robustness_needs_four_cells_for_an_interval():
     results = [_result("vgg16", "base"), _result("vgg16", "l1")]
     table = sparsity_robustness(penalty_table(results))
