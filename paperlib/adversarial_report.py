@@ -18,7 +18,7 @@ from paperlib.report import (
     at_paper_strength,
     rounded,
 )
-from paperlib.stats import bootstrap_ci, paired_difference_ci, unpack_bits
+from paperlib.stats import hierarchical_ci, unpack_bits
 
 # The two readings of the paper's protocol, and where each keeps its per-image outcomes:
 # "transfer" scores the fine-tuned model on test images crafted against the original
@@ -27,8 +27,8 @@ from paperlib.stats import bootstrap_ci, paired_difference_ci, unpack_bits
 READINGS = {"transfer": "transfer", "white-box": "defended"}
 
 
-def _per_image(results: list[dict], arch: str, reg: str, *keys: str) -> np.ndarray | None:
-    """Per-image correctness averaged over seeds (None when the cell is missing)."""
+def _per_seed(results: list[dict], arch: str, reg: str, *keys: str) -> list[np.ndarray] | None:
+    """Per-image correctness, one array per seed (None when the cell is missing)."""
     runs = [r for r in results if r["params"]["arch"] == arch and r["params"]["regularizer"] == reg]
     if not runs:
         return None
@@ -37,8 +37,8 @@ def _per_image(results: list[dict], arch: str, reg: str, *keys: str) -> np.ndarr
         node = r["correct"]
         for key in keys:
             node = node[key]
-        bits.append(unpack_bits(node))
-    return np.mean(bits, axis=0)
+        bits.append(unpack_bits(node).astype(float))
+    return bits
 
 
 def table1(results: list[dict], reading: str = "transfer") -> pd.DataFrame:
@@ -50,11 +50,11 @@ def table1(results: list[dict], reading: str = "transfer") -> pd.DataFrame:
     for arch in architectures_in(results):
         for reg in REGULARIZER_NAMES:
             for attack in ATTACK_NAMES:
-                values = _per_image(results, arch, reg, READINGS[reading], attack)
+                seeds = _per_seed(results, arch, reg, READINGS[reading], attack)
                 ours = (
                     (np.nan, np.nan, np.nan)
-                    if values is None
-                    else (100 * values.mean(), *(100 * v for v in bootstrap_ci(values)))
+                    if seeds is None
+                    else (100 * np.mean(seeds), *(100 * v for v in hierarchical_ci(seeds)))
                 )
                 rows.append(
                     {
@@ -187,12 +187,12 @@ def _comparisons(results: list[dict], reading: str = "transfer") -> list[dict]:
     out = []
     for arch in architectures_in(results):
         for attack in ATTACK_NAMES:
-            base = _per_image(results, arch, "base", READINGS[reading], attack)
+            base = _per_seed(results, arch, "base", READINGS[reading], attack)
             for reg in REGULARIZER_NAMES[1:]:
-                other = _per_image(results, arch, reg, READINGS[reading], attack)
+                other = _per_seed(results, arch, reg, READINGS[reading], attack)
                 if base is None or other is None:
                     continue
-                low, high = paired_difference_ci(other, base)
+                low, high = hierarchical_ci(other, base)
                 outcome = "win" if low > 0 else "loss" if high < 0 else "tie"
                 if clean_drop(results, arch, reg) > ACCURACY_KEPT:
                     outcome = NOT_TESTABLE
@@ -201,7 +201,7 @@ def _comparisons(results: list[dict], reading: str = "transfer") -> list[dict]:
                         "arch": arch,
                         "attack": attack,
                         "regularizer": reg,
-                        "diff": 100 * (other.mean() - base.mean()),
+                        "diff": 100 * (np.mean(other) - np.mean(base)),
                         "low": 100 * low,
                         "high": 100 * high,
                         "outcome": outcome,

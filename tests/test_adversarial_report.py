@@ -648,3 +648,15 @@ def test_one_collapsed_regularizer_leaves_the_others_to_decide():
     assert helps.verdict == REPRODUCED and "of 6 testable" in helps.evidence
     # Elastic net cannot be judged the most consistent when it is the broken one.
     assert _verdict_of(results, "elastic-most-consistent").verdict == NOT_TESTABLE
+
+
+def test_table1_interval_carries_the_seed_to_seed_spread():
+    """Two seeds at 10 % and 50 %: the interval of their mean must reach towards both,
+    not shrink to the image noise of the averaged per-image values."""
+    apart = [
+        _result("vgg16", "l2", seed=0, defended=0.1),
+        _result("vgg16", "l2", seed=1, defended=0.5),
+    ]
+    row = table1(apart).set_index(["arch", "regularizer", "attack"]).loc[("vgg16", "l2", "pgd")]
+    assert row.ours == pytest.approx(30.0)
+    assert row.low < 15.0 and row.high > 45.0
