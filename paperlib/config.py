@@ -176,11 +176,6 @@ class AdversarialCell:
             return f"{self.arch}-base-s{self.seed}"
         return f"{self.arch}-{self.regularizer}-c{self.penalty!r}-s{self.seed}"
 
-    @property
-    def model_label(self) -> str:
-        """How tables name the model: "l1 (c=0.01)", or "base"."""
-        return "base" if self.regularizer == "base" else f"{self.regularizer} (c={self.penalty:g})"
-
 
 def check_penalty(cell: AdversarialCell, where: str) -> None:
     """A base model has no penalty; a regularized one needs a strength above zero."""
@@ -300,6 +295,14 @@ def load_grid(experiment: str, profile: str | None = None) -> list[Any]:
     overrides = ((raw.get("profiles") or {}).get(profile) or {}).get(source) or {}
     if not isinstance(overrides, dict):
         raise ConfigError(f"{where}: profiles.{profile}.{source}: expected a mapping of axes")
+    axes_in_blocks = {key for block in blocks if isinstance(block, dict) for key in block}
+    for key in overrides:
+        if key not in axes_in_blocks:
+            hint = _did_you_mean(key, sorted(axes_in_blocks))
+            raise ConfigError(
+                f"{where}: profiles.{profile}.{source}.{key}: no block of the grid has "
+                f"this axis{hint}"
+            )
     cells: list[Any] = []
     for block in blocks:
         if not isinstance(block, dict) or not block:

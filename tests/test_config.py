@@ -266,6 +266,19 @@ def test_a_penalty_must_match_its_regularizer(params, message):
         make_cell("adversarial", {"arch": "vgg16", **params}, where="my cell")
 
 
+def test_a_profile_override_of_an_axis_no_block_has_is_rejected(params_dir):
+    _write(
+        params_dir,
+        "grids.yaml",
+        "density:\n  activity_l1: [0.0]\n  seed: [0]\nprofiles:\n  smoke:\n"
+        "    density: {seeds: [0, 1]}\n",
+    )
+    with pytest.raises(
+        ConfigError, match=r"profiles\.smoke\.density\.seeds: no block .* \(did you mean 'seed'"
+    ):
+        load_grid("density", "smoke")
+
+
 def test_a_profile_override_that_is_not_a_mapping_is_rejected(params_dir):
     _write(
         params_dir,
