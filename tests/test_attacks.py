@@ -306,6 +306,7 @@ def test_attack_report_reads_uint8_clean_images_as_pixels_over_255():
     from_u8, right_u8 = attack_report(model, clean_u8, ADVERSARIAL, LABELS)
     from_float, right_float = attack_report(model, clean_u8.float() / 255, ADVERSARIAL, LABELS)
     assert torch.equal(right_u8, right_float)
+    assert from_u8.pop("rho_ci") == pytest.approx(from_float.pop("rho_ci"))
     assert from_u8 == pytest.approx(from_float)
 
 
@@ -313,6 +314,7 @@ def test_attack_report_with_no_correct_image_reports_zero_success():
     every_label_wrong = torch.tensor([1, 1, 0, 1, 0])
     report, now_right = attack_report(_two_class_identity(), CLEAN, ADVERSARIAL, every_label_wrong)
     assert report["success_rate"] == report["linf"] == report["l2"] == 0.0
+    assert report["rho"] is None and report["fooled"] == report["not_fooled"] == 0
     assert report["accuracy"] == pytest.approx(2 / 5)
     assert now_right.tolist() == [True, False, False, True, False]
 
