@@ -75,14 +75,15 @@ def test_a_killed_grid_resumes_without_redoing_finished_cells(smoke_env):
     os.killpg(grid.pid, signal.SIGKILL)  # the runner and its kernel, mid-cell
     grid.wait()
     finished = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
-    assert 1 <= len(finished) < 5, "kill the grid while it is in the middle"
+    cells = load_grid("density", "smoke")
+    assert 1 <= len(finished) < len(cells), "kill the grid while it is in the middle"
 
     outcomes = run_grid("smoke", "density", progress=False)
     assert [o.status for o in outcomes].count("skipped") == len(finished)
     assert {o.status for o in outcomes} <= {"ran", "skipped"}
     # Finished cells were not redone; every artifact is whole; no temporaries remain.
     assert {p: results.joinpath(p).stat().st_mtime_ns for p in finished} == finished
-    assert len(load_results("smoke", "density")) == 5
+    assert len(load_results("smoke", "density")) == len(cells)
     for notebook in (smoke_env / "runs" / "smoke" / "density").glob("*.ipynb"):
         nbformat.validate(nbformat.read(notebook, as_version=4))
     assert _leftovers(smoke_env / "results") == []
@@ -94,13 +95,13 @@ def test_a_killed_grid_resumes_without_redoing_finished_cells(smoke_env):
 
 @pytest.mark.slow
 def test_one_failing_cell_is_recorded_and_the_others_complete(smoke_env):
-    bad = "lambda-1e-06"
-    _mark_done("smoke", "density", skip={bad, "lambda-1e-07"})
+    bad = "lambda-1e-05-s0"
+    _mark_done("smoke", "density", skip={bad, "lambda-1e-05-s1"})
     outcomes = run_grid(
         "smoke", "density", progress=False, extra_parameters={bad: {"activity_l1": "not-a-number"}}
     )
     status = {o.cell: o.status for o in outcomes}
-    assert status[bad] == "failed" and status["lambda-1e-07"] == "ran"
+    assert status[bad] == "failed" and status["lambda-1e-05-s1"] == "ran"
     failure = json.loads(run_path("smoke", "density", bad).with_suffix(".failed.json").read_text())
     assert "activity_l1" in failure["error"]
     traceback = Path(failure["traceback"])
@@ -128,7 +129,7 @@ def test_one_failing_cell_is_recorded_and_the_others_complete(smoke_env):
 
 @pytest.mark.slow
 def test_the_results_page_marks_a_missing_cell(smoke_env, tmp_path):
-    _mark_done("smoke", "density", skip={"lambda-1e-06"})
+    _mark_done("smoke", "density", skip={"lambda-1e-05-s1"})
     for r in load_results("smoke", "density"):  # give the fake results real content
         r.update(_fake_density(r["cell"]))
         write_json(result_path("smoke", "density", r["cell"]), r)
@@ -140,13 +141,13 @@ def test_the_results_page_marks_a_missing_cell(smoke_env, tmp_path):
         parameters={"profile": "smoke"},
         progress_bar=False,
     )
-    assert "Missing cells" in out.read_text() and "lambda-1e-06" in out.read_text()
+    assert "Missing cells" in out.read_text() and "lambda-1e-05-s1" in out.read_text()
 
 
 def _fake_density(cell: str) -> dict:
-    lam = float(cell.removeprefix("lambda-"))
+    lam, seed = cell.removeprefix("lambda-").rsplit("-s", 1)
     return {
-        "params": {"activity_l1": lam},
+        "params": {"activity_l1": float(lam), "seed": int(seed)},
         "test_correct": "10" * 50,
         "metrics": {
             "average_density": 0.4,
@@ -172,11 +173,11 @@ def _fake_density(cell: str) -> dict:
 @pytest.mark.slow
 def test_a_truncated_result_is_reported_and_recomputed(smoke_env):
     _mark_done("smoke", "density")
-    path = result_path("smoke", "density", "lambda-1e-05")
+    path = result_path("smoke", "density", "lambda-1e-05-s0")
     path.write_text(path.read_text()[:20])
     with pytest.warns(UserWarning, match="corrupt result"):
         outcomes = run_grid("smoke", "density", progress=False)
-    assert {o.cell: o.status for o in outcomes}["lambda-1e-05"] == "ran"
+    assert {o.cell: o.status for o in outcomes}["lambda-1e-05-s0"] == "ran"
     assert json.loads(path.read_text())["metrics"]["test_accuracy"] >= 0
 
 
@@ -284,8 +285,12 @@ def _without_provenance(path: Path) -> dict:
 @pytest.mark.parametrize(
     ("experiment", "params", "cell"),
     [
-        ("density", {"activity_l1": 1e-5}, "lambda-1e-05"),
-        ("adversarial", {"arch": "vgg16", "regularizer": "l1", "seed": 0}, "vgg16-l1-s0"),
+        ("density", {"activity_l1": 1e-5, "seed": 1}, "lambda-1e-05-s1"),
+        (
+            "adversarial",
+            {"arch": "vgg16", "regularizer": "l1", "penalty": 0.01, "seed": 0},
+            "vgg16-l1-c0.01-s0",
+        ),
     ],
 )
 def test_two_runs_with_the_same_seed_give_identical_results(
@@ -397,9 +402,10 @@ def test_one_worker_gives_the_same_results_as_two(smoke_book, tmp_path, monkeypa
 
     monkeypatch.setenv("PAPERLIB_OUTPUT", str(tmp_path))
     outcomes = run_grid("smoke", "density", workers=1, progress=False)
-    assert [o.status for o in outcomes] == ["ran"] * 5
-    assert [o.cell for o in outcomes] == [c.cell_id for c in load_grid("density")]
-    assert [o.status for o in smoke_book.outcomes["density"]] == ["ran"] * 5
+    cells = [c.cell_id for c in load_grid("density", "smoke")]
+    assert [o.status for o in outcomes] == ["ran"] * len(cells)
+    assert [o.cell for o in outcomes] == cells
+    assert [o.status for o in smoke_book.outcomes["density"]] == ["ran"] * len(cells)
     assert results(tmp_path) == results(smoke_book.output)
 
 

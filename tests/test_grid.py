@@ -62,18 +62,23 @@ def test_smoke_grids_complete_with_sound_results(smoke_book, monkeypatch):
     for experiment, outcomes in smoke_book.outcomes.items():
         assert {o.status for o in outcomes} == {"ran"}, (experiment, [o.error for o in outcomes])
     results = load_results("smoke", "density")
-    assert sorted(r["params"]["activity_l1"] for r in results) == [0, 1e-7, 1e-6, 1e-5, 1e-4]
+    assert sorted(r["params"]["activity_l1"] for r in results) == [0, 0, 1e-5, 1e-5, 1e-4, 1e-4]
+    assert {r["params"]["seed"] for r in results} == {0, 1}
     smoke = load_profile("smoke")
     for r in results:
-        cell = next(c for c in load_grid("density") if c.cell_id == r["cell"])
+        cell = next(c for c in load_grid("density", "smoke") if c.cell_id == r["cell"])
         assert r["config_hash"] == cell_hash(smoke, "density", cell, data_identity(smoke))
         assert run_path("smoke", "density", r["cell"]).exists()
-    # The strongest penalty gives the sparsest code: density responds to lambda.
-    by_lambda = {r["params"]["activity_l1"]: r["metrics"]["average_density"] for r in results}
-    assert by_lambda[1e-4] < by_lambda[0]
+    # The strongest penalty gives the sparsest code, for each seed: density responds to lambda.
+    density = {
+        (r["params"]["activity_l1"], r["params"]["seed"]): r["metrics"]["average_density"]
+        for r in results
+    }
+    assert all(density[1e-4, seed] < density[0, seed] for seed in (0, 1))
 
     adversarial = load_results("smoke", "adversarial")
-    assert len(adversarial) == 12
+    cells = load_grid("adversarial", "smoke")
+    assert len(adversarial) == len(cells) == 24
     for r in adversarial:
         metrics = r["metrics"]
         assert set(metrics["defended"]) == {"deepfool", "fgsm", "pgd"}
@@ -82,10 +87,14 @@ def test_smoke_grids_complete_with_sound_results(smoke_book, monkeypatch):
         # FGSM and PGD stay inside their L-inf ball (the smoke profile's eps is 0.3).
         assert metrics["undefended"]["fgsm"]["linf"] <= 0.3 + 1e-6
         assert metrics["undefended"]["pgd"]["linf"] <= 0.3 + 1e-6
+        # Both readings of the protocol, for every attack, and DeepFool's rho.
+        assert set(r["correct"]["transfer"]) == set(r["correct"]["defended"])
+        assert {"rho", "rho_ci", "fooled", "not_fooled"} <= set(metrics["undefended"]["deepfool"])
+        assert 0 <= metrics["sparsity"]["activation_density"] <= 1
     # Every clean model was checkpointed once, and experiment 3 reused them all.
-    assert len(list((smoke_book.output / "checkpoints" / "smoke").glob("*.pt"))) == 12
+    assert len(list((smoke_book.output / "checkpoints" / "smoke").glob("*.pt"))) == len(cells)
     explained = load_results("smoke", "attribution")
-    assert len(explained) == 12 and all(r["checkpoint_reused"] for r in explained)
+    assert len(explained) == len(cells) and all(r["checkpoint_reused"] for r in explained)
     assert {r["model_key"] for r in explained} == {r["model_key"] for r in adversarial}
 
     # A rerun does nothing.
@@ -103,7 +112,7 @@ def test_the_smoke_book_builds_without_warnings(smoke_book):
     results_page = (generated / "density_results.html").read_text()
     assert "<img" in results_page
     assert re.search(r"\b(reproduced|inconclusive)\b", results_page)
-    assert (generated / "runs" / "density-lambda-0.0.html").exists()
+    assert (generated / "runs" / "density-lambda-0.0-s0.html").exists()
     table1_page = (generated / "adversarial_results.html").read_text()
     assert "Table 1" in table1_page and "<img" in table1_page
     assert (generated / "deepfool_check.html").exists()

@@ -137,5 +137,5 @@ def test_density_py_opens_as_a_notebook_and_runs_on_the_smoke_profile(server, sm
     replies = asyncio.run(_execute(server, session["kernel"]["id"], sources))
     failed = [r for r in replies if r["status"] != "ok"]
     assert not failed, failed[0].get("traceback") if failed else None
-    result = smoke_env / "results" / "smoke" / "density" / "lambda-1e-05.json"
+    result = smoke_env / "results" / "smoke" / "density" / "lambda-1e-05-s0.json"
     assert json.loads(result.read_text())["profile"] == "smoke"

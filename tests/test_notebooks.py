@@ -70,9 +70,9 @@ def test_density_py_runs_under_papermill_on_smoke(tmp_path, smoke_env):
         progress_bar=False,
         cwd=str(NOTEBOOKS_DIR),
     )
-    result = json.loads((smoke_env / "results/smoke/density/lambda-0.0001.json").read_text())
+    result = json.loads((smoke_env / "results/smoke/density/lambda-0.0001-s0.json").read_text())
     metrics = result["metrics"]
-    assert result["params"] == {"activity_l1": 1e-4}
+    assert result["params"] == {"activity_l1": 1e-4, "seed": 0}
     assert 0.0 <= metrics["average_density"] <= 1.0
     low, high = metrics["average_density_ci"]
     assert low <= metrics["average_density"] <= high

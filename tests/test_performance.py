@@ -80,7 +80,7 @@ def test_stage_table_sums_cell_times_per_experiment(smoke_book, monkeypatch):
     monkeypatch.setenv("PAPERLIB_OUTPUT", str(smoke_book.output))
     table = stage_table(["smoke", "cpu"]).set_index("experiment")
     assert set(table["profile"]) == {"smoke"}  # no cpu results in the smoke output
-    assert table.loc["density", "cells"] == 5 and table.loc["adversarial", "cells"] == 12
+    assert table.loc["density", "cells"] == 6 and table.loc["adversarial", "cells"] == 24
     assert (table["seconds"] > 0).all() and (table["missing"] == 0).all()
     assert table["profile total (s)"].iloc[0] == pytest.approx(table["seconds"].sum())
     assert (table["budget (s)"] == BUDGET_SECONDS["smoke"]).all()
