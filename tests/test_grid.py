@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from paperlib.config import cell_hash, load_grid, load_profile
+from paperlib.book import REPRESENTATIVE
+from paperlib.config import available_profiles, cell_hash, load_grid, load_profile
 from paperlib.grid import CellOutcome, _IPCKernelManager, run_grid
 from paperlib.splits import data_identity
 from paperlib.store import load_results, result_path, run_path, write_json
@@ -113,6 +114,7 @@ def test_the_smoke_book_builds_without_warnings(smoke_book):
     assert "<img" in results_page
     assert re.search(r"\b(reproduced|inconclusive)\b", results_page)
     assert (generated / "runs" / "density-lambda-0.0-s0.html").exists()
+    assert "did not run" not in (generated / "adversarial_cell.html").read_text()
     table1_page = (generated / "adversarial_results.html").read_text()
     assert "Table 1" in table1_page and "<img" in table1_page
     assert (generated / "deepfool_check.html").exists()
@@ -131,3 +133,11 @@ def test_kernels_are_not_interrupted_while_shutting_down():
     manager.shutting_down = False
     with pytest.raises(RuntimeError, match="No kernel is running"):
         asyncio.run(manager._async_interrupt_kernel())
+
+
+@pytest.mark.parametrize("profile", available_profiles())
+def test_each_chapters_walk_through_cell_is_in_every_profiles_grid(profile):
+    """The book opens each chapter with one executed cell; if a grid renames or drops
+    it, the chapter would open on a "did not run" page."""
+    for experiment, cell in REPRESENTATIVE.items():
+        assert cell in {c.cell_id for c in load_grid(experiment, profile)}, (experiment, cell)
