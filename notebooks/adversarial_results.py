@@ -136,7 +136,8 @@ fig = figure3(vgg) if vgg else display(Markdown("No VGG-16 cells in this profile
 # Accuracy under attack cannot exceed clean accuracy, so it is the first thing to know
 # when reading Table 1. A model that has collapsed to predicting one class scores
 # about 10% both clean and under every attack. The last columns attack the undefended
-# model at the common ε = 8/255, and give DeepFool's mean L2 perturbation.
+# model at the common ε = 8/255 (FGSM, and untargeted PGD from a random start, as
+# robustness is usually reported), and give DeepFool's mean L2 perturbation.
 
 # %%
 clean_and_undefended(results).set_index(["arch", "regularizer", "penalty", "seed"])
@@ -180,7 +181,7 @@ strongest_kept(sweep).set_index(["arch", "regularizer"])
 # %% [markdown]
 # ## Robustness against ε, and against sparsity
 
-# %% mystnb={"figure": {"caption": "Accuracy of the undefended models under FGSM (left) and PGD (right) as the L\u221e radius \u03b5 grows, one line per architecture and regularizer."}}
+# %% mystnb={"figure": {"caption": "Accuracy of the undefended models under FGSM (left) and untargeted PGD from a random start (right) as the L\u221e radius \u03b5 grows, one line per cell."}}
 fig = eps_sweep_figure(results)
 
 # %% mystnb={"figure": {"caption": "Activation density of each clean-trained model against its accuracy under PGD at 8/255, one point per cell (every architecture, regularizer, strength and seed)."}}

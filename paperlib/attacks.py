@@ -42,6 +42,23 @@ def pgd(
     return attack
 
 
+def standard_pgd(model: nn.Module, eps: float, steps: int, restarts: int) -> Attack:
+    """PGD as robustness is usually reported (Madry et al. 2018): untargeted, from a
+    random start in the eps-ball, step eps / 4, the worst of ``restarts`` runs per image.
+
+    Each restart attacks only the images the earlier ones left correctly classified
+    (torchattacks' ``MultiAttack``); random starts draw from torch's global generator,
+    which the notebooks seed.
+    """
+    import torchattacks  # here, as in fgsm()
+
+    runs = [
+        torchattacks.PGD(model, eps=eps, alpha=eps / 4, steps=steps, random_start=True)
+        for _ in range(restarts)
+    ]
+    return runs[0] if restarts == 1 else torchattacks.MultiAttack(runs)
+
+
 def random_targets(seed: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``(images, labels) -> targets``: a uniformly random class other than the label."""
     generator = torch.Generator().manual_seed(seed)
@@ -121,6 +138,9 @@ def make_attack(name: str, model: nn.Module, cfg: AttackConfig, eps: float | Non
             cfg.pgd_step if eps is None else eps / 4,
             cfg.pgd_steps,
             cfg.pgd_targeted,
+        ),
+        "pgd_standard": lambda: standard_pgd(
+            model, cfg.pgd_eps if eps is None else eps, cfg.standard_steps, cfg.standard_restarts
         ),
         "deepfool": lambda: (
             lambda images, labels: deepfool(

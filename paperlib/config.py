@@ -75,6 +75,9 @@ class AttackConfig:
     deepfool_steps: int = field(default=100, metadata=_min(1))
     deepfool_overshoot: float = field(default=1e-6, metadata=_min(0.0))
     deepfool_candidates: int = field(default=10, metadata={"min": 2, "max": 10})  # classes
+    # The standard evaluation beside ART's settings: untargeted PGD from a random start.
+    standard_steps: int = field(default=20, metadata=_min(1))  # iterations, step eps / 4
+    standard_restarts: int = field(default=1, metadata=_min(1))  # worst of this many runs
     batch_size: int = field(default=250, metadata=_min(1))  # images attacked per call
 
 

@@ -18,6 +18,7 @@ from paperlib.attacks import (
     pgd,
     random_targets,
     run_attack,
+    standard_pgd,
 )
 from paperlib.config import AttackConfig
 from paperlib.data import synthetic_cifar10, to_unit_float
@@ -430,3 +431,39 @@ def test_deepfool_report_carries_rho(cnn, attacked):
     report, _ = attack_report(cnn, x, deepfool(cnn, x, y), y)
     assert 0 < report["rho"] < 0.5 and report["not_fooled"] == 0
     assert report["rho_ci"][0] <= report["rho"] <= report["rho_ci"][1]
+
+
+def test_standard_pgd_is_untargeted_from_a_random_start_inside_the_ball(cnn, attacked):
+    x, y = attacked
+    eps = 0.1
+    torch.manual_seed(0)
+    adv = standard_pgd(cnn, eps, steps=5, restarts=1)(x, y)
+    assert (adv - x).abs().max() <= eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    torch.manual_seed(1)
+    other_start = standard_pgd(cnn, eps, steps=5, restarts=1)(x, y)
+    assert not torch.equal(adv, other_start)  # the start is random
+    right = _predict(cnn, x) == y
+    assert (_predict(cnn, adv)[right] != y[right]).float().mean() > 0.5
+
+
+def test_standard_pgd_restarts_are_stronger_than_one_run(cnn, attacked):
+    x, y = attacked
+    eps = 0.07  # one single-step run fools some images, not all: restarts have work left
+
+    def accuracy_under(restarts):
+        torch.manual_seed(0)
+        adv = standard_pgd(cnn, eps, steps=1, restarts=restarts)(x, y)
+        return (_predict(cnn, adv) == y).float().mean().item()
+
+    once = accuracy_under(1)
+    assert 0 < once < 1
+    assert accuracy_under(3) < once  # the same first run, then two more on the survivors
+
+
+def test_make_attack_pgd_standard_uses_the_profiles_steps_and_restarts(cnn, attacked):
+    x, y = attacked
+    cfg = AttackConfig(standard_steps=4, standard_restarts=1)
+    torch.manual_seed(0)
+    made = make_attack("pgd_standard", cnn, cfg, eps=2 / 255)(x, y)
+    torch.manual_seed(0)
+    assert torch.equal(made, standard_pgd(cnn, 2 / 255, steps=4, restarts=1)(x, y))
