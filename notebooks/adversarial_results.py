@@ -33,8 +33,11 @@ from IPython.display import Markdown, display
 
 from paperlib.adversarial_report import (
     accuracy_kept,
+    audit_details,
+    audit_table,
     clean_and_undefended,
     comparisons_table,
+    cross_attack_table,
     deepfool_rho,
     penalty_table,
     sparsity_robustness,
@@ -81,6 +84,9 @@ for note in {r["provenance"]["data_note"] for r in results} - {""}:
 # model with useful gradients, and what survives it are mostly images where its
 # gradients vanish (for example a model that has collapsed to one class). How far it
 # had to push is the informative number: its robustness ρ, further down.
+#
+# A ⚑ marks a model whose cell failed the gradient-masking audit (further down): its
+# numbers may overstate its robustness.
 
 # %%
 t1 = table1(results, "transfer")
@@ -106,7 +112,8 @@ else:
 # %% [markdown]
 # ## Figure 2: the same numbers as grouped bars
 #
-# Black ticks mark the paper's values.
+# Black ticks mark the paper's values; cross-hatched bars belong to cells that failed
+# the gradient-masking audit.
 
 # %% mystnb={"figure": {"caption": "Counterpart of the paper's Figure 2, transfer reading: accuracy of the adversarially fine-tuned models on test images crafted against the original models, one panel per architecture. Bars are ours with 95% bootstrap intervals over the attacked test images; black ticks are the paper's Table 1 values."}}
 fig = figure2(t1)
@@ -136,10 +143,14 @@ fig = figure3(vgg) if vgg else display(Markdown("No VGG-16 cells in this profile
 # Accuracy under attack cannot exceed clean accuracy, so it is the first thing to know
 # when reading Table 1. A model that has collapsed to predicting one class scores
 # about 10% both clean and under every attack. The last columns attack the undefended
-# model at the common ε = 8/255 (FGSM, and untargeted PGD from a random start, as
-# robustness is usually reported), and give DeepFool's mean L2 perturbation.
+# model as robustness is usually reported, at the common ε = 8/255: FGSM, untargeted
+# PGD from a random start, and AutoAttack (Croce and Hein 2020), the field's reference
+# ensemble, with the components this profile runs (below). They also give DeepFool's
+# mean L2 perturbation and the outcome of the gradient-masking audit.
 
 # %%
+components = {", ".join(r["metrics"]["autoattack"]["components"]) for r in results}
+display(Markdown(f"AutoAttack components run: {'; '.join(sorted(components))}."))
 clean_and_undefended(results).set_index(["arch", "regularizer", "penalty", "seed"])
 
 # %% [markdown]
@@ -153,6 +164,48 @@ clean_and_undefended(results).set_index(["arch", "regularizer", "penalty", "seed
 
 # %%
 deepfool_rho(results).set_index(["arch", "regularizer", "penalty", "seed"])
+
+# %% [markdown]
+# ## The cross-attack matrix
+#
+# Each model fine-tuned against one attack, met by all three (accuracy %, "transfer /
+# white-box", the mean over seeds). The diagonal is Table 1. A model that resists only
+# the attack it was trained on, and falls to the others, learned to defeat that attack
+# rather than to be robust; a white-box number far above the transfer one is a hint of
+# masked gradients.
+
+# %%
+cross_attack_table(results)
+
+# %% [markdown]
+# ## The gradient-masking audit
+#
+# Carlini et al. (2019) list symptoms that give away a model whose gradients mislead
+# the attacker. Each cell checks its undefended model for all five and each of its
+# fine-tuned models for the three that its row of the cross-attack matrix allows:
+#
+# - **monotone_in_eps**: accuracy under PGD does not rise as ε grows;
+# - **iterative_beats_single_step**: PGD leaves no more images correct than FGSM at
+#   the same ε;
+# - **large_eps_breaks**: DeepFool, which has no budget, and PGD at ε = 0.3 leave
+#   about 0 (at most 5 %) on a model that has not collapsed to one class;
+# - **gradient_free_not_stronger**: the gradient-free Square attack, run last in
+#   AutoAttack, fools at most 5 % of the images the gradient attacks left;
+# - **robust_below_clean**: no attack leaves more images correct than the clean model.
+#
+# "No more" and "does not rise" allow for noise: a one-sided exact test on the images
+# where the two outcomes differ, at 5 % split over the comparisons of a check. "–"
+# means the check applied to none of the cell's models (a collapsed model, or a
+# profile without the attack it needs).
+
+# %%
+audit_table(results).set_index("cell")
+
+# %%
+details = audit_details(results)
+display(
+    details.set_index(["cell", "model", "check"]) if len(details) else Markdown("No check failed.")
+)
 
 # %% [markdown]
 # ## The penalty's strength
@@ -184,7 +237,7 @@ strongest_kept(sweep).set_index(["arch", "regularizer"])
 # %% mystnb={"figure": {"caption": "Accuracy of the undefended models under FGSM (left) and untargeted PGD from a random start (right) as the L\u221e radius \u03b5 grows, one line per cell."}}
 fig = eps_sweep_figure(results)
 
-# %% mystnb={"figure": {"caption": "Activation density of each clean-trained model against its accuracy under PGD at 8/255, one point per cell (every architecture, regularizer, strength and seed)."}}
+# %% mystnb={"figure": {"caption": "Activation density of each clean-trained model against its accuracy under PGD at 8/255, one point per cell (every architecture, regularizer, strength and seed); cells that failed the gradient-masking audit are ringed in red."}}
 fig = sparsity_scatter(sweep)
 
 # %% [markdown]

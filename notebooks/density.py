@@ -42,7 +42,6 @@ from paperlib import (
     as_dict,
     bootstrap_ci,
     cell_hash,
-    correct,
     data_identity,
     default_device,
     density_objective,
@@ -53,6 +52,8 @@ from paperlib import (
     make_splits,
     now,
     pack_bits,
+    predict,
+    predicted_counts,
     provenance,
     result_path,
     seed_everything,
@@ -131,7 +132,8 @@ fig = training_curves(history, title=f"single-layer CNN, lambda = {cell.activity
 # %%
 test_images, test_labels = splits.test
 densities = hidden_density(model, test_images)
-test_correct = correct(model, test_images, test_labels)
+test_predictions = predict(model, test_images)
+test_correct = test_predictions == test_labels
 metrics = {
     "average_density": densities.mean().item(),
     "average_density_ci": bootstrap_ci(densities.numpy()),
@@ -139,6 +141,7 @@ metrics = {
     "test_accuracy_ci": bootstrap_ci(test_correct.numpy()),
     "train_accuracy": accuracy(model, *splits.train),
     "val_accuracy": accuracy(model, *splits.val),
+    "predicted_counts": predicted_counts(test_predictions),
 }
 for name, value in metrics.items():
     print(f"{name:>20}: {value}")

@@ -34,7 +34,7 @@ profiles = "cpu"  # comma-separated profiles to set side by side, e.g. "cpu,pape
 import pandas as pd
 from IPython.display import Markdown, display
 
-from paperlib.summary import claims_table, run_facts, strength_table
+from paperlib.summary import audit_summary, claims_table, run_facts, strength_table
 
 names = [p.strip() for p in profiles.split(",") if p.strip()]
 pd.set_option("display.max_colwidth", None)
@@ -59,6 +59,17 @@ claims_table(names).set_index("claim")
 
 # %%
 strength_table(names)
+
+# %% [markdown]
+# ## The gradient-masking audit
+#
+# Every model of experiment 2 was checked for the symptoms of gradient masking that
+# Carlini et al. (2019) list (the methods page describes the five checks). A flagged
+# cell's robustness numbers may overstate its robustness; they are marked ⚑ on the
+# results page of experiment 2.
+
+# %%
+audit_summary(names)
 
 # %% [markdown]
 # ## What produced these verdicts

@@ -1,7 +1,9 @@
 """Helpers for reproducing "Regularization and Sparsity for Adversarial Robustness and
 Stable Attribution" (Schwartz, Alparslan, Kim). Notebooks import from here only."""
 
-from paperlib.attacks import make_attack, run_attack
+from paperlib.adversarial_report import audit_frame, cross_attack_frame
+from paperlib.attacks import make_attack, run_attack, run_autoattack
+from paperlib.audit import audit_finetuned, audit_undefended, failures
 from paperlib.checkpoints import checkpoint_path, clean_trained_model, train_or_load
 from paperlib.config import (
     ATTACK_NAMES,
@@ -14,7 +16,14 @@ from paperlib.config import (
     make_cell,
 )
 from paperlib.data import CLASSES, DataError, load_cifar10, stratified_indices, to_unit_float
-from paperlib.metrics import accuracy, average_density, correct, hidden_density
+from paperlib.metrics import (
+    accuracy,
+    average_density,
+    correct,
+    hidden_density,
+    predict,
+    predicted_counts,
+)
 from paperlib.models import SingleLayerCNN, make_model
 from paperlib.plots import (
     activation_maps,
@@ -50,6 +59,9 @@ __all__ = [
     "adversarial_examples",
     "adversarial_finetune",
     "as_dict",
+    "audit_finetuned",
+    "audit_frame",
+    "audit_undefended",
     "average_density",
     "bootstrap_ci",
     "cell_hash",
@@ -58,12 +70,14 @@ __all__ = [
     "clean_trained_model",
     "config_hash",
     "correct",
+    "cross_attack_frame",
     "data_identity",
     "default_device",
     "density_figure",
     "density_objective",
     "density_table",
     "density_verdicts",
+    "failures",
     "hidden_density",
     "load_cifar10",
     "load_grid",
@@ -78,17 +92,20 @@ __all__ = [
     "now",
     "pack_bits",
     "penalized_cross_entropy",
+    "predict",
+    "predicted_counts",
     "provenance",
     "result_path",
     "run_attack",
+    "run_autoattack",
     "seed_everything",
     "sparsity_report",
     "stratified_indices",
     "to_unit_float",
     "train",
-    "training_options",
     "train_or_load",
     "training_curves",
+    "training_options",
     "verdict_table",
     "weight_sparsity",
     "write_json",

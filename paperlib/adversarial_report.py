@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from paperlib.audit import CHECKS
 from paperlib.config import ATTACK_NAMES, REGULARIZER_NAMES
 from paperlib.paper import ATTACKS, CLAIMS, TABLE1
 from paperlib.report import (
@@ -25,6 +26,12 @@ from paperlib.stats import hierarchical_ci, unpack_bits
 # model (ART's adversarial-training example; the reading set beside Table 1),
 # "white-box" attacks the fine-tuned model again.
 READINGS = {"transfer": "transfer", "white-box": "defended"}
+FLAG = "⚑"  # marks the numbers of a cell that failed the gradient-masking audit
+
+
+def audit_failures(result: dict) -> list[str]:
+    """The failed checks of a cell's gradient-masking audit ("model: check")."""
+    return result["metrics"]["audit"]["failures"]
 
 
 def _per_seed(results: list[dict], arch: str, reg: str, *keys: str) -> list[np.ndarray] | None:
@@ -69,18 +76,25 @@ def table1(results: list[dict], reading: str = "transfer") -> pd.DataFrame:
                             r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
                             for r in results
                         ),
+                        "flagged": any(
+                            audit_failures(r)
+                            for r in results
+                            if r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
+                        ),
                     }
                 )
     return pd.DataFrame(rows)
 
 
 def table1_display(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 as the paper lays it out, ours (with interval) beside the paper's."""
+    """Table 1 as the paper lays it out, ours (with interval) beside the paper's; a
+    model that failed the gradient-masking audit is marked with FLAG."""
 
     def cell(row):
         if np.isnan(row.ours):
             return f"missing | {row.paper:.1f}"
-        return f"{row.ours:.1f} [{row.low:.1f}, {row.high:.1f}] | {row.paper:.1f}"
+        flag = f" {FLAG}" if row.flagged else ""
+        return f"{row.ours:.1f} [{row.low:.1f}, {row.high:.1f}]{flag} | {row.paper:.1f}"
 
     shown = table.assign(value=table.apply(cell, axis=1))
     wide = shown.pivot(index=["arch", "regularizer"], columns="attack", values="value")
@@ -125,7 +139,9 @@ def clean_and_undefended(results: list[dict]) -> pd.DataFrame:
             row[f"{attack} (undefended)"] = 100 * m["undefended"][attack]["accuracy"]
         for attack in ("fgsm", "pgd"):
             row[f"{attack} @ 8/255"] = 100 * m["standard_eps"][attack]["accuracy"]
+        row["AutoAttack @ 8/255"] = 100 * m["autoattack"]["accuracy"]
         row["DeepFool L2"] = m["undefended"]["deepfool"]["l2"]
+        row["audit"] = FLAG if audit_failures(r) else "pass"
         rows.append(row)
     return rounded(pd.DataFrame(rows), 2)
 
@@ -205,6 +221,14 @@ def _comparisons(results: list[dict], reading: str = "transfer") -> list[dict]:
                         "low": 100 * low,
                         "high": 100 * high,
                         "outcome": outcome,
+                        "audit": FLAG
+                        if any(
+                            audit_failures(r)
+                            for r in results
+                            if r["params"]["arch"] == arch
+                            and r["params"]["regularizer"] in ("base", reg)
+                        )
+                        else "pass",
                     }
                 )
     return out
@@ -361,10 +385,12 @@ def penalty_table(results: list[dict]) -> pd.DataFrame:
                 "seed": p["seed"],
                 "clean": 100 * m["clean"]["accuracy"],
                 "pgd @ 8/255": 100 * m["standard_eps"]["pgd"]["accuracy"],
+                "autoattack @ 8/255": 100 * m["autoattack"]["accuracy"],
                 "deepfool rho": _or_nan(m["undefended"]["deepfool"]["rho"]),
                 "activation density": 100 * m["sparsity"]["activation_density"],
                 "hoyer": m["sparsity"]["hoyer"],
                 "weights < 1e-3": 100 * m["sparsity"]["weight_sparsity"]["0.001"],
+                "flagged": bool(audit_failures(r)),
             }
         )
     columns = ["arch", "regularizer", "penalty", "seed"]
@@ -462,3 +488,91 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     if rx.std() == 0 or ry.std() == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
+
+
+# --- what a robustness researcher checks beyond the paper ----------------------------
+
+
+def _mark(passed: bool | None) -> str:
+    return {True: "pass", False: "FAIL", None: "–"}[passed]
+
+
+def audit_frame(audit: dict) -> pd.DataFrame:
+    """One cell's gradient-masking audit: a row per model, a column per check."""
+    return pd.DataFrame(
+        {
+            model: {name: _mark(c["passed"]) for name, c in checks.items()}
+            for model, checks in audit.items()
+        }
+    ).T
+
+
+def cross_attack_frame(cross_attack: dict) -> pd.DataFrame:
+    """One cell's cross-attack matrix: accuracy (%) of the model fine-tuned against each
+    attack (rows) under every attack (columns), as "transfer / white-box"."""
+    return pd.DataFrame(
+        {
+            f"fine-tuned against {trained}": {
+                attack: f"{100 * v['transfer_accuracy']:.1f} / {100 * v['accuracy']:.1f}"
+                for attack, v in row.items()
+            }
+            for trained, row in cross_attack.items()
+        }
+    ).T
+
+
+def cross_attack_table(results: list[dict]) -> pd.DataFrame:
+    """The cross-attack matrix of every cell, averaged over seeds: accuracy (%) of the
+    model fine-tuned against each attack under every attack, "transfer / white-box"."""
+    rows = []
+    for r in results:
+        p = r["params"]
+        for trained, row in r["metrics"]["cross_attack"].items():
+            for attack, v in row.items():
+                rows.append(
+                    {
+                        "arch": p["arch"],
+                        "regularizer": p["regularizer"],
+                        "penalty": p["penalty"],
+                        "fine-tuned against": trained,
+                        "attack": attack,
+                        "transfer": 100 * v["transfer_accuracy"],
+                        "white-box": 100 * v["accuracy"],
+                    }
+                )
+    if not rows:
+        return pd.DataFrame()
+    keys = ["arch", "regularizer", "penalty", "fine-tuned against"]
+    means = pd.DataFrame(rows).groupby([*keys, "attack"])[["transfer", "white-box"]].mean()
+    shown = means.apply(lambda v: f"{v['transfer']:.1f} / {v['white-box']:.1f}", axis=1)
+    return shown.unstack("attack")
+
+
+def audit_table(results: list[dict]) -> pd.DataFrame:
+    """Per cell, each check of the gradient-masking audit over the models it attacked:
+    "pass", "FAIL" with the models that failed, or "–" where it applied to none."""
+    rows = []
+    for r in sorted(results, key=lambda r: r["cell"]):
+        checks = r["metrics"]["audit"]["checks"]
+        row = {"cell": r["cell"]}
+        for name in CHECKS:
+            outcomes = {model: c[name]["passed"] for model, c in checks.items()}
+            failed = [model for model, ok in outcomes.items() if ok is False]
+            if failed:
+                row[name] = "FAIL: " + ", ".join(failed)
+            else:
+                row[name] = "pass" if any(ok for ok in outcomes.values()) else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def audit_details(results: list[dict]) -> pd.DataFrame:
+    """What each failed check saw: one row per cell, model and failed check."""
+    rows = [
+        {"cell": r["cell"], "model": model, "check": name, "detail": c["detail"]}
+        for r in results
+        for model, checks in r["metrics"]["audit"]["checks"].items()
+        for name, c in checks.items()
+        if c["passed"] is False
+    ]
+    return pd.DataFrame(rows, columns=["cell", "model", "check", "detail"])

@@ -37,6 +37,8 @@ def _choices(*names: str) -> dict:
 ARCHITECTURES = ("resnet50", "mobilenet", "vgg16")
 REGULARIZER_NAMES = ("base", "l1", "l2", "elastic")
 ATTACK_NAMES = ("deepfool", "fgsm", "pgd")
+# AutoAttack's standard ensemble (Croce and Hein 2020), in the order it runs.
+AUTOATTACK_COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
 OPTIMIZERS = ("sgd", "adam")  # sgd: Nesterov momentum with a one-cycle schedule; adam: constant
 EXECUTORS = ("local", "slurm")  # where grid cells run: here, or as a Slurm job array
 
@@ -78,7 +80,28 @@ class AttackConfig:
     # The standard evaluation beside ART's settings: untargeted PGD from a random start.
     standard_steps: int = field(default=20, metadata=_min(1))  # iterations, step eps / 4
     standard_restarts: int = field(default=1, metadata=_min(1))  # worst of this many runs
+    # AutoAttack at standard_eps: these components, in this order, each on the images the
+    # earlier ones left correct. All four is the standard version; fewer is a subset.
+    autoattack: list[str] = field(
+        default_factory=lambda: list(AUTOATTACK_COMPONENTS),
+        metadata=_choices(*AUTOATTACK_COMPONENTS),
+    )
+    autoattack_steps: int = field(default=100, metadata=_min(1))  # APGD and FAB iterations
+    square_queries: int = field(default=5000, metadata=_min(1))  # Square's query budget
     batch_size: int = field(default=250, metadata=_min(1))  # images attacked per call
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """The gradient-masking audit (Carlini et al. 2019): what counts as a failed check."""
+
+    alpha: float = field(default=0.05, metadata={"min": 0.0, "max": 1.0})  # per check, Bonferroni
+    near_zero: float = field(default=0.05, metadata={"min": 0.0, "max": 1.0})  # "about 0"
+    # The most accuracy Square may take beyond the gradient-based attacks of AutoAttack.
+    gradient_free_margin: float = field(default=0.05, metadata={"min": 0.0, "max": 1.0})
+    # Below this normalized entropy of its predicted classes a model has collapsed, and an
+    # attack that cannot move it to 0 says nothing about its gradients.
+    min_prediction_entropy: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,7 @@ class AdversarialConfig:
         metadata=_min(0.0),
     )
     attacks: AttackConfig = AttackConfig()
+    audit: AuditConfig = AuditConfig()
 
 
 @dataclass(frozen=True)
@@ -360,7 +384,9 @@ def _check(hint: Any, value: Any, f: dataclasses.Field, where: str, key: str) ->
         _check_names(list(value), f.metadata.get("keys"), where, key)
         items = value.values()
     else:
-        _check_names([value], f.metadata.get("choices"), where, key)
+        _check_names(
+            value if isinstance(value, list) else [value], f.metadata.get("choices"), where, key
+        )
         items = value if isinstance(value, list) else [value]
     for item in items:
         _check_range(item, f.metadata, where, key)

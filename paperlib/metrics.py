@@ -35,6 +35,12 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> t
     return torch.cat(preds)
 
 
+def predicted_counts(predictions: torch.Tensor, classes: int = 10) -> list[int]:
+    """How many images were predicted as each class: a model that collapsed to one
+    class shows it here, whatever its accuracy."""
+    return torch.bincount(predictions.flatten().cpu(), minlength=classes).tolist()
+
+
 def correct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, **kw) -> torch.Tensor:
     """Boolean per image: was it classified correctly?"""
     return predict(model, images, **kw) == labels.cpu()

@@ -148,7 +148,12 @@ def figure2(table: pd.DataFrame) -> plt.Figure:
             rows = rows.reindex(attacks)
             x = np.arange(len(attacks)) + (j - (len(regs) - 1) / 2) * width
             err = [rows.ours - rows.low, rows.high - rows.ours]
-            ax.bar(x, rows.ours, width, yerr=err, color=REG_COLORS[reg], label=reg, capsize=2)
+            bars = ax.bar(
+                x, rows.ours, width, yerr=err, color=REG_COLORS[reg], label=reg, capsize=2
+            )
+            for bar, flagged in zip(bars, rows.flagged.fillna(False), strict=True):
+                if flagged:  # failed the gradient-masking audit
+                    bar.set(hatch="xx", edgecolor="black")
             ax.scatter(
                 x,
                 rows.paper,
@@ -160,6 +165,10 @@ def figure2(table: pd.DataFrame) -> plt.Figure:
             )
         ax.set(xticks=np.arange(len(attacks)), xticklabels=attacks, title=arch)
     axes[0, 0].set_ylabel("accuracy under attack (%)")
+    if table.flagged.any():
+        axes[0, -1].bar(
+            [0], [0], color="white", edgecolor="black", hatch="xx", label="audit failed"
+        )
     axes[0, -1].legend(fontsize=7, loc="upper right")
     return fig
 
@@ -216,7 +225,8 @@ def eps_sweep_figure(results: list[dict]) -> plt.Figure:
 
 def sparsity_scatter(table: pd.DataFrame) -> plt.Figure:
     """Activation density against accuracy under PGD at 8/255 (undefended), one point
-    per cell of ``adversarial_report.penalty_table``."""
+    per cell of ``adversarial_report.penalty_table``; a cell that failed the
+    gradient-masking audit is ringed in red."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
     for _, row in table.iterrows():
         ax.scatter(
@@ -225,7 +235,11 @@ def sparsity_scatter(table: pd.DataFrame) -> plt.Figure:
             marker=ARCH_STYLES[row["arch"]][0],
             color=REG_COLORS[row["regularizer"]],
             s=40,
+            edgecolors="red" if row["flagged"] else "none",
+            linewidths=1.5,
         )
+    if table["flagged"].any():
+        ax.scatter([], [], color="white", edgecolors="red", label="audit failed")
     for reg, color in REG_COLORS.items():
         ax.scatter([], [], color=color, label=reg)
     for arch in dict.fromkeys(table["arch"]):
@@ -347,5 +361,7 @@ def penalty_figure(table: pd.DataFrame) -> plt.Figure:
                 label=f"{arch} base",
             )
         ax.set(xscale="log", xlabel="penalty strength c", title=label)
+        if len(penalized):  # fixed limits: a panel may have nothing to plot (all NaN)
+            ax.set_xlim(penalized.penalty.min() / 2, penalized.penalty.max() * 2)
     axes[-1].legend(fontsize=6, ncol=1, loc="best")
     return fig

@@ -70,3 +70,27 @@ def strength_table(profiles: list[str]) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame()
     return pd.concat(tables).set_index(["profile", "arch", "regularizer"])
+
+
+def audit_summary(profiles: list[str]) -> pd.DataFrame:
+    """Per profile: how many experiment-2 cells the gradient-masking audit flagged, and
+    which checks they failed."""
+    rows = []
+    for profile in profiles:
+        results, _ = grid_results(profile, "adversarial")
+        if not results:
+            continue
+        flagged = {r["cell"]: adversarial_report.audit_failures(r) for r in results}
+        flagged = {cell: failed for cell, failed in flagged.items() if failed}
+        rows.append(
+            {
+                "profile": profile,
+                "cells audited": len(results),
+                "cells flagged": len(flagged),
+                "failed checks": "; ".join(
+                    f"{cell} ({', '.join(failed)})" for cell, failed in sorted(flagged.items())
+                )
+                or "none",
+            }
+        )
+    return pd.DataFrame(rows).set_index("profile") if rows else pd.DataFrame()

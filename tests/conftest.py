@@ -7,11 +7,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
+from torch import nn
 
 from paperlib.book import prepare_book
 from paperlib.config import load_profile
+from paperlib.data import synthetic_cifar10, to_unit_float
 from paperlib.grid import run_grid, threads_per_worker
+from paperlib.regularizers import make_penalty
 from paperlib.store import REPO_ROOT
+from paperlib.train import penalized_cross_entropy, seed_everything, train
 
 
 @pytest.fixture
@@ -65,3 +70,51 @@ def smoke_book(tmp_path_factory):
         html=book / "_build" / "html",
         threads=threads_per_worker(load_profile("smoke").grid.workers),
     )
+
+
+# --- a tiny CNN that has learned a synthetic task: something worth attacking ---------
+
+
+def _tiny_cnn() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, 2, 1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, 2, 1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * 8 * 8, 10),
+    )
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    return synthetic_cifar10(300, 40, seed=0)  # one test-batch shape for every attack
+
+
+@pytest.fixture(scope="session")
+def cnn(synthetic):
+    """A tiny undefended CNN trained for two epochs: it classifies the synthetic test set."""
+    seed_everything(0)
+    model = _tiny_cnn()
+    train(
+        model,
+        (synthetic.train_images, synthetic.train_labels),
+        (synthetic.test_images, synthetic.test_labels),
+        objective=penalized_cross_entropy(make_penalty("base", 0.0)),
+        epochs=2,
+        batch_size=30,
+        lr=1e-2,
+        seed=0,
+        device=torch.device("cpu"),
+        progress=False,
+    )
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def attacked(synthetic, cnn):
+    images = to_unit_float(synthetic.test_images)
+    labels = synthetic.test_labels
+    with torch.no_grad():
+        assert (cnn(images).argmax(dim=1) == labels).float().mean() >= 0.9
+    return images, labels

@@ -13,9 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from paperlib.adversarial_report import (
+    FLAG,
     accuracy_kept,
+    audit_details,
+    audit_table,
     clean_and_undefended,
     comparisons_table,
+    cross_attack_table,
     deepfool_rho,
     epochs_to_converge,
     penalty_table,
@@ -23,9 +27,11 @@ from paperlib.adversarial_report import (
     strongest_kept,
     table1,
     table1_beside,
+    table1_display,
     val_loss_rise,
     verdicts,
 )
+from paperlib.audit import CHECKS
 from paperlib.config import ARCHITECTURES, ATTACK_NAMES, REGULARIZER_NAMES
 from paperlib.paper import TABLE1
 from paperlib.regularizers import (
@@ -178,10 +184,12 @@ def _result(
     pgd=0.2,
     density=0.4,
     transfer=None,
+    flagged=False,
 ) -> dict:
     """``defended``: the fraction correct under every attack (white-box reading), or a
     dict per attack; ``transfer``: the same for the transfer reading (default: as
-    ``defended``). ``penalty``: c, by default the paper's 0.01 (0 for base)."""
+    ``defended``). ``penalty``: c, by default the paper's 0.01 (0 for base).
+    ``flagged``: the undefended model failed the large-eps check of the audit."""
     per_attack = defended if isinstance(defended, dict) else dict.fromkeys(ATTACK_NAMES, defended)
     transfer = per_attack if transfer is None else dict.fromkeys(ATTACK_NAMES, transfer)
     penalty = (0.0 if reg == "base" else 0.01) if penalty is None else penalty
@@ -220,12 +228,35 @@ def _result(
                 "pgd": _attack_report(pgd),
             },
             "eps_sweep": {"eps": [1 / 255, 0.3], "fgsm": [0.7, 0.1], "pgd": [0.6, 0.0]},
+            "autoattack": {
+                "eps": 8 / 255,
+                **_attack_report(pgd),
+                "components": ["apgd-ce", "square"],
+                "fooled_by": {"apgd-ce": 10, "square": 0},
+            },
+            "cross_attack": {
+                trained: {
+                    a: {"accuracy": per_attack[a], "transfer_accuracy": transfer[a]}
+                    for a in ATTACK_NAMES
+                }
+                for trained in ATTACK_NAMES
+            },
+            "audit": {
+                "checks": {
+                    "undefended": {
+                        name: {"passed": not (flagged and name == "large_eps_breaks"), "detail": ""}
+                        for name in CHECKS
+                    }
+                },
+                "failures": ["undefended: large_eps_breaks"] if flagged else [],
+            },
         },
         "correct": {
             "clean": _bits(clean),
             "undefended": {a: _bits(0.1) for a in ATTACK_NAMES},
             "defended": {a: _bits(v) for a, v in per_attack.items()},
             "transfer": {a: _bits(v) for a, v in transfer.items()},
+            "autoattack": _bits(pgd),
         },
         "history": history,
     }
@@ -660,3 +691,51 @@ def test_table1_interval_carries_the_seed_to_seed_spread():
     row = table1(apart).set_index(["arch", "regularizer", "attack"]).loc[("vgg16", "l2", "pgd")]
     assert row.ours == pytest.approx(30.0)
     assert row.low < 15.0 and row.high > 45.0
+
+
+# --- the audit and the cross-attack matrix on the results pages ---------------------
+
+
+def test_a_flagged_cell_is_marked_in_table1_its_comparisons_and_the_penalty_table():
+    results = [
+        _result("vgg16", "base"),
+        _result("vgg16", "l1", flagged=True),
+        _result("vgg16", "l2"),
+    ]
+    shown = table1_display(table1(results))
+    assert all(FLAG in v for v in shown.loc[("vgg16", "l1")])
+    assert not any(FLAG in v for v in shown.loc[("vgg16", "l2")])
+    marks = comparisons_table(results).set_index("regularizer")["audit"]
+    assert set(marks["l1"]) == {FLAG} and set(marks["l2"]) == {"pass"}
+    sweep = penalty_table(results).set_index("regularizer")
+    assert sweep.loc["l1", "flagged"] and not sweep.loc["l2", "flagged"]
+
+
+def test_audit_table_names_the_failing_model_and_details_say_why():
+    results = [_result("vgg16", "base"), _result("vgg16", "l1", flagged=True)]
+    table = audit_table(results).set_index("cell")
+    assert table.loc["vgg16-l1-c0.01-s0", "large_eps_breaks"] == "FAIL: undefended"
+    assert table.loc["vgg16-base-c0.0-s0", "large_eps_breaks"] == "pass"
+    assert list(table.columns) == list(CHECKS)
+    details = audit_details(results)
+    assert details[["cell", "check"]].values.tolist() == [["vgg16-l1-c0.01-s0", "large_eps_breaks"]]
+
+
+def test_cross_attack_table_averages_seeds_and_shows_both_readings():
+    results = [
+        _result("vgg16", "base", seed=0, defended=0.2, transfer=0.6),
+        _result("vgg16", "base", seed=1, defended=0.4, transfer=0.8),
+    ]
+    table = cross_attack_table(results)
+    assert table.shape == (3, 3)  # fine-tuned against each attack x each attack
+    assert set(table.to_numpy().ravel()) == {"70.0 / 30.0"}
+
+
+def test_penalty_figure_draws_when_deepfool_fooled_nothing_anywhere():
+    from paperlib.plots import penalty_figure
+
+    table = penalty_table([_result("vgg16", "base"), _result("vgg16", "l1", penalty=1e-4)])
+    table["deepfool rho"] = np.nan  # collapsed models: no image fooled, no rho
+    fig = penalty_figure(table)
+    fig.canvas.draw()  # raised "Data cannot be log-scaled" before the limits were fixed
+    assert fig.axes[2].get_xlim() == pytest.approx((5e-5, 2e-4))

@@ -21,57 +21,12 @@ from paperlib.attacks import (
     standard_pgd,
 )
 from paperlib.config import AttackConfig
-from paperlib.data import synthetic_cifar10, to_unit_float
+from paperlib.data import to_unit_float
 from paperlib.metrics import attack_report, robustness_rho
 from paperlib.regularizers import make_penalty
-from paperlib.train import adversarial_finetune, penalized_cross_entropy, seed_everything, train
+from paperlib.train import adversarial_finetune, penalized_cross_entropy
 
 CPU = torch.device("cpu")
-
-
-def _tiny_cnn() -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, 2, 1),
-        nn.ReLU(),
-        nn.Conv2d(8, 16, 3, 2, 1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(16 * 8 * 8, 10),
-    )
-
-
-@pytest.fixture(scope="module")
-def synthetic():
-    return synthetic_cifar10(300, 40, seed=0)  # one test-batch shape for every attack
-
-
-@pytest.fixture(scope="module")
-def cnn(synthetic):
-    """A tiny undefended CNN trained for two epochs: it classifies the synthetic test set."""
-    seed_everything(0)
-    model = _tiny_cnn()
-    train(
-        model,
-        (synthetic.train_images, synthetic.train_labels),
-        (synthetic.test_images, synthetic.test_labels),
-        objective=penalized_cross_entropy(make_penalty("base", 0.0)),
-        epochs=2,
-        batch_size=30,
-        lr=1e-2,
-        seed=0,
-        device=CPU,
-        progress=False,
-    )
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
-def attacked(synthetic, cnn):
-    images = to_unit_float(synthetic.test_images)
-    labels = synthetic.test_labels
-    with torch.no_grad():
-        assert (cnn(images).argmax(dim=1) == labels).float().mean() >= 0.9
-    return images, labels
 
 
 def _linear(seed: int = 0) -> nn.Sequential:

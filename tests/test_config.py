@@ -385,3 +385,15 @@ def test_cells_round_trip_through_yaml():
 def test_missing_required_key_is_reported():
     with pytest.raises(ConfigError, match=r"here: missing key 'name'"):
         from_dict(Profile, {}, where="here")
+
+
+def test_an_unknown_autoattack_component_is_rejected_naming_the_choices():
+    profile = load_profile("smoke", {"adversarial.attacks.autoattack": ["apgd-ce", "square"]})
+    assert profile.adversarial.attacks.autoattack == ["apgd-ce", "square"]
+    with pytest.raises(ConfigError, match=r"autoattack: unknown 'apgd_ce'.*did you mean 'apgd-ce'"):
+        load_profile("smoke", {"adversarial.attacks.autoattack": ["apgd_ce"]})
+
+
+def test_audit_thresholds_are_shares_between_0_and_1():
+    with pytest.raises(ConfigError, match=r"adversarial\.audit\.near_zero must be <= 1"):
+        load_profile("smoke", {"adversarial.audit.near_zero": 5})

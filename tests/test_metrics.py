@@ -139,3 +139,10 @@ def test_uint8_and_unit_float_images_give_the_same_predictions():
     assert torch.equal(from_uint8, from_float)
     with torch.no_grad():
         assert torch.equal(from_uint8, model(images.float() / 255).argmax(dim=1))
+
+
+def test_predicted_counts_shows_a_collapsed_model_as_one_full_class():
+    from paperlib.metrics import predicted_counts
+
+    assert predicted_counts(torch.full((7,), 3)) == [0, 0, 0, 7, 0, 0, 0, 0, 0, 0]
+    assert predicted_counts(torch.arange(20) % 10) == [2] * 10
