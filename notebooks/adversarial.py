@@ -51,6 +51,7 @@ from paperlib import (
     bootstrap_ci,
     cell_hash,
     clean_trained_model,
+    collapse_reason,
     correct,
     cross_attack_frame,
     data_identity,
@@ -323,7 +324,7 @@ print(
 # al. (2019) list the symptoms, and we test for each on every model this cell
 # attacked: accuracy must not rise with ε; an iterative attack must do at least as
 # well as a single step; an unbounded attack (DeepFool, or ε = 0.3) must take a model
-# that has not collapsed to about 0; the gradient-free Square must find little that
+# that has not collapsed (the profile's `testable` thresholds) to about 0; the gradient-free Square must find little that
 # the gradient attacks missed; and no attack may leave accuracy above clean. "Within
 # noise" is a one-sided exact test on the images where two outcomes differ. The
 # undefended model gets all five checks, each fine-tuned model the three that its row
@@ -335,7 +336,7 @@ sweep_radii = sorted({*cfg.sweep_eps, cfg.standard_eps})
 audit = {
     "undefended": audit_undefended(
         cfg.audit,
-        predictions=test_predictions[: cfg.eval_size],
+        collapsed=collapse_reason(clean["accuracy"], clean["predicted_counts"], settings.testable),
         clean=clean_correct,
         fgsm_by_eps={e: at_eps["fgsm", e][1] for e in sweep_radii},
         pgd_by_eps={e: at_eps["pgd", e][1] for e in sweep_radii},
@@ -345,10 +346,16 @@ audit = {
     )
 }
 for trained, tuned in tuned_models.items():
+    tuned_predictions = predict(tuned, eval_images)
+    tuned_correct = tuned_predictions == eval_labels
     audit[f"fine-tuned against {trained}"] = audit_finetuned(
         cfg.audit,
-        predictions=predict(tuned, eval_images),
-        clean=correct(tuned, eval_images, eval_labels),
+        collapsed=collapse_reason(
+            tuned_correct.float().mean().item(),
+            predicted_counts(tuned_predictions),
+            settings.testable,
+        ),
+        clean=tuned_correct,
         attacks=cross_bits[trained],
     )
 audit_failures = failures(audit)

@@ -31,9 +31,11 @@ others = ""  # more profiles to set beside this one, comma-separated, e.g. "pape
 from IPython.display import Markdown, display
 
 from paperlib.attribution_report import per_architecture, table2, table2_beside, verdicts
+from paperlib.config import load_profile
 from paperlib.plots import sweep_figure
 from paperlib.report import grid_results, run_table, verdict_table
 
+rules = load_profile(profile).testable  # which models may decide a claim
 results, missing = grid_results(profile, "attribution")
 print(f"profile {profile}: {len(results)} cells with results")
 if missing:
@@ -92,11 +94,16 @@ fig = sweep_figure(results)
 # ## The paper's claims, checked
 #
 # Regularizers are compared on the same images with a paired bootstrap of the SSD
-# difference (per-image values averaged over architectures). A claim holds only where
-# the 95% intervals exclude zero in its favour.
+# difference (per-image values averaged over architectures), which gives each
+# comparison a p-value. A claim is a family of such comparisons (L1 against each of
+# the other three, say), corrected with Holm's method; it holds only where every
+# comparison of the family is significant in its favour. If any model behind a claim
+# is not testable (collapsed, or too far below base in clean accuracy), the claim is
+# not testable, and the reason is given: a model that predicts one class has constant
+# maps, whose SSD is 0 however unstable it is.
 
 # %%
-verdict_table(verdicts(results)).set_index("claim")
+verdict_table(verdicts(results, rules)).set_index("claim")
 
 # %% [markdown]
 # ## Where these numbers come from

@@ -47,6 +47,7 @@ from paperlib.train import (
     train,
     training_options,
 )
+from paperlib.verdicts import collapse_reason
 
 __all__ = [
     "ATTACK_NAMES",
@@ -68,6 +69,7 @@ __all__ = [
     "checkpoint_path",
     "clean_model_config",
     "clean_trained_model",
+    "collapse_reason",
     "config_hash",
     "correct",
     "cross_attack_frame",

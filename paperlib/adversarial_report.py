@@ -6,20 +6,33 @@ import numpy as np
 import pandas as pd
 
 from paperlib.audit import CHECKS
-from paperlib.config import ATTACK_NAMES, REGULARIZER_NAMES
+from paperlib.config import ATTACK_NAMES, REGULARIZER_NAMES, EligibilityConfig
 from paperlib.paper import ATTACKS, CLAIMS, TABLE1
 from paperlib.report import (
     ACCURACY_KEPT,
-    INCONCLUSIVE,
-    NOT_REPRODUCED,
-    NOT_TESTABLE,
-    REPRODUCED,
-    Verdict,
     architectures_in,
     at_paper_strength,
     rounded,
 )
-from paperlib.stats import hierarchical_ci, unpack_bits
+from paperlib.stats import unpack_bits
+from paperlib.verdicts import (
+    DEFAULT_RULES,
+    GAIN,
+    INCONCLUSIVE,
+    LOSS,
+    NOT_REPRODUCED,
+    NOT_TESTABLE,
+    REPRODUCED,
+    TIE,
+    Verdict,
+    accuracy_interval,
+    collapse_reason,
+    compare,
+    compare_counts,
+    family_verdict,
+    outcomes,
+    untestable_reason,
+)
 
 # The two readings of the paper's protocol, and where each keeps its per-image outcomes:
 # "transfer" scores the fine-tuned model on test images crafted against the original
@@ -27,6 +40,7 @@ from paperlib.stats import hierarchical_ci, unpack_bits
 # "white-box" attacks the fine-tuned model again.
 READINGS = {"transfer": "transfer", "white-box": "defended"}
 FLAG = "⚑"  # marks the numbers of a cell that failed the gradient-masking audit
+UNTESTABLE = "✗"  # marks a model that may not decide a claim (``verdicts.untestable_reason``)
 
 
 def audit_failures(result: dict) -> list[str]:
@@ -48,20 +62,30 @@ def _per_seed(results: list[dict], arch: str, reg: str, *keys: str) -> list[np.n
     return bits
 
 
-def table1(results: list[dict], reading: str = "transfer") -> pd.DataFrame:
+def table1(
+    results: list[dict], reading: str = "transfer", rules: EligibilityConfig = DEFAULT_RULES
+) -> pd.DataFrame:
     """Accuracy under each attack after adversarial training, with 95% intervals and the
     paper's value, one row per architecture x regularizer x attack (percent), for the
-    cells at the paper's penalty strength, in one of the ``READINGS``."""
+    cells at the paper's penalty strength, in one of the ``READINGS``. ``untestable``
+    says why a model may not decide a claim ("" when it may)."""
     results = at_paper_strength(results)
     rows = []
     for arch in architectures_in(results):
         for reg in REGULARIZER_NAMES:
+            state = model_state(results, arch, reg)
+            if state is None:
+                untestable = ""
+            elif reg == "base":
+                untestable = collapse_reason(*state, rules)
+            else:
+                untestable = why_untestable(results, arch, reg, rules)
             for attack in ATTACK_NAMES:
                 seeds = _per_seed(results, arch, reg, READINGS[reading], attack)
                 ours = (
                     (np.nan, np.nan, np.nan)
                     if seeds is None
-                    else (100 * np.mean(seeds), *(100 * v for v in hierarchical_ci(seeds)))
+                    else (100 * np.mean(seeds), *(100 * v for v in accuracy_interval(seeds)))
                 )
                 rows.append(
                     {
@@ -76,6 +100,7 @@ def table1(results: list[dict], reading: str = "transfer") -> pd.DataFrame:
                             r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
                             for r in results
                         ),
+                        "untestable": untestable,
                         "flagged": any(
                             audit_failures(r)
                             for r in results
@@ -88,12 +113,14 @@ def table1(results: list[dict], reading: str = "transfer") -> pd.DataFrame:
 
 def table1_display(table: pd.DataFrame) -> pd.DataFrame:
     """Table 1 as the paper lays it out, ours (with interval) beside the paper's; a
-    model that failed the gradient-masking audit is marked with FLAG."""
+    model that failed the gradient-masking audit is marked with FLAG, one that may not
+    decide a claim (collapsed, or too far below base) with UNTESTABLE."""
 
     def cell(row):
         if np.isnan(row.ours):
             return f"missing | {row.paper:.1f}"
         flag = f" {FLAG}" if row.flagged else ""
+        flag += f" {UNTESTABLE}" if row.untestable else ""
         return f"{row.ours:.1f} [{row.low:.1f}, {row.high:.1f}]{flag} | {row.paper:.1f}"
 
     shown = table.assign(value=table.apply(cell, axis=1))
@@ -190,14 +217,40 @@ def clean_drop(results: list[dict], arch: str, reg: str) -> float:
     return clean("base") - clean(reg)
 
 
-def _comparisons(results: list[dict], reading: str = "transfer") -> list[dict]:
-    """Paired (same images) differences of each regularizer against base, at the paper's
-    penalty strength, in one of the ``READINGS``.
+def model_state(results: list[dict], arch: str, reg: str) -> tuple[float, np.ndarray] | None:
+    """Clean accuracy (mean over seeds, on [0, 1]) and predicted-class counts (summed
+    over seeds) of the cells of ``arch`` x ``reg``; None when there are none."""
+    runs = [
+        r["metrics"]["clean"]
+        for r in results
+        if r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
+    ]
+    if not runs:
+        return None
+    accuracy = float(np.mean([c["accuracy"] for c in runs]))
+    return accuracy, np.sum([c["predicted_counts"] for c in runs], axis=0)
 
-    A regularized model that lost more than ``ACCURACY_KEPT`` points of clean accuracy
-    is not testable: a model that learned little keeps a chance-level share of images
-    under any attack, which says nothing about robustness. Its outcome is "not
-    testable", whatever the interval.
+
+def why_untestable(results: list[dict], arch: str, reg: str, rules: EligibilityConfig) -> str:
+    """Why ``reg`` on ``arch`` may not be compared with base ("" when it may): either
+    model collapsed, or ``reg`` lost too much clean accuracy against base."""
+    base, other = model_state(results, arch, "base"), model_state(results, arch, reg)
+    reason = collapse_reason(*base, rules) if base else ""
+    if reason:
+        return "base " + reason
+    return untestable_reason(*other, rules, base_accuracy=base[0] if base else None)
+
+
+def _comparisons(
+    results: list[dict], reading: str = "transfer", rules: EligibilityConfig = DEFAULT_RULES
+) -> list[dict]:
+    """Paired (same images) differences of each regularizer against base, at the paper's
+    penalty strength, in one of the ``READINGS``; the family of the claim that
+    regularization helps, judged by ``verdicts.outcomes`` (Holm over the family).
+
+    A comparison with a model that is not testable (``why_untestable``) is "not
+    testable", whatever its interval: a model that learned little keeps a chance-level
+    share of images under any attack, which says nothing about robustness.
     """
     results = at_paper_strength(results)
     out = []
@@ -208,19 +261,17 @@ def _comparisons(results: list[dict], reading: str = "transfer") -> list[dict]:
                 other = _per_seed(results, arch, reg, READINGS[reading], attack)
                 if base is None or other is None:
                     continue
-                low, high = hierarchical_ci(other, base)
-                outcome = "win" if low > 0 else "loss" if high < 0 else "tie"
-                if clean_drop(results, arch, reg) > ACCURACY_KEPT:
-                    outcome = NOT_TESTABLE
+                c = compare(other, base)
                 out.append(
                     {
                         "arch": arch,
                         "attack": attack,
                         "regularizer": reg,
-                        "diff": 100 * (np.mean(other) - np.mean(base)),
-                        "low": 100 * low,
-                        "high": 100 * high,
-                        "outcome": outcome,
+                        "diff": 100 * c["diff"],
+                        "low": 100 * c["low"],
+                        "high": 100 * c["high"],
+                        "p": c["p"],
+                        "untestable": why_untestable(results, arch, reg, rules),
                         "audit": FLAG
                         if any(
                             audit_failures(r)
@@ -231,44 +282,70 @@ def _comparisons(results: list[dict], reading: str = "transfer") -> list[dict]:
                         else "pass",
                     }
                 )
+    for c, outcome in zip(out, outcomes(out), strict=True):
+        c["outcome"] = outcome
     return out
 
 
-def comparisons_table(results: list[dict], reading: str = "transfer") -> pd.DataFrame:
-    return pd.DataFrame(_comparisons(results, reading)).round(2)
+def comparisons_table(
+    results: list[dict], reading: str = "transfer", rules: EligibilityConfig = DEFAULT_RULES
+) -> pd.DataFrame:
+    return pd.DataFrame(_comparisons(results, reading, rules)).round(
+        {"diff": 2, "low": 2, "high": 2, "p": 4}
+    )
 
 
-def verdicts(results: list[dict]) -> list[Verdict]:
-    comparisons = _comparisons(results)
+def verdicts(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) -> list[Verdict]:
+    comparisons = _comparisons(results, rules=rules)
     return [
         _helps(comparisons),
         _elastic_most_consistent(comparisons),
+        _same_accuracy_slower(convergence_table(results, rules)),
         _convergence(results),
         _overfitting(results),
     ]
 
 
-def _helps(comparisons: list[dict]) -> Verdict:
+def paper_comparisons() -> list[dict]:
+    """The family of ``_comparisons`` built from the paper's own Table 1: each entry an
+    accuracy out of 500 attacked images, per-image outcomes unpublished, so regularizer
+    and base are compared as two counts (Fisher's exact test)."""
+    n = 500
+    out = []
+    for arch, rows in TABLE1.items():
+        for i, attack in enumerate(ATTACKS):
+            base = round(rows["base"][i] * n / 100)
+            for reg in REGULARIZER_NAMES[1:]:
+                c = compare_counts(round(rows[reg][i] * n / 100), base, n)
+                out.append(
+                    {"arch": arch, "attack": attack, "regularizer": reg, "untestable": ""}
+                    | {"diff": 100 * c["diff"], "p": c["p"]}
+                )
+    for c, outcome in zip(out, outcomes(out), strict=True):
+        c["outcome"] = outcome
+    return out
+
+
+def paper_verdicts() -> list[Verdict]:
+    """What the verdict rule concludes from the paper's own Table 1."""
+    comparisons = paper_comparisons()
+    how = "the paper's counts of 500, unpaired, Fisher's exact test"
+    return [_helps(comparisons, how), _elastic_most_consistent(comparisons)]
+
+
+def _helps(comparisons: list[dict], how: str = "ours paired by image, transfer reading") -> Verdict:
     where, statement = CLAIMS["regularization-helps"]
-    untestable = sum(c["outcome"] == NOT_TESTABLE for c in comparisons)
-    comparisons = [c for c in comparisons if c["outcome"] != NOT_TESTABLE]
-    n = len(comparisons)
-    wins = sum(c["outcome"] == "win" for c in comparisons)
-    losses = sum(c["outcome"] == "loss" for c in comparisons)
-    evidence = (
-        f"of {n} testable paired comparisons with the base model (architecture x attack "
-        f"x regularizer, transfer reading), {wins} are significant gains, "
-        f"{losses} significant losses, {n - wins - losses} within noise; {untestable} "
-        f"not testable (the regularized model lost more than {ACCURACY_KEPT:g} points of "
-        "clean accuracy)"
+    verdict, counts = family_verdict([c["outcome"] for c in comparisons], share=0.75)
+    reasons = sorted(
+        {
+            f"{c['arch']} {c['regularizer']}: {c['untestable']}"
+            for c in comparisons
+            if c["untestable"]
+        }
     )
-    if n == 0:
-        verdict = NOT_TESTABLE if untestable else INCONCLUSIVE
-    elif wins >= 0.75 * n:
-        verdict = REPRODUCED
-    elif losses > 0 and losses >= wins:
-        verdict = NOT_REPRODUCED
-    else:
+    evidence = f"comparisons with the base model (architecture x attack x regularizer; {how}): "
+    evidence += counts + (f" ({'; '.join(reasons)})" if reasons else "")
+    if not comparisons:
         verdict = INCONCLUSIVE
     return Verdict("regularization-helps", where, statement, evidence, verdict)
 
@@ -276,13 +353,15 @@ def _helps(comparisons: list[dict]) -> Verdict:
 def _elastic_most_consistent(comparisons: list[dict]) -> Verdict:
     where, statement = CLAIMS["elastic-most-consistent"]
     wins = {
-        reg: sum(c["outcome"] == "win" and c["regularizer"] == reg for c in comparisons)
+        reg: sum(c["outcome"] == GAIN and c["regularizer"] == reg for c in comparisons)
         for reg in REGULARIZER_NAMES[1:]
     }
-    evidence = "significant gains over base: " + ", ".join(f"{k} {v}" for k, v in wins.items())
+    evidence = "significant gains over base (Holm): " + ", ".join(
+        f"{k} {v}" for k, v in wins.items()
+    )
     untestable = sorted({c["regularizer"] for c in comparisons if c["outcome"] == NOT_TESTABLE})
     if untestable:
-        evidence += f"; not testable: {', '.join(untestable)} (lost their clean accuracy)"
+        evidence += f"; not testable: {', '.join(untestable)}"
     others = max(v for k, v in wins.items() if k != "elastic")
     if "elastic" in untestable or (untestable and wins["elastic"] <= others):
         # Elastic net cannot be judged, or could only "win" against untestable rivals.
@@ -341,6 +420,67 @@ def _convergence(results: list[dict]) -> Verdict:
     return Verdict("regularized-converge-slower", where, statement, evidence, verdict)
 
 
+def convergence_table(
+    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES
+) -> pd.DataFrame:
+    """Section 4.2's claim, per architecture, regularizer and penalty strength: did the
+    model reach its base model's clean accuracy (within ``rules.max_accuracy_drop``
+    points, and not collapsed), and did it take more epochs to get there (train
+    accuracy at 90% of its best, every seed later than every base seed)?"""
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        p = r["params"]
+        groups.setdefault((p["arch"], p["regularizer"], p["penalty"]), []).append(r)
+    base = {arch: runs for (arch, reg, _), runs in groups.items() if reg == "base"}
+    rows = []
+    for (arch, reg, c), runs in sorted(groups.items()):
+        if reg == "base" or arch not in base:
+            continue
+        base_accuracy = float(np.mean([r["metrics"]["clean"]["accuracy"] for r in base[arch]]))
+        base_epochs = [epochs_to_converge(r["history"]) for r in base[arch]]
+        accuracy = float(np.mean([r["metrics"]["clean"]["accuracy"] for r in runs]))
+        counts = np.sum([r["metrics"]["clean"]["predicted_counts"] for r in runs], axis=0)
+        epochs = [epochs_to_converge(r["history"]) for r in runs]
+        missed = untestable_reason(accuracy, counts, rules, base_accuracy=base_accuracy)
+        if missed:
+            verdict, why = NOT_REPRODUCED, f"did not reach base's accuracy ({missed})"
+        elif min(epochs) > max(base_epochs):
+            verdict, why = REPRODUCED, "same accuracy, later"
+        elif max(epochs) < min(base_epochs):
+            verdict, why = NOT_REPRODUCED, "same accuracy, sooner"
+        else:
+            verdict, why = INCONCLUSIVE, "same accuracy, as soon (seeds overlap)"
+        rows.append(
+            {
+                "arch": arch,
+                "regularizer": reg,
+                "penalty": c,
+                "clean": 100 * accuracy,
+                "base clean": 100 * base_accuracy,
+                "epochs to 90%": "/".join(map(str, epochs)),
+                "base epochs": "/".join(map(str, base_epochs)),
+                "verdict": verdict,
+                "why": why,
+            }
+        )
+    return rounded(pd.DataFrame(rows), 2)
+
+
+def _same_accuracy_slower(table: pd.DataFrame) -> Verdict:
+    """The claim holds only if it holds for every architecture and strength."""
+    where, statement = CLAIMS["same-accuracy-slower"]
+    if table.empty:
+        return Verdict(
+            "same-accuracy-slower", where, statement, "no regularized cells", INCONCLUSIVE
+        )
+    marks = table.verdict.map({REPRODUCED: GAIN, NOT_REPRODUCED: LOSS}).fillna(TIE).tolist()
+    verdict, _ = family_verdict(marks, share=1.0)
+    evidence = "; ".join(
+        f"{r.arch} {r.regularizer} c={r.penalty:g}: {r.why}" for r in table.itertuples()
+    )
+    return Verdict("same-accuracy-slower", where, statement, evidence, verdict)
+
+
 def _overfitting(results: list[dict]) -> Verdict:
     where, statement = CLAIMS["base-overfits"]
     histories = _vgg_histories(results)
@@ -366,7 +506,7 @@ def _overfitting(results: list[dict]) -> Verdict:
 # --- the penalty's strength: the curve the paper does not have -----------------------
 
 
-def penalty_table(results: list[dict]) -> pd.DataFrame:
+def penalty_table(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) -> pd.DataFrame:
     """One row per cell: clean accuracy, robustness of the undefended model, sparsity.
 
     Robustness is accuracy under PGD at the standard 8/255 and DeepFool's robustness rho
@@ -391,12 +531,22 @@ def penalty_table(results: list[dict]) -> pd.DataFrame:
                 "hoyer": m["sparsity"]["hoyer"],
                 "weights < 1e-3": 100 * m["sparsity"]["weight_sparsity"]["0.001"],
                 "flagged": bool(audit_failures(r)),
+                "untestable": _cell_untestable(results, r, rules),
             }
         )
     columns = ["arch", "regularizer", "penalty", "seed"]
     return (
         pd.DataFrame(rows).sort_values(columns).reset_index(drop=True) if rows else pd.DataFrame()
     )
+
+
+def _cell_untestable(results: list[dict], result: dict, rules: EligibilityConfig) -> str:
+    """Why one cell's model may not decide a claim: collapsed, or (regularized) too far
+    below the mean clean accuracy of its architecture's base seeds."""
+    p, clean = result["params"], result["metrics"]["clean"]
+    base = model_state(results, p["arch"], "base")
+    against = None if p["regularizer"] == "base" or base is None else base[0]
+    return untestable_reason(clean["accuracy"], clean["predicted_counts"], rules, against)
 
 
 def accuracy_kept(table: pd.DataFrame) -> pd.DataFrame:

@@ -5,20 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.config import REGULARIZER_NAMES
+from paperlib.config import REGULARIZER_NAMES, EligibilityConfig
 from paperlib.paper import CLAIMS, TABLE2
 from paperlib.report import (
-    ACCURACY_KEPT,
-    INCONCLUSIVE,
-    NOT_REPRODUCED,
-    NOT_TESTABLE,
-    REPRODUCED,
-    Verdict,
     architectures_in,
     at_paper_strength,
     rounded,
 )
-from paperlib.stats import paired_difference_ci
+from paperlib.verdicts import (
+    DEFAULT_RULES,
+    INCONCLUSIVE,
+    NOT_TESTABLE,
+    Verdict,
+    compare,
+    family_verdict,
+    outcomes,
+    untestable_reason,
+)
 
 METHODS = {"occlusion": "occlusion_ssd", "gradcam": "gradcam_ssd"}
 
@@ -94,26 +97,6 @@ def per_architecture(results: list[dict]) -> pd.DataFrame:
     return rounded(pd.DataFrame(rows), 3)
 
 
-def _difference(results, reg_a: str, reg_b: str, key: str) -> tuple[float, float] | None:
-    """95% paired interval of mean(a) - mean(b); None when either is missing."""
-    a, b = pooled(results, reg_a, key), pooled(results, reg_b, key)
-    return None if a is None or b is None else paired_difference_ci(a, b)
-
-
-def _lowest(results, reg: str, key: str) -> str:
-    """Is ``reg`` significantly lower (more stable) than every other regularizer?"""
-    intervals = [
-        _difference(results, reg, other, key) for other in REGULARIZER_NAMES if other != reg
-    ]
-    if any(i is None for i in intervals):
-        return INCONCLUSIVE
-    if all(high < 0 for _, high in intervals):
-        return REPRODUCED
-    if any(low > 0 for low, _ in intervals):
-        return NOT_REPRODUCED
-    return INCONCLUSIVE
-
-
 def _evidence(results, key: str) -> str:
     parts = []
     for reg in REGULARIZER_NAMES:
@@ -122,82 +105,108 @@ def _evidence(results, key: str) -> str:
     return "mean SSD: " + ", ".join(parts)
 
 
-def untestable(results: list[dict]) -> list[str]:
-    """The regularizers (at the paper's strength) that lost more than ``ACCURACY_KEPT``
-    points of clean accuracy against base on some architecture. A model that predicts
-    one class has constant maps, whose SSD is 0 however unstable the model is."""
+def untestable(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) -> list[str]:
+    """Why models at the paper's strength may not decide a claim, one line per
+    architecture and regularizer that is not testable (``verdicts.untestable_reason``;
+    base models only when collapsed). A model that predicts one class has constant
+    maps, whose SSD is 0 however unstable the model is."""
     results = at_paper_strength(results)
 
-    def clean(arch, reg):
+    def state(arch, reg):
         runs = [
-            r["metrics"]["clean_accuracy"]
+            r["metrics"]
             for r in results
             if r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
         ]
-        return 100 * float(np.mean(runs)) if runs else None
+        if not runs:
+            return None
+        counts = np.sum([m["predicted_counts"] for m in runs], axis=0)
+        return float(np.mean([m["clean_accuracy"] for m in runs])), counts
 
-    lost = []
-    for reg in REGULARIZER_NAMES[1:]:
-        for arch in architectures_in(results):
-            base, other = clean(arch, "base"), clean(arch, reg)
-            if base is not None and other is not None and base - other > ACCURACY_KEPT:
-                lost.append(reg)
-                break
-    return lost
+    reasons = []
+    for arch in architectures_in(results):
+        base = state(arch, "base")
+        for reg in REGULARIZER_NAMES:
+            model = state(arch, reg)
+            if model is None:
+                continue
+            against = None if reg == "base" or base is None else base[0]
+            reason = untestable_reason(*model, rules, base_accuracy=against)
+            if reason:
+                reasons.append(f"{arch} {reg}: {reason}")
+    return reasons
 
 
-def verdicts(results: list[dict]) -> list[Verdict]:
-    """Each claim compares every regularizer with the others (or with base), so a single
-    untestable regularizer makes all three not testable."""
-    lost = untestable(results)
+# Each claim is a family of comparisons (method, model, rival): it holds when the model's
+# maps move significantly less than the rival's in every comparison of the family.
+STABILITY_CLAIMS = {
+    "l1-stablest-occlusion": [("occlusion", "l1", o) for o in REGULARIZER_NAMES if o != "l1"],
+    "regularized-stabler-gradcam": [("gradcam", r, "base") for r in REGULARIZER_NAMES[1:]],
+    "elastic-most-stable": [
+        (m, "elastic", o) for m in METHODS for o in REGULARIZER_NAMES if o != "elastic"
+    ],
+}
+
+
+def verdicts(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) -> list[Verdict]:
+    """Each claim compares regularizers with each other (or with base), so a single
+    untestable model makes all three not testable."""
+    lost = untestable(results, rules)
+
+    def evidence(pairs):
+        methods = dict.fromkeys(method for method, _, _ in pairs)
+        return "; ".join(f"{m}: {_evidence(results, METHODS[m])}" for m in methods)
+
     if lost:
-        reason = (
-            f"not testable: {', '.join(lost)} lost more than {ACCURACY_KEPT:g} points of "
-            "clean accuracy against base; "
-        )
+        reason = f"not testable: {'; '.join(lost)}. "
         return [
-            Verdict(claim, *CLAIMS[claim], reason + _evidence(results, key), NOT_TESTABLE)
-            for claim, key in (
-                ("l1-stablest-occlusion", "occlusion_ssd"),
-                ("regularized-stabler-gradcam", "gradcam_ssd"),
-                ("elastic-most-stable", "gradcam_ssd"),
+            Verdict(
+                claim,
+                *CLAIMS[claim],
+                reason + _evidence(results, METHODS[pairs[0][0]]),
+                NOT_TESTABLE,
             )
+            for claim, pairs in STABILITY_CLAIMS.items()
         ]
-    where, statement = CLAIMS["l1-stablest-occlusion"]
-    occlusion = Verdict(
-        "l1-stablest-occlusion",
-        where,
-        statement,
-        _evidence(results, "occlusion_ssd"),
-        _lowest(results, "l1", "occlusion_ssd"),
-    )
-    where, statement = CLAIMS["regularized-stabler-gradcam"]
-    vs_base = [_difference(results, reg, "base", "gradcam_ssd") for reg in REGULARIZER_NAMES[1:]]
-    if any(i is None for i in vs_base):
-        gradcam = INCONCLUSIVE
-    elif all(high < 0 for _, high in vs_base):
-        gradcam = REPRODUCED
-    elif any(low > 0 for low, _ in vs_base):  # a regularizer significantly less stable
-        gradcam = NOT_REPRODUCED
-    else:
-        gradcam = INCONCLUSIVE
-    gradcam_verdict = Verdict(
-        "regularized-stabler-gradcam", where, statement, _evidence(results, "gradcam_ssd"), gradcam
-    )
-    where, statement = CLAIMS["elastic-most-stable"]
-    both = [_lowest(results, "elastic", key) for key in METHODS.values()]
-    elastic = (
-        REPRODUCED
-        if all(v == REPRODUCED for v in both)
-        else NOT_REPRODUCED
-        if NOT_REPRODUCED in both
-        else INCONCLUSIVE
-    )
-    elastic_verdict = Verdict(
-        "elastic-most-stable",
-        where,
-        statement,
-        "elastic net lowest for occlusion: " + both[0] + "; for Grad-CAM: " + both[1],
-        elastic,
-    )
-    return [occlusion, gradcam_verdict, elastic_verdict]
+
+    def ours(method: str, model: str, rival: str) -> dict | None:
+        a, b = pooled(results, model, METHODS[method]), pooled(results, rival, METHODS[method])
+        return None if a is None or b is None else compare([b], [a])  # > 0: model steadier
+
+    return _judge(ours, evidence)
+
+
+def paper_verdicts() -> list[Verdict]:
+    """The same claims judged from the paper's own Table 2 (mean and standard deviation
+    of the SSD over 1,000 images per regularizer, per-image values unpublished, so the
+    comparisons are unpaired: Welch's t-test)."""
+    from scipy.stats import ttest_ind_from_stats  # here: SciPy is slow to import
+
+    def paper(method: str, model: str, rival: str) -> dict:
+        (ma, sa), (mb, sb) = TABLE2[method][model], TABLE2[method][rival]
+        p = ttest_ind_from_stats(mb, sb, 1000, ma, sa, 1000, equal_var=False).pvalue
+        return {"diff": mb - ma, "p": float(p)}
+
+    def evidence(pairs):
+        methods = dict.fromkeys(method for method, _, _ in pairs)
+        return "; ".join(
+            f"{m}: paper's mean SSD "
+            + ", ".join(f"{reg} {TABLE2[m][reg][0]:.2f}" for reg in REGULARIZER_NAMES)
+            for m in methods
+        )
+
+    return _judge(paper, evidence)
+
+
+def _judge(compare_pair, evidence) -> list[Verdict]:
+    """``compare_pair(method, model, rival)`` -> ``{"diff", "p"}`` (diff > 0: the model's
+    maps move less) or None when cells are missing; the one rule of ``verdicts``."""
+    found = []
+    for claim, pairs in STABILITY_CLAIMS.items():
+        comparisons = [compare_pair(*pair) for pair in pairs]
+        if any(c is None for c in comparisons):
+            verdict, counts = INCONCLUSIVE, "cells missing"
+        else:
+            verdict, counts = family_verdict(outcomes(comparisons), share=1.0)
+        found.append(Verdict(claim, *CLAIMS[claim], f"{evidence(pairs)}; {counts}", verdict))
+    return found

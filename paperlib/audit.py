@@ -47,14 +47,6 @@ def higher_p(higher: Bits, lower: Bits) -> float:
     return float(binomtest(up, up + down, 0.5, alternative="greater").pvalue)
 
 
-def prediction_entropy(predictions: Bits, classes: int = 10) -> float:
-    """Entropy of the predicted-class histogram, normalized to [0, 1]: 0 for a model that
-    always predicts one class, 1 for one that predicts every class equally often."""
-    counts = np.bincount(np.asarray(predictions).ravel(), minlength=classes)
-    shares = counts[counts > 0] / counts.sum()
-    return float(-(shares * np.log(shares)).sum() / np.log(classes))
-
-
 def _bool(bits: Bits) -> np.ndarray:
     return np.asarray(bits.cpu() if isinstance(bits, torch.Tensor) else bits).astype(bool)
 
@@ -132,22 +124,10 @@ def robust_below_clean(clean: Bits, attacked: Mapping[str, Bits], alpha: float) 
     return _none_higher(pairs, alpha, "accuracy above clean")
 
 
-def collapse_reason(predictions: Bits, cfg: AuditConfig) -> str:
-    """Why the model counts as collapsed ("" when it does not)."""
-    entropy = prediction_entropy(predictions)
-    if entropy >= cfg.min_prediction_entropy:
-        return ""
-    share = np.bincount(np.asarray(predictions).ravel()).max() / len(predictions)
-    return (
-        f"collapsed: one class predicted for {100 * share:.0f} % of images "
-        f"(prediction entropy {entropy:.2f} < {cfg.min_prediction_entropy})"
-    )
-
-
 def audit_undefended(
     cfg: AuditConfig,
     *,
-    predictions: Bits,
+    collapsed: str,
     clean: Bits,
     fgsm_by_eps: Mapping[float, Bits],
     pgd_by_eps: Mapping[float, Bits],
@@ -156,7 +136,8 @@ def audit_undefended(
     autoattack: Bits,
 ) -> dict:
     """All five checks on the clean-trained model: the ε sweep (untargeted PGD and
-    FGSM), the paper's three attacks at ART's settings, and AutoAttack."""
+    FGSM), the paper's three attacks at ART's settings, and AutoAttack. ``collapsed``
+    says why the model has collapsed (``verdicts.collapse_reason``), or is ""."""
     largest = max(pgd_by_eps)
     step_pairs = {f"PGD vs FGSM at {e:.4g}": (pgd_by_eps[e], fgsm_by_eps[e]) for e in pgd_by_eps}
     step_pairs["targeted PGD vs FGSM (paper settings)"] = (
@@ -173,7 +154,7 @@ def audit_undefended(
         "large_eps_breaks": large_eps_breaks(
             {"DeepFool": paper_attacks["deepfool"], f"PGD at {largest:.4g}": pgd_by_eps[largest]},
             cfg.near_zero,
-            collapse_reason(predictions, cfg),
+            collapsed,
         ),
         "gradient_free_not_stronger": gradient_free_not_stronger(
             autoattack_report, len(_bool(clean)), cfg.gradient_free_margin
@@ -183,7 +164,7 @@ def audit_undefended(
 
 
 def audit_finetuned(
-    cfg: AuditConfig, *, predictions: Bits, clean: Bits, attacks: Mapping[str, Bits]
+    cfg: AuditConfig, *, collapsed: str, clean: Bits, attacks: Mapping[str, Bits]
 ) -> dict:
     """The checks that the cross-attack matrix allows on an adversarially fine-tuned
     model: the paper's three attacks at ART's settings, white-box."""
@@ -197,7 +178,7 @@ def audit_finetuned(
         "large_eps_breaks": large_eps_breaks(
             {"DeepFool": attacks["deepfool"], "targeted PGD (paper settings)": attacks["pgd"]},
             cfg.near_zero,
-            collapse_reason(predictions, cfg),
+            collapsed,
         ),
         "gradient_free_not_stronger": not_run,
         "robust_below_clean": robust_below_clean(clean, attacks, cfg.alpha),

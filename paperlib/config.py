@@ -99,9 +99,18 @@ class AuditConfig:
     near_zero: float = field(default=0.05, metadata={"min": 0.0, "max": 1.0})  # "about 0"
     # The most accuracy Square may take beyond the gradient-based attacks of AutoAttack.
     gradient_free_margin: float = field(default=0.05, metadata={"min": 0.0, "max": 1.0})
-    # Below this normalized entropy of its predicted classes a model has collapsed, and an
-    # attack that cannot move it to 0 says nothing about its gradients.
+
+
+@dataclass(frozen=True)
+class EligibilityConfig:
+    """Which models may decide a claim (``paperlib.verdicts``): below any of these a
+    model has collapsed or lost too much, and the comparison is "not testable"."""
+
+    min_accuracy: float = field(default=0.2, metadata={"min": 0.0, "max": 1.0})  # clean, [0, 1]
+    # Normalized entropy of the predicted classes: 0 = one class for every image.
     min_prediction_entropy: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    # Against its base model: the most clean accuracy (points) a model may lose.
+    max_accuracy_drop: float = field(default=5.0, metadata=_min(0.0))
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,7 @@ class Profile:
     density: DensityConfig = DensityConfig()
     adversarial: AdversarialConfig = AdversarialConfig()
     attribution: AttributionConfig = AttributionConfig()
+    testable: EligibilityConfig = EligibilityConfig()
 
 
 @dataclass(frozen=True)
@@ -224,7 +234,7 @@ CELL_TYPES = {
 # The profile sections a cell's result depends on (attribution: the trained model too).
 HASHED_SECTIONS = {
     "density": ("density",),
-    "adversarial": ("adversarial",),
+    "adversarial": ("adversarial", "testable"),  # the audit skips collapsed models
     "attribution": ("adversarial", "attribution"),
 }
 

@@ -151,9 +151,12 @@ def figure2(table: pd.DataFrame) -> plt.Figure:
             bars = ax.bar(
                 x, rows.ours, width, yerr=err, color=REG_COLORS[reg], label=reg, capsize=2
             )
-            for bar, flagged in zip(bars, rows.flagged.fillna(False), strict=True):
+            marks = zip(bars, rows.flagged.fillna(False), rows.untestable.fillna(""), strict=True)
+            for bar, flagged, untestable in marks:
                 if flagged:  # failed the gradient-masking audit
                     bar.set(hatch="xx", edgecolor="black")
+                if untestable:  # collapsed, or too far below base: decides nothing
+                    bar.set(alpha=0.3)
             ax.scatter(
                 x,
                 rows.paper,
@@ -169,6 +172,8 @@ def figure2(table: pd.DataFrame) -> plt.Figure:
         axes[0, -1].bar(
             [0], [0], color="white", edgecolor="black", hatch="xx", label="audit failed"
         )
+    if table.untestable.fillna("").astype(bool).any():
+        axes[0, -1].bar([0], [0], color="gray", alpha=0.3, label="not testable (faded)")
     axes[0, -1].legend(fontsize=7, loc="upper right")
     return fig
 
@@ -226,7 +231,7 @@ def eps_sweep_figure(results: list[dict]) -> plt.Figure:
 def sparsity_scatter(table: pd.DataFrame) -> plt.Figure:
     """Activation density against accuracy under PGD at 8/255 (undefended), one point
     per cell of ``adversarial_report.penalty_table``; a cell that failed the
-    gradient-masking audit is ringed in red."""
+    gradient-masking audit is ringed in red, one that is not testable is faded."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
     for _, row in table.iterrows():
         ax.scatter(
@@ -237,9 +242,12 @@ def sparsity_scatter(table: pd.DataFrame) -> plt.Figure:
             s=40,
             edgecolors="red" if row["flagged"] else "none",
             linewidths=1.5,
+            alpha=0.3 if row["untestable"] else 1.0,
         )
     if table["flagged"].any():
         ax.scatter([], [], color="white", edgecolors="red", label="audit failed")
+    if table["untestable"].astype(bool).any():
+        ax.scatter([], [], color="gray", alpha=0.3, label="not testable (faded)")
     for reg, color in REG_COLORS.items():
         ax.scatter([], [], color=color, label=reg)
     for arch in dict.fromkeys(table["arch"]):

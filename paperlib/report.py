@@ -1,42 +1,28 @@
 """Tables and verdicts computed from the results JSON.
 
-A verdict is one of ``reproduced``, ``not reproduced`` or ``inconclusive``. It is
-decided by 95% intervals: overlapping intervals never count as a win.
+The verdict rule itself, and which models may decide a claim, live in
+``paperlib.verdicts``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-from paperlib.config import ARCHITECTURES, load_grid
+from paperlib.config import ARCHITECTURES, EligibilityConfig, load_grid
 from paperlib.paper import CLAIMS, PENALTY
 from paperlib.stats import bootstrap_ci, hierarchical_ci, unpack_bits
 from paperlib.store import load_results
+from paperlib.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Verdict
 
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
-# A claim whose every comparison involves a model that lost its clean accuracy (for
-# example one collapsed to a constant prediction): such a model decides nothing.
-NOT_TESTABLE = "not testable"
-# A regularized model "keeps its accuracy", and can be compared with its base model,
-# when its clean accuracy is at most this far below base's (mean over seeds;
-# percentage points). Our threshold, the one the issue tracker set for the cpu profile.
-ACCURACY_KEPT = 5.0
+# A regularized model "keeps its accuracy" when its clean accuracy is at most this far
+# below its base model's (mean over seeds; percentage points): the default of the
+# profiles' ``testable.max_accuracy_drop``.
+ACCURACY_KEPT = EligibilityConfig().max_accuracy_drop
 SPARSE_DENSITY = 0.5  # the paper: a sparse code has an activity ratio in [0, 0.5]
 # "As accurate" is tested as non-inferiority: a sparse model may be at most this much
 # less accurate (absolute, on [0, 1]) before we call it worse. Our assumption.
 ACCURACY_MARGIN = 0.01
-
-
-@dataclass(frozen=True)
-class Verdict:
-    claim: str
-    where: str
-    statement: str
-    evidence: str
-    verdict: str
 
 
 def density_table(results: list[dict]) -> pd.DataFrame:

@@ -18,14 +18,6 @@ def bootstrap_ci(
     return _percentiles(statistic(values[picks], axis=1))
 
 
-def paired_difference_ci(a, b, *, seed: int = 0, resamples: int = RESAMPLES) -> tuple[float, float]:
-    """95% interval of mean(a) - mean(b) for paired per-item values (same test images)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape:
-        raise ValueError(f"paired values need equal shapes, got {a.shape} and {b.shape}")
-    return bootstrap_ci(a - b, seed=seed, resamples=resamples)
-
-
 def _percentiles(samples: np.ndarray) -> tuple[float, float]:
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(samples, [tail, 100 - tail])
@@ -53,6 +45,14 @@ def hierarchical_ci(
     group separately, and the images once for both, which keeps the pairing by image.
     With one seed it reduces to the ordinary bootstrap over images.
     """
+    return _percentiles(hierarchical_draws(runs, baseline, seed=seed, resamples=resamples))
+
+
+def hierarchical_draws(
+    runs, baseline=None, *, seed: int = 0, resamples: int = RESAMPLES
+) -> np.ndarray:
+    """The bootstrap distribution behind ``hierarchical_ci``: one mean (or difference of
+    means) per resample."""
     groups = [np.asarray(runs, dtype=float)] + (
         [] if baseline is None else [np.asarray(baseline, dtype=float)]
     )
@@ -67,4 +67,4 @@ def hierarchical_ci(
         # For each resample: average the picked seeds' values, then the picked images.
         per_image = g[seeds].mean(axis=1)  # (resamples, n_images)
         means.append(np.take_along_axis(per_image, images, axis=1).mean(axis=1))
-    return _percentiles(means[0] - means[1] if baseline is not None else means[0])
+    return means[0] - means[1] if baseline is not None else means[0]

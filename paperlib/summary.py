@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from paperlib import adversarial_report, attribution_report
-from paperlib.report import Verdict, density_verdicts, grid_results
+from paperlib.config import load_profile
+from paperlib.report import density_verdicts, grid_results
+from paperlib.verdicts import Verdict
 
 EXPERIMENTS = {
     "density": density_verdicts,
@@ -15,20 +17,33 @@ EXPERIMENTS = {
 
 
 def all_verdicts(profile: str) -> list[Verdict]:
+    """Every claim's verdict from one profile's results, under its ``testable`` rules."""
+    rules = load_profile(profile).testable
     verdicts = []
     for experiment, judge in EXPERIMENTS.items():
         results, _ = grid_results(profile, experiment)
         if results:
-            verdicts += judge(results)
+            verdicts += judge(results) if experiment == "density" else judge(results, rules)
     return verdicts
 
 
+def paper_verdicts() -> dict[str, Verdict]:
+    """The verdict rule applied to the paper's own published numbers (Tables 1 and 2),
+    by claim; the claims read off figures have none."""
+    found = adversarial_report.paper_verdicts() + attribution_report.paper_verdicts()
+    return {v.claim: v for v in found}
+
+
 def claims_table(profiles: list[str]) -> pd.DataFrame:
-    """One row per claim; for each profile with results, its evidence and verdict."""
+    """One row per claim: what the verdict rule concludes from the paper's own numbers,
+    then, for each profile with results, our evidence and verdict."""
+    calibration = paper_verdicts()
     rows: dict[str, dict] = {}
     for profile in profiles:
         for v in all_verdicts(profile):
             row = rows.setdefault(v.claim, {"claim": v.statement, "paper": v.where})
+            own = calibration.get(v.claim)
+            row["from the paper's own numbers"] = own.verdict if own else "no numbers published"
             row[f"evidence ({profile})"] = v.evidence
             row[f"verdict ({profile})"] = v.verdict
     return pd.DataFrame(list(rows.values()))

@@ -19,6 +19,7 @@ from paperlib.adversarial_report import (
     audit_table,
     clean_and_undefended,
     comparisons_table,
+    convergence_table,
     cross_attack_table,
     deepfool_rho,
     epochs_to_converge,
@@ -41,10 +42,10 @@ from paperlib.regularizers import (
     make_penalty,
     no_penalty,
 )
-from paperlib.report import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 from paperlib.sparsity import weight_sparsity
 from paperlib.stats import pack_bits
 from paperlib.train import penalized_cross_entropy
+from paperlib.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
 # --- kernel penalties on a hand-made two-layer net ------------------------------------
 
@@ -185,11 +186,13 @@ def _result(
     density=0.4,
     transfer=None,
     flagged=False,
+    collapsed=False,
 ) -> dict:
     """``defended``: the fraction correct under every attack (white-box reading), or a
     dict per attack; ``transfer``: the same for the transfer reading (default: as
     ``defended``). ``penalty``: c, by default the paper's 0.01 (0 for base).
-    ``flagged``: the undefended model failed the large-eps check of the audit."""
+    ``flagged``: the undefended model failed the large-eps check of the audit;
+    ``collapsed``: the model predicts one class for every test image."""
     per_attack = defended if isinstance(defended, dict) else dict.fromkeys(ATTACK_NAMES, defended)
     transfer = per_attack if transfer is None else dict.fromkeys(ATTACK_NAMES, transfer)
     penalty = (0.0 if reg == "base" else 0.01) if penalty is None else penalty
@@ -202,6 +205,7 @@ def _result(
             "clean": {
                 "accuracy": clean,
                 "accuracy_ci": [clean - 0.05, clean + 0.05],
+                "predicted_counts": [1000] + [0] * 9 if collapsed else [100] * 10,
                 "train_accuracy": clean + 0.1,
             },
             "sparsity": {
@@ -380,6 +384,7 @@ def _verdict(results: list[dict], claim: str):
     assert list(by_claim) == [
         "regularization-helps",
         "elastic-most-consistent",
+        "same-accuracy-slower",
         "regularized-converge-slower",
         "base-overfits",
     ]
@@ -390,13 +395,13 @@ def test_regularization_helps_is_reproduced_when_all_27_comparisons_are_clear_ga
     results = _grid({"base": 0.2, "l1": 0.6, "l2": 0.6, "elastic": 0.6})
     comparisons = comparisons_table(results)
     assert len(comparisons) == 27
-    assert (comparisons["outcome"] == "win").all()
+    assert (comparisons["outcome"] == "gain").all()
     assert comparisons["diff"].tolist() == [40.0] * 27
     assert (comparisons["low"] > 0).all()
     verdict = _verdict(results, "regularization-helps")
     assert verdict.verdict == REPRODUCED
-    assert "of 27 testable paired comparisons" in verdict.evidence
-    assert "27 are significant gains, 0 significant losses" in verdict.evidence
+    assert "27 testable comparison(s)" in verdict.evidence
+    assert "27 significant gain(s), 0 significant loss(es)" in verdict.evidence
 
 
 def test_regularization_helps_is_not_reproduced_when_all_comparisons_are_clear_losses():
@@ -408,7 +413,7 @@ def test_regularization_helps_is_not_reproduced_when_all_comparisons_are_clear_l
 def test_regularization_helps_is_inconclusive_with_some_gains_and_no_losses():
     results = _grid({"base": 0.2, "l1": 0.2, "l2": 0.2, "elastic": 0.6})  # 9 gains of 27
     outcomes = comparisons_table(results)["outcome"].value_counts().to_dict()
-    assert outcomes == {"tie": 18, "win": 9}
+    assert outcomes == {"tie": 18, "gain": 9}
     assert _verdict(results, "regularization-helps").verdict == INCONCLUSIVE
 
 
@@ -433,14 +438,14 @@ def test_elastic_most_consistent_is_reproduced_when_elastic_wins_most():
     l2_fgsm_only = {"deepfool": 0.2, "fgsm": 0.6, "pgd": 0.2}  # 3 gains; elastic has 9
     results = _grid({"base": 0.2, "l1": 0.2, "l2": l2_fgsm_only, "elastic": 0.6})
     verdict = _verdict(results, "elastic-most-consistent")
-    assert verdict.evidence == "significant gains over base: l1 0, l2 3, elastic 9"
+    assert verdict.evidence == "significant gains over base (Holm): l1 0, l2 3, elastic 9"
     assert verdict.verdict == REPRODUCED
 
 
 def test_elastic_most_consistent_is_inconclusive_on_a_tie():
     results = _grid({"base": 0.2, "l1": 0.6, "l2": 0.2, "elastic": 0.6})
     verdict = _verdict(results, "elastic-most-consistent")
-    assert verdict.evidence == "significant gains over base: l1 9, l2 0, elastic 9"
+    assert verdict.evidence == "significant gains over base (Holm): l1 9, l2 0, elastic 9"
     assert verdict.verdict == INCONCLUSIVE
 
 
@@ -485,6 +490,23 @@ def test_convergence_verdict_follows_the_vgg_curves():
     assert _verdict(faster, "regularized-converge-slower").verdict == NOT_REPRODUCED
     same = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4))
     assert _verdict(same, "regularized-converge-slower").verdict == INCONCLUSIVE
+
+
+def test_same_accuracy_slower_is_judged_per_architecture_and_strength():
+    slower = [
+        _result(arch, reg, history=FAST if reg == "base" else SLOW, penalty=c)
+        for arch in ARCHITECTURES
+        for reg, c in [("base", 0.0), *((r, 1e-4) for r in REGULARIZER_NAMES[1:])]
+    ]
+    table = convergence_table(slower)
+    assert len(table) == 9 and set(table.verdict) == {REPRODUCED}
+    assert _verdict(slower, "same-accuracy-slower").verdict == REPRODUCED
+    # One strength where a model collapses breaks "all models reach the same accuracy".
+    broken = [*slower, _result("vgg16", "l1", penalty=0.01, clean=0.1, collapsed=True)]
+    table = convergence_table(broken).set_index(["arch", "regularizer", "penalty"])
+    assert table.loc[("vgg16", "l1", 0.01), "verdict"] == NOT_REPRODUCED
+    assert "collapsed: one class" in table.loc[("vgg16", "l1", 0.01), "why"]
+    assert _verdict(broken, "same-accuracy-slower").verdict == NOT_REPRODUCED
 
 
 def test_curve_verdicts_are_inconclusive_without_the_vgg_cells():
@@ -636,7 +658,7 @@ def test_table1_and_comparisons_read_transfer_or_white_box_as_asked():
         for reading in ("transfer", "white-box")
     }
     assert by_reading["transfer"].loc[("fgsm", "l2"), "outcome"] == "loss"
-    assert by_reading["white-box"].loc[("fgsm", "l2"), "outcome"] == "win"
+    assert by_reading["white-box"].loc[("fgsm", "l2"), "outcome"] == "gain"
     # The verdict uses the paper's reading, transfer: a significant loss everywhere.
     assert _verdict_of(results, "regularization-helps").verdict == NOT_REPRODUCED
 
@@ -676,7 +698,7 @@ def test_one_collapsed_regularizer_leaves_the_others_to_decide():
     results += [_result("vgg16", reg, defended=0.3, clean=0.65) for reg in ("l1", "l2")]
     results.append(_result("vgg16", "elastic", defended=0.1, clean=0.1))
     helps = _verdict_of(results, "regularization-helps")
-    assert helps.verdict == REPRODUCED and "of 6 testable" in helps.evidence
+    assert helps.verdict == REPRODUCED and "6 testable" in helps.evidence
     # Elastic net cannot be judged the most consistent when it is the broken one.
     assert _verdict_of(results, "elastic-most-consistent").verdict == NOT_TESTABLE
 
@@ -739,3 +761,51 @@ def test_penalty_figure_draws_when_deepfool_fooled_nothing_anywhere():
     fig = penalty_figure(table)
     fig.canvas.draw()  # raised "Data cannot be log-scaled" before the limits were fixed
     assert fig.axes[2].get_xlim() == pytest.approx((5e-5, 2e-4))
+
+
+def test_a_collapsed_model_decides_no_claim_even_when_its_accuracy_is_kept():
+    """One class for every image, yet within 5 points of base's clean accuracy (a skewed
+    test set would allow it): the entropy floor still takes it out, and it cannot make
+    regularization "help" or "hurt"."""
+    results = [_result(arch, "base", clean=0.3, defended=0.0) for arch in ARCHITECTURES]
+    results += [
+        _result(arch, reg, clean=0.28, defended=0.1, collapsed=True)
+        for arch in ARCHITECTURES
+        for reg in REGULARIZER_NAMES[1:]
+    ]
+    table = comparisons_table(results)
+    assert set(table.outcome) == {NOT_TESTABLE}
+    assert table.untestable.str.startswith("collapsed: one class predicted for 100 %").all()
+    for claim in ("regularization-helps", "elastic-most-consistent"):
+        assert _verdict_of(results, claim).verdict == NOT_TESTABLE
+
+
+def test_a_collapsed_base_model_makes_its_comparisons_untestable():
+    results = [_result("vgg16", "base", collapsed=True, defended=0.0)]
+    results += [_result("vgg16", reg, defended=0.5) for reg in REGULARIZER_NAMES[1:]]
+    table = comparisons_table(results)
+    assert set(table.outcome) == {NOT_TESTABLE}
+    assert table.untestable.str.startswith("base collapsed").all()
+
+
+def test_the_papers_own_table1_goes_through_the_same_rule_as_unpaired_counts():
+    from paperlib.adversarial_report import paper_comparisons, paper_verdicts
+
+    comparisons = paper_comparisons()
+    assert len(comparisons) == 27
+    resnet_elastic_pgd = next(
+        c
+        for c in comparisons
+        if (c["arch"], c["regularizer"], c["attack"]) == ("resnet50", "elastic", "pgd")
+    )
+    assert resnet_elastic_pgd["diff"] == pytest.approx(38.2 - 18.0)  # points
+    assert resnet_elastic_pgd["outcome"] == "gain"
+    vgg_l1_deepfool = next(
+        c
+        for c in comparisons
+        if (c["arch"], c["regularizer"], c["attack"]) == ("vgg16", "l1", "deepfool")
+    )
+    assert vgg_l1_deepfool["outcome"] == "tie"  # 10.8 % against 8.4 % of 500: noise
+    helps = paper_verdicts()[0]
+    assert helps.claim == "regularization-helps"
+    assert "the paper's counts of 500" in helps.evidence

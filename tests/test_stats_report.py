@@ -26,7 +26,6 @@ from paperlib.stats import (
     bootstrap_ci,
     hierarchical_ci,
     pack_bits,
-    paired_difference_ci,
     unpack_bits,
 )
 from paperlib.store import result_path, write_json
@@ -61,23 +60,6 @@ def test_bootstrap_ci_of_booleans_is_an_accuracy_interval():
     half_width = 1.96 * math.sqrt(0.7 * 0.3 / 1000)  # 0.028
     assert low == pytest.approx(0.7 - half_width, abs=0.006)
     assert high == pytest.approx(0.7 + half_width, abs=0.006)
-
-
-def test_paired_difference_ci_of_identical_vectors_is_zero():
-    a = np.random.default_rng(0).random(30)
-    assert paired_difference_ci(a, a.copy()) == (0.0, 0.0)
-
-
-def test_paired_difference_ci_is_the_interval_of_the_differences():
-    a = np.random.default_rng(0).random(40)
-    b = np.random.default_rng(1).random(40)
-    assert paired_difference_ci(a, b, seed=3) == bootstrap_ci(a - b, seed=3)
-    assert paired_difference_ci(a + 1.0, a) == pytest.approx((1.0, 1.0))
-
-
-def test_paired_difference_ci_rejects_different_shapes():
-    with pytest.raises(ValueError, match=r"equal shapes, got \(3,\) and \(4,\)"):
-        paired_difference_ci([1, 2, 3], [1, 2, 3, 4])
 
 
 def test_pack_bits_writes_one_character_per_image():
