@@ -48,7 +48,8 @@ def prediction_entropy(counts) -> float:
     takes every image, 1 when every class is predicted equally often."""
     counts = np.asarray(counts, dtype=float)
     shares = counts[counts > 0] / counts.sum()
-    return float(-(shares * np.log(shares)).sum() / np.log(len(counts)))
+    # abs(): a single class gives -0.0, which would print as "-0.00".
+    return abs(float((shares * np.log(shares)).sum() / np.log(len(counts))))
 
 
 def collapse_reason(accuracy: float, counts, cfg: EligibilityConfig) -> str:

@@ -39,6 +39,7 @@ def test_prediction_entropy_is_zero_for_one_class_and_one_for_all_equally():
 def test_a_constant_predictor_is_collapsed_whatever_its_accuracy():
     reason = collapse_reason(0.1, [0, 0, 2000, 0, 0, 0, 0, 0, 0, 0], CFG)
     assert reason.startswith("collapsed: one class predicted for 100 % of images")
+    assert "(prediction entropy 0.00 < 0.5)" in reason  # never "-0.00"
     assert collapse_reason(0.15, [100] * 10, CFG).startswith("near chance")
     assert collapse_reason(0.65, [100] * 10, CFG) == ""
 
