@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from paperlib.config import AuditConfig
+from paperlib.verdicts import mcnemar_p
 
 CHECKS = {
     "monotone_in_eps": "accuracy under PGD does not rise with ε",
@@ -38,13 +39,7 @@ Bits = np.ndarray | torch.Tensor
 def higher_p(higher: Bits, lower: Bits) -> float:
     """One-sided exact p-value that accuracy under ``higher`` exceeds that under
     ``lower``, the two measured on the same images."""
-    from scipy.stats import binomtest  # here: importing SciPy costs notebooks that never audit
-
-    a, b = _bool(higher), _bool(lower)
-    up, down = int((a & ~b).sum()), int((~a & b).sum())
-    if up == 0:
-        return 1.0
-    return float(binomtest(up, up + down, 0.5, alternative="greater").pvalue)
+    return mcnemar_p(_bool(higher), _bool(lower), alternative="greater")
 
 
 def _bool(bits: Bits) -> np.ndarray:

@@ -126,15 +126,17 @@ def compare(runs, baseline) -> dict:
     return {"diff": diff, "low": low, "high": high, "p": p}
 
 
-def mcnemar_p(a, b) -> float:
-    """Two-sided exact McNemar p-value for paired binary outcomes ``a`` and ``b``."""
+def mcnemar_p(a, b, alternative: str = "two-sided") -> float:
+    """Exact McNemar p-value for paired binary outcomes ``a`` and ``b``: a binomial test
+    on the images where they differ. ``alternative="greater"``: that ``a`` is correct
+    more often than ``b``."""
     from scipy.stats import binomtest  # here: SciPy is slow to import
 
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     up, down = int((a & ~b).sum()), int((~a & b).sum())
     if up + down == 0:
         return 1.0
-    return float(binomtest(up, up + down, 0.5).pvalue)
+    return float(binomtest(up, up + down, 0.5, alternative=alternative).pvalue)
 
 
 def compare_counts(correct_a: int, correct_b: int, n: int) -> dict:
