@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
+from benchmarks.throughput import bench_attack_throughput, bench_training_utilisation
 from paperlib.attacks import deepfool
 from paperlib.attribution import occlusion_map
 from paperlib.config import ARCHITECTURES, available_profiles
@@ -32,6 +33,7 @@ from paperlib.store import write_json
 from paperlib.train import default_device, penalized_cross_entropy, seed_everything, train
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("training", "deepfool", "occlusion", "utilisation", "attacks")
 
 
 def timed(fn) -> tuple[float, object]:
@@ -209,9 +211,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON report")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="what to measure (default: everything)",
+    )
     args = parser.parse_args()
     device = default_device()
     n = 512 if args.quick else 2048
+    # Full width on a GPU; on a CPU the widths our cpu profile can afford.
+    width = 1.0 if device.type == "cuda" else 0.25
     data = synthetic_cifar10(max(n, 2000), 400, seed=0)
     report = {
         "device": device_description(device),
@@ -220,29 +231,49 @@ def main() -> None:
         "quick": args.quick,
     }
     print(f"benchmarks on {report['device']}")
-    report["training"] = bench_training(data, 0.25 if device.type == "cpu" else 1.0, device, n)
-    model = trained_model(data, device)
-    images = data.test_images[: 16 if args.quick else 64].float().div(255).to(device)
-    labels = data.test_labels[: len(images)].to(device)
-    report["deepfool"] = bench_deepfool(model, images, labels)
-    report["occlusion"] = bench_occlusion(model, images[: 8 if args.quick else 16])
-    # End to end: how long each profile's grids took here, from their results.
-    report["stages"] = stage_table(available_profiles()).to_dict("records")
-    for key in ("training", "deepfool", "occlusion", "stages"):
-        rows = report[key] if isinstance(report[key], list) else [report[key]]
-        print(f"\n{key}")
-        for row in rows:
-            print(
-                "  "
-                + ", ".join(
-                    f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                )
-            )
     args.out.mkdir(parents=True, exist_ok=True)
     name = "cuda" if device.type == "cuda" else "cpu"
     path = args.out / f"{name}{'-quick' if args.quick else ''}.json"
+    big = device.type == "cuda" and not args.quick
+    for section in args.sections:
+        if section == "training":
+            report[section] = bench_training(data, width, device, n)
+        elif section == "deepfool":
+            report[section] = bench_deepfool(*_trained_inputs(data, device, args.quick, 64))
+        elif section == "occlusion":
+            model, images, _ = _trained_inputs(data, device, args.quick, 16)
+            report[section] = bench_occlusion(model, images)
+        elif section == "utilisation":
+            report[section] = bench_training_utilisation(
+                device, width, n=8192 if big else 256, batch_sizes=[128, 512] if big else [64]
+            )
+        elif section == "attacks":
+            report[section] = bench_attack_throughput(device, width, n=500 if big else 16)
+        _print_section(section, report[section])
+        write_json(path, report)  # after every section: a run cut short keeps what finished
+    # End to end: how long each profile's grids took here, from their results.
+    report["stages"] = stage_table(available_profiles()).to_dict("records")
+    _print_section("stages", report["stages"])
     write_json(path, report)
     print(f"\nwrote {path}")
+
+
+def _trained_inputs(data, device, quick: bool, n: int):
+    """A small trained model and ``n`` test images (fewer with ``quick``) with labels."""
+    model = trained_model(data, device)
+    images = data.test_images[: n // 4 if quick else n].float().div(255).to(device)
+    return model, images, data.test_labels[: len(images)].to(device)
+
+
+def _print_section(name: str, rows) -> None:
+    print(f"\n{name}")
+    for row in rows if isinstance(rows, list) else [rows]:
+        print(
+            "  "
+            + ", ".join(
+                f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+            )
+        )
 
 
 if __name__ == "__main__":

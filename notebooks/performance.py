@@ -34,9 +34,11 @@ from IPython.display import Markdown, display
 from paperlib.performance import (
     hardware_table,
     load_benchmarks,
+    load_recipe_probes,
     section_table,
     stage_table,
     training_figure,
+    utilisation_table,
 )
 
 names = [p.strip() for p in profiles.split(",") if p.strip()]
@@ -63,7 +65,7 @@ fig = training_figure(training) if reports else None
 
 # %%
 columns = ["report", "arch", "width", "ours_img_per_s", "baseline_img_per_s", "speedup"]
-training[columns].set_index(["report", "arch"]).round(2) if reports else None
+training[columns].set_index(["report", "arch"]).round(2) if not training.empty else None
 
 # %% [markdown]
 # On a CPU both loops spend their time in the model's arithmetic, so ratios near 1 are
@@ -88,6 +90,31 @@ section_table(reports, "deepfool").set_index("report").round(3) if reports else 
 # %%
 section_table(reports, "occlusion").set_index("report").round(3) if reports else None
 
+# %% [markdown]
+# ## How much of the device the hot loops use
+#
+# Our training loop (one epoch of crop-and-flip SGD on random images, full width on a
+# GPU) and the attacks and attributions that dominate a GPU grid, each in bf16 autocast
+# (the fast path) and in float32. Rates are medians of five repeats after a warm-up,
+# with the slowest and fastest repeat in brackets; FLOPs come from `paperlib.cost`
+# (counted on the meta device), and the share of peak is against the GPU's data-sheet
+# dense bf16 rate. Training counts images, the attacks count image-steps (PGD and
+# APGD: 10 steps per image; occlusion: one forward pass per patch position).
+# %%
+utilisation_table(reports, "utilisation") if reports else None
+# %%
+utilisation_table(reports, "attacks") if reports else None
+# %% [markdown]
+# ## How many epochs the full-scale recipe needs
+#
+# `python -m benchmarks.recipe` trains each base model of experiment 2 on the full
+# splits with the profile's recipe at the batch size and peak learning rate shown, and
+# scores it on the 10,000 test images. These runs are the evidence for the training
+# length the `paper` profile uses; an architecture missing here did not finish inside
+# the device time of the run.
+# %%
+recipes = load_recipe_probes()
+recipes if not recipes.empty else Markdown("No recipe probe yet.")
 # %% [markdown]
 # ## How long each profile's grids took
 #

@@ -9,6 +9,7 @@ reproducible bit for bit.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -32,8 +33,22 @@ def as_input(images: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
 
 
+_bf16 = True  # switched off only by full_precision(), for the benchmarks' ablation
+
+
 def autocast(device: torch.device):
     """bf16 autocast on CUDA (no loss scaling needed, unlike fp16); nothing elsewhere."""
-    if device.type == "cuda":
+    if device.type == "cuda" and _bf16:
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def full_precision() -> Iterator[None]:
+    """Run the fast path in float32 on CUDA too: what bf16 buys is measured against it."""
+    global _bf16
+    previous, _bf16 = _bf16, False
+    try:
+        yield
+    finally:
+        _bf16 = previous

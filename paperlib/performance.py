@@ -37,11 +37,53 @@ def hardware_table(reports: dict[str, dict]) -> pd.DataFrame:
 
 
 def section_table(reports: dict[str, dict], section: str) -> pd.DataFrame:
-    """One benchmark section (``training``, ``deepfool``, ``occlusion``) across reports."""
+    """One benchmark section (``training``, ``deepfool``, ``utilisation``, ...) across the
+    reports that measured it."""
     rows = []
     for name, report in reports.items():
+        if section not in report:
+            continue
         entries = report[section] if isinstance(report[section], list) else [report[section]]
         rows += [{"report": name, **entry} for entry in entries]
+    return pd.DataFrame(rows)
+
+
+def utilisation_table(reports: dict[str, dict], section: str) -> pd.DataFrame:
+    """The ``utilisation`` or ``attacks`` section: median rate with its spread over the
+    repeats, achieved TFLOP/s and the share of the device's bf16 peak."""
+    table = section_table(reports, section)
+    if table.empty:
+        return table
+    keys = ["report", "arch", "method" if section == "attacks" else "batch_size", "precision"]
+    table["per s (min-max)"] = [
+        f"{rate:,.0f} ({low:,.0f}-{high:,.0f})"
+        for rate, (low, high) in zip(table["per_s"], table["per_s_spread"], strict=True)
+    ]
+    if "utilisation" not in table:
+        table["utilisation"] = float("nan")
+    table["% of bf16 peak"] = (100 * table["utilisation"]).round(1)
+    return table.set_index(keys)[["per s (min-max)", "tflop_per_s", "% of bf16 peak"]].round(1)
+
+
+def load_recipe_probes(folder: Path = BENCHMARKS_DIR / "recipe") -> pd.DataFrame:
+    """``python -m benchmarks.recipe`` runs: accuracy after a given number of epochs."""
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        report = json.loads(path.read_text())
+        for run in report["runs"]:
+            rows.append(
+                {
+                    "profile": report["profile"],
+                    "device": report["device"],
+                    "arch": run["arch"],
+                    "batch size": run["batch_size"],
+                    "peak lr": run["lr"],
+                    "epochs": run["epochs"],
+                    "seconds": round(run["seconds"], 1),
+                    "test accuracy": run["test_accuracy"],
+                    "best validation": max(run["val_accuracy_by_epoch"]),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -36,11 +36,13 @@ def one_hot_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Eq. 5's data term: binary cross-entropy between softmax outputs and one-hot labels.
 
     Averaged over classes and examples, with probabilities clipped to [1e-7, 1 - 1e-7]
-    as Keras' ``binary_crossentropy`` does.
+    as Keras' ``binary_crossentropy`` does. Written out in float32 rather than through
+    ``F.binary_cross_entropy``, which CUDA's autocast refuses to run, and because the
+    clip at 1e-7 means nothing in bf16.
     """
-    probs = logits.softmax(dim=1).clamp(1e-7, 1 - 1e-7)
-    targets = F.one_hot(labels, num_classes=logits.shape[1]).to(probs.dtype)
-    return F.binary_cross_entropy(probs, targets)
+    probs = logits.float().softmax(dim=1).clamp(1e-7, 1 - 1e-7)
+    targets = F.one_hot(labels, num_classes=logits.shape[1]).float()
+    return -(targets * probs.log() + (1 - targets) * (1 - probs).log()).mean()
 
 
 def density_objective(lam: float) -> Objective:

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from paperlib.models import SingleLayerCNN
@@ -113,6 +114,18 @@ def test_one_hot_bce_matches_a_hand_computation():
     ]
     expected = -sum(terms) / 6
     assert one_hot_bce(logits, labels).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_one_hot_bce_runs_in_float32_from_bf16_logits_under_autocast():
+    # CUDA's autocast raises on F.binary_cross_entropy; the loss must not depend on it.
+    logits = torch.tensor([[0.3, -1.0, 2.0], [1.0, 1.0, 1.0]])
+    labels = torch.tensor([2, 1])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with torch.autocast(device, dtype=torch.bfloat16):
+        loss = one_hot_bce(logits.to(device, torch.bfloat16), labels.to(device))
+    assert loss.dtype == torch.float32
+    expected = F.binary_cross_entropy(logits.softmax(1), F.one_hot(labels, 3).float())
+    assert loss.item() == pytest.approx(expected.item(), rel=2e-2)  # bf16 logits
 
 
 def test_one_hot_bce_is_invariant_to_shifting_the_logits():
