@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import papermill as pm
 from jupyter_client.manager import AsyncKernelManager
 from tqdm import tqdm
@@ -34,6 +35,7 @@ from paperlib.config import (
 from paperlib.splits import data_identity, load_profile_data
 from paperlib.store import (
     NOTEBOOKS_DIR,
+    REPO_ROOT,
     is_done,
     output_root,
     remove_stale_temporaries,
@@ -62,17 +64,42 @@ class _IPCKernelManager(AsyncKernelManager):
             await super()._async_interrupt_kernel()
 
 
-def execute_notebook(name: str, output: Path, parameters: dict[str, Any]) -> None:
-    """Run ``notebooks/<name>.ipynb`` with papermill, writing the executed copy to ``output``."""
-    pm.execute_notebook(
-        NOTEBOOKS_DIR / f"{name}.ipynb",
-        output,
-        parameters=parameters,
-        kernel_name=KERNEL,
-        progress_bar=False,
-        cwd=str(NOTEBOOKS_DIR),
-        kernel_manager_class=_IPCKernelManager,
+def execute_notebook(
+    name: str, output: Path, parameters: dict[str, Any], recorded_as: Path | None = None
+) -> None:
+    """Run ``notebooks/<name>.ipynb`` with papermill, writing the executed copy to ``output``.
+
+    papermill records where the notebook came from and went; the executed copy keeps
+    those paths relative to the repository (``recorded_as``, default ``output``), so
+    committed runs name no folder of the machine that ran them.
+    """
+    try:
+        pm.execute_notebook(
+            NOTEBOOKS_DIR / f"{name}.ipynb",
+            output,
+            parameters=parameters,
+            kernel_name=KERNEL,
+            progress_bar=False,
+            cwd=str(NOTEBOOKS_DIR),
+            kernel_manager_class=_IPCKernelManager,
+        )
+    finally:
+        if Path(output).exists():
+            relative_papermill_paths(Path(output), f"notebooks/{name}.ipynb", recorded_as)
+
+
+def relative_papermill_paths(notebook: Path, source: str, recorded_as: Path | None) -> None:
+    """Rewrite papermill's ``input_path`` and ``output_path`` metadata of ``notebook``."""
+    nb = nbformat.read(notebook, as_version=4)
+    meta = nb.metadata.get("papermill")
+    if meta is None:
+        return
+    target = Path(recorded_as or notebook).resolve()
+    meta["input_path"] = source
+    meta["output_path"] = (
+        str(target.relative_to(REPO_ROOT)) if target.is_relative_to(REPO_ROOT) else target.name
     )
+    nbformat.write(nb, notebook)
 
 
 @dataclass(frozen=True)
@@ -259,7 +286,7 @@ def run_cell(
     failed = final.with_suffix(".failed.ipynb")
     final.parent.mkdir(parents=True, exist_ok=True)
     try:
-        execute_notebook(experiment, partial, parameters)
+        execute_notebook(experiment, partial, parameters, recorded_as=final)
         if not is_done(result_path(profile, experiment, cell_id), expected_hash):
             raise RuntimeError("the notebook finished without writing a matching result")
     except Exception as err:  # noqa: BLE001 - any failure is recorded, the grid goes on
