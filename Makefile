@@ -5,10 +5,12 @@
 #   make book PROFILE=smoke        # a quick miniature
 #   make test                      # the test suite
 #   make bench                     # speed benchmarks -> benchmarks/results/
+#   make plan PROFILE=paper DEVICE=h100  # predicted FLOPs and time (DEVICE: default here)
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= cpu
 DATA ?=
+DEVICE ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # DATA reaches every step (grid cells and the checks the book step executes) as the
@@ -17,7 +19,7 @@ ifneq ($(DATA),)
 export PAPERLIB_DATA := $(abspath $(DATA))
 endif
 
-.PHONY: book test venv grid lab bench clean
+.PHONY: book test venv grid lab bench plan clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +54,9 @@ test: $(STAMP)
 # Speed is measured here, never in the tests: ratios against baselines run alongside.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+plan: $(STAMP)
+	$(BIN)/python -m paperlib plan --profile $(PROFILE) $(if $(DEVICE),--device $(DEVICE))
 
 clean:
 	rm -rf _build book/generated

@@ -8,6 +8,7 @@ to ``benchmarks/results/<device>.json`` with the hardware they were measured on.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -234,6 +235,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     name = "cuda" if device.type == "cuda" else "cpu"
     path = args.out / f"{name}{'-quick' if args.quick else ''}.json"
+    if set(args.sections) != set(SECTIONS) and path.exists():
+        # A run of some sections updates them in the report of this device, keeping the rest.
+        report = json.loads(path.read_text()) | report
     big = device.type == "cuda" and not args.quick
     for section in args.sections:
         if section == "training":

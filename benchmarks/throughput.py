@@ -18,9 +18,9 @@ from paperlib.attacks import autoattack_component, standard_pgd
 from paperlib.attribution import gradcam_map, occlusion_map
 from paperlib.config import ARCHITECTURES
 from paperlib.cost import bf16_peak, forward_flops, gradient_flops
-from paperlib.models import make_model
+from paperlib.models import SingleLayerCNN, make_model
 from paperlib.regularizers import make_penalty
-from paperlib.train import penalized_cross_entropy, seed_everything, train
+from paperlib.train import density_objective, penalized_cross_entropy, seed_everything, train
 
 REPEATS = 5
 
@@ -71,26 +71,39 @@ def bench_training_utilisation(
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, device=device)
     labels = torch.randint(0, 10, (n,), device=device)
     rows = []
-    for arch in ARCHITECTURES:
+    for arch in (*ARCHITECTURES, "single_layer"):
+        # Experiment 1's model trains with its own recipe: Adam, no augmentation.
+        density = arch == "single_layer"
         for batch_size in batch_sizes:
             for precision, context in _precisions(device):
                 seed_everything(0)
-                model = make_model(arch, width)
+                model = SingleLayerCNN() if density else make_model(arch, width)
+                objective = (
+                    density_objective(0.0)
+                    if density
+                    else penalized_cross_entropy(make_penalty("base", 0.0))
+                )
 
-                def epoch(model=model, batch_size=batch_size, context=context):
+                def epoch(
+                    model=model,
+                    batch_size=batch_size,
+                    context=context,
+                    objective=objective,
+                    density=density,
+                ):
                     with context():
                         train(
                             model,
                             (images, labels),
                             (images[:256], labels[:256]),
-                            objective=penalized_cross_entropy(make_penalty("base", 0.0)),
+                            objective=objective,
                             epochs=1,
                             batch_size=batch_size,
-                            lr=0.1,
-                            optimizer="sgd",
+                            lr=1e-3 if density else 0.1,
+                            optimizer="adam" if density else "sgd",
                             seed=0,
                             device=device,
-                            augment=True,
+                            augment=not density,
                             progress=False,
                         )
 
@@ -98,11 +111,11 @@ def bench_training_utilisation(
                 rows.append(
                     {
                         "arch": arch,
-                        "width": width,
+                        "width": 1.0 if density else width,
                         "batch_size": batch_size,
                         "precision": precision,
                         "images": n,
-                        **_rates(timing, n, gradient_flops(arch, width), peak),
+                        **_rates(timing, n, gradient_flops(arch, 1.0 if density else width), peak),
                     }
                 )
                 print(f"  training {rows[-1]}", flush=True)

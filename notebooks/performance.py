@@ -35,6 +35,7 @@ from paperlib.performance import (
     hardware_table,
     load_benchmarks,
     load_recipe_probes,
+    plan_vs_measured,
     section_table,
     stage_table,
     training_figure,
@@ -115,6 +116,19 @@ utilisation_table(reports, "attacks") if reports else None
 # %%
 recipes = load_recipe_probes()
 recipes if not recipes.empty else Markdown("No recipe probe yet.")
+# %% [markdown]
+# ## The plan beside the measurement
+#
+# `make plan PROFILE=… [DEVICE=h100]` predicts a profile's cost before it runs: the
+# FLOPs of every stage of every cell, counted from the profile's sizes, over the rate
+# `make bench` measured for our training loop on that device (35 % of the bf16 peak
+# where no GPU was measured), plus a start-up cost per cell. Attacks that stop early
+# (DeepFool, AutoAttack's later components) enter with stated assumptions
+# (`paperlib/plan.py`). Here is each profile's plan, for the device its results were
+# measured on, beside the time its cells took (summed, divided by the cells it runs at
+# once).
+# %%
+plan_vs_measured({"smoke": None, "cpu": None, "paper": "h100", "sweep": "h100"})
 # %% [markdown]
 # ## How long each profile's grids took
 #

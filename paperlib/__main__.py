@@ -1,4 +1,4 @@
-"""Command line: ``python -m paperlib grid|book ...`` (also installed as ``paperlib``)."""
+"""Command line: ``python -m paperlib grid|book|plan ...`` (also installed as ``paperlib``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import sys
 import time
 
 from paperlib.config import CELL_TYPES, EXECUTORS, ConfigError, available_profiles
+from paperlib.cost import BF16_PEAK
 from paperlib.data import DataError
+from paperlib.plan import PlanError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     book = commands.add_parser("book", help="assemble book/generated/ from a profile's runs")
     book.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
+    plan = commands.add_parser("plan", help="predict a profile's FLOPs and time before running it")
+    plan.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
+    plan.add_argument(
+        "--device",
+        choices=sorted(BF16_PEAK),
+        help="a GPU to plan for (default: this machine, at the rate make bench measured here)",
+    )
     args = parser.parse_args(argv)
     if getattr(args, "workers", None) is not None and args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
@@ -58,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "grid":
             return _grid(args)
+        if args.command == "plan":
+            return _plan(args)
         return _book(args)
-    except (ConfigError, DataError) as err:
+    except (ConfigError, DataError, PlanError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
@@ -89,6 +100,13 @@ def _grid(args: argparse.Namespace) -> int:
         print(f"{experiment}: {summarize(outcomes)}")
         failed |= any(o.status == "failed" for o in outcomes)
     return 1 if failed else 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from paperlib.plan import format_plan
+
+    print(format_plan(args.profile, args.device))
+    return 0
 
 
 def _book(args: argparse.Namespace) -> int:

@@ -300,10 +300,27 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
         raise ConfigError(f"unknown profile {name!r}{hint}; available profiles: {', '.join(names)}")
     path = PARAMS_DIR / f"{name}.yaml"
     raw = _read_yaml(path)
+    base = raw.pop("extends", None)
+    if base is not None:
+        # A profile may restate another with a few changes: its keys win, section by section.
+        if base == name or base not in names:
+            raise ConfigError(f"{path.name}: extends {base!r}, which is not another profile")
+        raw = _merged(_read_yaml(PARAMS_DIR / f"{base}.yaml"), raw)
     raw.setdefault("name", name)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value, where="override")
     return from_dict(Profile, raw, where=str(path.relative_to(PARAMS_DIR.parent)))
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` laid over it; nested mappings merge, other values replace."""
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 # Experiment 3 explains experiment 2's models, cell for cell: it has no grid of its own.

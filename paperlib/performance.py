@@ -8,6 +8,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from paperlib.config import load_profile
+from paperlib.cost import BF16_PEAK
+from paperlib.plan import PlanError, plan
 from paperlib.report import grid_results
 from paperlib.store import REPO_ROOT
 
@@ -134,3 +137,39 @@ def stage_table(profiles: list[str]) -> pd.DataFrame:
     table["profile total (s)"] = table["profile"].map(totals)
     table["budget (s)"] = table["profile"].map(BUDGET_SECONDS)
     return table
+
+
+def plan_vs_measured(planned_for: dict[str, str | None]) -> pd.DataFrame:
+    """Each profile's plan (``paperlib.plan``) beside the time its grids took, per
+    experiment. A profile with results is planned for the device they record; one
+    without, for the device ``planned_for`` names (None: this machine). Measured time
+    is the cells' summed wall time divided by the cells the profile runs at once."""
+    measured = stage_table(list(planned_for))
+    rows = []
+    for profile, default in planned_for.items():
+        done = measured[measured["profile"] == profile] if not measured.empty else measured
+        device = done["device"].iloc[0] if len(done) else None
+        gpu = next((key for key in BF16_PEAK if device and key in device.lower()), None)
+        gpu = gpu if len(done) else default
+        try:
+            planned = plan(profile, gpu).groupby("experiment")["seconds"].sum()
+        except PlanError:
+            continue
+        at_once = load_profile(profile).grid.workers or 1
+        for experiment, seconds in planned.items():
+            row = done[done["experiment"] == experiment] if len(done) else done
+            rows.append(
+                {
+                    "profile": profile,
+                    "experiment": experiment,
+                    "planned on": gpu.upper() if gpu else "the CPU of make bench",
+                    "plan (min)": round(seconds / 60, 1),
+                    "cells run": int(row["cells"].iloc[0]) if len(row) else 0,
+                    "cells missing": int(row["missing"].iloc[0]) if len(row) else None,
+                    "measured (min)": round(row["seconds"].iloc[0] / at_once / 60, 1)
+                    if len(row)
+                    else None,
+                    "measured on": row["device"].iloc[0] if len(row) else None,
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,97 @@
+"""The cost model behind `make plan`: stage counts by hand, rates, and the command."""
+
+import dataclasses
+
+import pytest
+
+from paperlib.__main__ import main
+from paperlib.config import DensityConfig, load_grid, load_profile
+from paperlib.cost import forward_flops, gradient_flops
+from paperlib.plan import (
+    CELL_OVERHEAD_S,
+    DEFAULT_UTILISATION,
+    PlanError,
+    adversarial_stages,
+    density_stages,
+    plan,
+    sustained_rate,
+)
+
+
+def test_density_stages_count_every_pass_of_a_cell():
+    cfg = DensityConfig(train_size=100, val_size=10, test_size=20, epochs=2)
+    training, evaluation = density_stages(cfg)
+    f = forward_flops("single_layer")
+    assert training.flops == 2 * 100 * 3 * f + 2 * 10 * f
+    assert evaluation.flops == (2 * 20 + 100) * f
+
+
+def test_adversarial_training_and_crafting_follow_the_profile_sizes():
+    cfg = load_profile("smoke").adversarial
+    stages = {s.stage: s for s in adversarial_stages(cfg, "vgg16")}
+    g, f = gradient_flops("vgg16", cfg.width["vgg16"]), forward_flops("vgg16", cfg.width["vgg16"])
+    assert stages["training"].flops == pytest.approx(
+        cfg.epochs * cfg.train_size * g + cfg.epochs * cfg.val_size * f
+    )
+    # Crafting is the evaluation's attacks again, on the training images instead.
+    ratio = stages["crafting training images"].flops / stages["attacks on the clean model"].flops
+    assert ratio == pytest.approx(cfg.adv_train_size / cfg.eval_size)
+    more_steps = dataclasses.replace(
+        cfg, attacks=dataclasses.replace(cfg.attacks, pgd_steps=cfg.attacks.pgd_steps + 10)
+    )
+    extra = {s.stage: s for s in adversarial_stages(more_steps, "vgg16")}
+    assert extra["crafting training images"].flops == pytest.approx(
+        stages["crafting training images"].flops + 10 * cfg.adv_train_size * g
+    )
+
+
+def test_a_measured_gpu_utilisation_sets_the_rate_and_its_absence_the_default():
+    measured = {
+        "cuda": {
+            "device": "NVIDIA H200",
+            "utilisation": [
+                {"arch": "vgg16", "precision": "bf16", "batch_size": 512, "utilisation": 0.2},
+                {"arch": "vgg16", "precision": "fp32", "batch_size": 512, "utilisation": 0.9},
+            ],
+        }
+    }
+    rate, source = sustained_rate("vgg16", "h100", measured)
+    assert rate == pytest.approx(0.2 * 989e12) and "measured" in source  # bf16 rows only
+    rate, source = sustained_rate("resnet50", "h100", measured)
+    assert rate == pytest.approx(DEFAULT_UTILISATION * 989e12) and "not measured" in source
+
+
+def test_a_plan_without_a_rate_or_for_an_unknown_device_says_what_to_do():
+    with pytest.raises(PlanError, match="make bench"):
+        sustained_rate("vgg16", None, {})
+    with pytest.raises(PlanError, match="unknown device"):
+        sustained_rate("vgg16", "tpu", {})
+
+
+def test_the_plan_has_every_cell_and_overlaps_their_start_up():
+    table = plan("smoke", "h100")
+    startup = table[table["stage"] == "start-up"].set_index("experiment")
+    workers = load_profile("smoke").grid.workers
+    for experiment in ("density", "adversarial", "attribution"):
+        cells = len(load_grid(experiment, "smoke"))
+        assert startup.loc[experiment, "cells"] == cells
+        assert startup.loc[experiment, "seconds"] == pytest.approx(
+            cells * CELL_OVERHEAD_S / workers
+        )
+    assert (table["seconds"] >= 0).all() and table["tflop"].sum() > 0
+
+
+def test_the_plan_command_prints_totals_for_one_and_eight_devices(capsys):
+    assert main(["plan", "--profile", "paper", "--device", "h100"]) == 0
+    out = capsys.readouterr().out
+    assert "total on 1 device:" in out and "total on 8 devices:" in out
+    assert "rate for resnet50:" in out
+
+
+def test_the_sweep_profile_is_the_paper_profile_with_the_weaker_strengths():
+    paper, sweep = load_profile("paper"), load_profile("sweep")
+    assert sweep.adversarial == paper.adversarial and sweep.attribution == paper.attribution
+    strengths = {c.penalty for c in load_grid("adversarial", "sweep") if c.penalty}
+    assert strengths == {1e-3, 1e-4}
+    assert {c.penalty for c in load_grid("adversarial", "paper") if c.penalty} == {1e-2}
+    assert {c.seed for c in load_grid("adversarial", "paper")} == {0, 1, 2}
