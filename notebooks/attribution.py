@@ -47,6 +47,7 @@ import torch
 from paperlib import (
     accuracy,
     as_dict,
+    as_input,
     bootstrap_ci,
     cell_hash,
     clean_trained_model,
@@ -112,7 +113,7 @@ print(f"checkpoint {model_key} {'reused from experiment 2' if reused else 'train
 
 # %%
 picked = stratified_indices(data.test_labels, cfg.n_images, seed=1)
-images = data.test_images[picked].float().div(255).to(device)
+images = as_input(data.test_images[picked], device)
 labels = data.test_labels[picked].to(device)
 target = predicted_class(model, images)
 print(

@@ -39,6 +39,7 @@ import torch
 import torchattacks
 
 from paperlib import (
+    as_input,
     clean_trained_model,
     data_identity,
     default_device,
@@ -66,7 +67,7 @@ splits = make_splits(
 model, _, _, reused = clean_trained_model(
     settings, cell, splits.train, splits.val, data_identity(settings, data_path), device
 )
-images = splits.test[0][:n_images].float().div(255).to(device)
+images = as_input(splits.test[0][:n_images], device)
 labels = splits.test[1][:n_images].to(device)
 with torch.no_grad():
     right = model(images).argmax(dim=1) == labels

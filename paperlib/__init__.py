@@ -1,6 +1,7 @@
 """Helpers for reproducing "Regularization and Sparsity for Adversarial Robustness and
 Stable Attribution" (Schwartz, Alparslan, Kim). Notebooks import from here only."""
 
+from paperlib.accel import as_input
 from paperlib.adversarial_report import audit_frame, cross_attack_frame
 from paperlib.attacks import make_attack, run_attack, run_autoattack
 from paperlib.audit import audit_finetuned, audit_undefended, failures
@@ -50,6 +51,7 @@ from paperlib.train import (
 from paperlib.verdicts import collapse_reason
 
 __all__ = [
+    "as_input",
     "ATTACK_NAMES",
     "CLASSES",
     "ConfigError",

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     grid.add_argument("--data", help="local CIFAR-10 copy (default: $PAPERLIB_DATA or the profile)")
     grid.add_argument(
+        "--cells", nargs="+", metavar="CELL", help="run only these cells of the experiment's grid"
+    )
+    grid.add_argument(
         "--workers",
         type=int,
         default=None,
@@ -93,6 +96,7 @@ def _grid(args: argparse.Namespace) -> int:
             args.profile,
             experiment,
             data_path=args.data,
+            only=args.cells,
             workers=args.workers,
             executor=args.executor,
             slurm=slurm,

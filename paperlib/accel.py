@@ -26,10 +26,15 @@ def place(model: nn.Module, device: torch.device) -> nn.Module:
     return model
 
 
-def as_input(images: torch.Tensor) -> torch.Tensor:
-    """Images already on their device (uint8, or floats in [0, 1] such as crafted
-    adversarial images) -> [0, 1] floats in the device's layout."""
-    x = to_unit_float(images) if images.dtype == torch.uint8 else images
+def as_input(images: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+    """Images (uint8, or floats in [0, 1] such as crafted adversarial images) -> [0, 1]
+    floats on ``device`` (default: where they are), in that device's layout.
+
+    The one place pixels become model inputs: training, evaluation, attacks and
+    attributions all go through it.
+    """
+    x = images if device is None else images.to(device, non_blocking=True)
+    x = to_unit_float(x) if x.dtype == torch.uint8 else x
     return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from paperlib.accel import as_input, autocast
 from paperlib.config import AttackConfig
-from paperlib.data import to_unit_float
 from paperlib.metrics import attack_report, correct
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (images, labels) -> adversarial
@@ -98,10 +98,7 @@ def run_autoattack(
     audit can see what the gradient-free Square found beyond the gradient-based attacks.
     """
     model.eval()
-    adversarial = images.cpu()
-    adversarial = (
-        to_unit_float(adversarial) if adversarial.dtype == torch.uint8 else adversarial.clone()
-    )
+    adversarial = as_input(images, torch.device("cpu")).clone()  # filled in place below
     standing = correct(model, adversarial, labels)
     fooled_by = {}
     for name in cfg.autoattack:
@@ -109,7 +106,9 @@ def run_autoattack(
         fooled_by[name] = 0
         if len(left) == 0:
             continue
-        attack = autoattack_component(name, model, eps, cfg.autoattack_steps, cfg.square_queries)
+        attack = in_fast_path(
+            autoattack_component(name, model, eps, cfg.autoattack_steps, cfg.square_queries)
+        )
         found = attack_in_batches(attack, adversarial[left], labels[left], cfg.batch_size, device)
         fooled = ~correct(model, found, labels[left])
         adversarial[left[fooled]] = found[fooled].cpu()
@@ -192,8 +191,26 @@ def _deepfool_step(model: nn.Module, x: torch.Tensor, classes: torch.Tensor):
     return step * still.view(-1, *[1] * (x.dim() - 1)), still
 
 
+def in_fast_path(attack: Attack) -> Attack:
+    """``attack`` under the device's bf16 autocast (nothing changes on a CPU).
+
+    Only for attacks that search: the model's passes run in bf16, while the loss, the
+    gradient with respect to the float32 image and the update of the image stay float32.
+    Whether an image counts as fooled is always decided afterwards, in float32
+    (``metrics.attack_report``). DeepFool stays in float32 throughout: its step is
+    computed from the logit gaps themselves, which bf16 would round.
+    """
+
+    def run(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with autocast(images.device):
+            return attack(images, labels)
+
+    return run
+
+
 def make_attack(name: str, model: nn.Module, cfg: AttackConfig, eps: float | None = None) -> Attack:
-    """An attack from the registry with the profile's settings; ``eps`` overrides its radius."""
+    """An attack from the registry with the profile's settings; ``eps`` overrides its radius.
+    FGSM and both PGDs run in the fast path (``in_fast_path``), DeepFool in float32."""
     builders = {
         "fgsm": lambda: fgsm(model, cfg.fgsm_eps if eps is None else eps),
         "pgd": lambda: pgd(
@@ -219,7 +236,8 @@ def make_attack(name: str, model: nn.Module, cfg: AttackConfig, eps: float | Non
     }
     if name not in builders:
         raise ValueError(f"unknown attack {name!r}; choose one of {sorted(builders)}")
-    return builders[name]()
+    attack = builders[name]()
+    return attack if name == "deepfool" else in_fast_path(attack)
 
 
 def run_attack(
@@ -248,7 +266,5 @@ def attack_in_batches(
     """Run ``attack`` over ``images`` (uint8 or [0,1] floats); returns float adversarials."""
     out = []
     for x, y in zip(images.split(batch_size), labels.split(batch_size), strict=True):
-        x = x.to(device)
-        x = x.float() / 255 if x.dtype == torch.uint8 else x
-        out.append(attack(x, y.to(device)).detach())
+        out.append(attack(as_input(x, device), y.to(device)).detach())
     return torch.cat(out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,7 +20,11 @@ import yaml
 
 from paperlib.store import config_hash
 
-PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
+# The profiles and grids; PAPERLIB_PARAMS points a run (and the kernels it starts) at
+# another folder of them, as the paper profile's dry run in the tests does.
+PARAMS_DIR = Path(
+    os.environ.get("PAPERLIB_PARAMS") or Path(__file__).resolve().parent.parent / "params"
+)
 
 
 class ConfigError(ValueError):

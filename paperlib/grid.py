@@ -126,6 +126,7 @@ def run_grid(
     *,
     data_path: str | None = None,
     extra_parameters: dict[str, dict[str, Any]] | None = None,
+    only: list[str] | None = None,
     workers: int | None = None,
     executor: str = "local",
     slurm: SlurmOptions | None = None,
@@ -134,7 +135,8 @@ def run_grid(
     """Execute every unfinished cell of ``experiment`` in profile ``profile_name``.
 
     ``extra_parameters`` maps a cell id to more papermill parameters for that cell only
-    (for debugging one cell, or injecting a fault in a test). ``workers`` cells run at
+    (for debugging one cell, or injecting a fault in a test). ``only`` restricts the
+    grid to the cells it names. ``workers`` cells run at
     once; locally the default is the profile's ``grid.workers``, else one per visible
     GPU, or one on a CPU-only machine, and on Slurm it is every cell at once (as the
     cluster allows).
@@ -148,6 +150,14 @@ def run_grid(
         )
     profile = load_profile(profile_name)  # both raise ConfigError before any compute
     cells = load_grid(experiment, profile.name)
+    if only is not None:
+        unknown = sorted(set(only) - {c.cell_id for c in cells})
+        if unknown:
+            raise ConfigError(
+                f"no cell {', '.join(unknown)} in the {experiment} grid of profile "
+                f"{profile.name!r}; its cells are {', '.join(c.cell_id for c in cells)}"
+            )
+        cells = [c for c in cells if c.cell_id in only]
     for kind in ("results", "runs"):
         remove_stale_temporaries(output_root() / kind / profile.name / experiment)
     outcomes, jobs = {}, []

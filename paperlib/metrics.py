@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from paperlib.data import to_unit_float
+from paperlib.accel import as_input
 from paperlib.stats import bootstrap_ci
 
 
@@ -31,7 +31,7 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> t
     device = next(model.parameters()).device
     preds = []
     for batch in images.split(batch_size):
-        preds.append(model(_as_input(batch, device)).argmax(dim=1).cpu())
+        preds.append(model(as_input(batch, device)).argmax(dim=1).cpu())
     return torch.cat(preds)
 
 
@@ -57,14 +57,9 @@ def hidden_density(model: nn.Module, images: torch.Tensor, batch_size: int = 100
     device = next(model.parameters()).device
     densities = []
     for batch in images.split(batch_size):
-        hidden = model.features(_as_input(batch, device))
+        hidden = model.features(as_input(batch, device))
         densities.append(active_fraction(hidden).cpu())
     return torch.cat(densities)
-
-
-def _as_input(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    batch = batch.to(device, non_blocking=True)
-    return to_unit_float(batch) if batch.dtype == torch.uint8 else batch
 
 
 def attack_report(
@@ -75,7 +70,7 @@ def attack_report(
     Success rate and norms count only images the model classified correctly before
     the attack: an attack cannot "succeed" on an image that was already wrong.
     """
-    clean = _as_input(clean, adversarial.device)
+    clean = as_input(clean, adversarial.device)
     was_right = predict(model, clean) == labels.cpu()
     now_right = predict(model, adversarial) == labels.cpu()
     delta = (adversarial - clean).flatten(1).cpu()

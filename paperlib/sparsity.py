@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from paperlib.metrics import _as_input
+from paperlib.accel import as_input
 from paperlib.regularizers import penalized_params
 
 WEIGHT_THRESHOLDS = (1e-4, 1e-3, 1e-2)  # |w| below this counts as zero
@@ -49,7 +49,7 @@ def activation_density(
     ]
     try:
         for batch in images.split(batch_size):
-            model(_as_input(batch, device))
+            model(as_input(batch, device))
     finally:
         for hook in hooks:
             hook.remove()

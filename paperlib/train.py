@@ -176,7 +176,7 @@ def evaluate(
     hits = torch.zeros((), device=device)
     images, labels = dataset
     for x, y in zip(images.split(batch_size), labels.split(batch_size), strict=False):
-        x, y = as_input(x.to(device)), y.to(device)
+        x, y = as_input(x, device), y.to(device)
         with autocast(device):
             loss, logits = objective(model, x, y)
         loss_sum += loss.float() * len(y)

@@ -1,14 +1,19 @@
-"""The training fast path: on-device augmentation, the device switches, torch.compile."""
+"""The fast path: on-device augmentation, the device switches, torch.compile, and attacks
+in bf16 that fool the same images as in float32."""
 
 import pytest
 import torch
 from torch import nn
 
-from paperlib.accel import as_input, autocast, place
+from paperlib.accel import as_input, autocast, full_precision, place
+from paperlib.attacks import attack_in_batches, autoattack_component, in_fast_path, make_attack
 from paperlib.augment import random_crop_flip
+from paperlib.config import AttackConfig
+from paperlib.metrics import correct
 from paperlib.models import make_model
 from paperlib.regularizers import make_penalty
 from paperlib.train import penalized_cross_entropy, train
+from paperlib.verdicts import mcnemar_p
 
 
 def _batch(n=6, c=3, size=8, seed=0):
@@ -162,3 +167,51 @@ def test_on_cuda_augmentation_stays_on_the_device_and_matches_its_seed():
     assert first.is_cuda and torch.equal(first, again)
     for source, augmented in zip(images[:4].cpu(), first[:4].cpu(), strict=True):
         assert any(torch.equal(augmented, crop) for crop in _crops(source, 4))
+
+
+# --- attacks in the fast path --------------------------------------------------------
+
+
+def _bf16_on_this_device(monkeypatch):
+    """The fast path as this machine runs it: CUDA's bf16 autocast, or on a CPU the same
+    autocast on the CPU (which the fast path itself leaves off, to stay exact)."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    monkeypatch.setattr(
+        "paperlib.attacks.autocast", lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
+    )
+    return torch.device("cpu")
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "pgd_standard", "apgd-ce"])
+def test_the_fast_path_fools_the_same_images_within_noise(name, cnn, synthetic, monkeypatch):
+    images, labels = synthetic.train_images[:200], synthetic.train_labels[:200]
+    with full_precision():  # the float32 reference
+        exact = _fooled(name, cnn, images, labels, torch.device("cpu"))
+    device = _bf16_on_this_device(monkeypatch)
+    model = cnn.to(device)
+    seen = []
+    hook = model[-1].register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    try:
+        fast = _fooled(name, model, images, labels, device)
+    finally:
+        hook.remove()
+        cnn.to("cpu")
+    assert torch.bfloat16 in seen  # the attack really ran in bf16
+    assert 0 < exact.float().mean() < 1  # a radius where rounding could matter
+    assert abs(fast.float().mean() - exact.float().mean()) <= 0.05
+    assert mcnemar_p(fast.numpy(), exact.numpy(), "two-sided") > 0.05
+
+
+def _fooled(name, model, images, labels, device):
+    """Which images ``name`` fools at eps = 6/255 (where FGSM fools about half of them
+    here), judged in float32 as the grid does."""
+    eps = 6 / 255
+    cfg = AttackConfig(fgsm_eps=eps, pgd_eps=eps, pgd_step=eps / 4, pgd_steps=10)
+    if name == "apgd-ce":
+        attack = in_fast_path(autoattack_component(name, model, eps, 10, 0))
+    else:
+        attack = make_attack(name, model, cfg)
+    torch.manual_seed(0)  # random starts
+    adversarial = attack_in_batches(attack, images, labels, 100, device)
+    return ~correct(model, adversarial, labels.to(device)).cpu()
