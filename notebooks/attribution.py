@@ -42,6 +42,8 @@ seed = 0  # selects experiment 2's model trained with this seed
 data_path = None  # local CIFAR-10 copy, or None: use PAPERLIB_DATA or the profile
 
 # %%
+import math
+
 import torch
 
 from paperlib import (
@@ -68,6 +70,7 @@ from paperlib import (
 from paperlib.attribution import (
     gaussian_blur,
     gradcam_map,
+    informative,
     occlusion_map,
     predicted_class,
     rank_correlation,
@@ -150,11 +153,12 @@ def occlusion_all(patch):
 
 patches = sorted({cfg.patch, cfg.patch_small, *cfg.patch_sweep})
 occlusion = {p: occlusion_all(p) for p in patches}
-occlusion_ssd = ssd(occlusion[cfg.patch], occlusion[cfg.patch_small])
-occlusion_rank = rank_correlation(occlusion[cfg.patch], occlusion[cfg.patch_small])
+pair = occlusion[cfg.patch], occlusion[cfg.patch_small]
+occlusion_ssd = informative(ssd(*pair), *pair)  # NaN where a map is flat: left out
+occlusion_rank = informative(rank_correlation(*pair), *pair)
 print(
     f"occlusion SSD ({cfg.patch}x{cfg.patch} vs {cfg.patch_small}x{cfg.patch_small}): "
-    f"{occlusion_ssd.mean():.2f} ± {occlusion_ssd.std():.2f}"
+    f"{occlusion_ssd.nanmean():.2f}, {occlusion_ssd.isnan().sum()} flat pairs left out"
 )
 
 # %% mystnb={"figure": {"caption": "Counterpart of the paper's Figure 4: each image, its occlusion map with the larger patch, that map over the image, and the map with the smaller patch; \u0394 is the SSD between the two maps, each scaled to [0, 1]."}}
@@ -176,9 +180,13 @@ blurred_maps = {
     s: gradcam_map(model, gaussian_blur(images, s), target=target)
     for s in sorted({cfg.sigma, *cfg.sigma_sweep})
 }
-gradcam_ssd = ssd(gradcam, blurred_maps[cfg.sigma])
-gradcam_rank = rank_correlation(gradcam, blurred_maps[cfg.sigma])
-print(f"Grad-CAM SSD (sigma {cfg.sigma}): {gradcam_ssd.mean():.2f} ± {gradcam_ssd.std():.2f}")
+pair = gradcam, blurred_maps[cfg.sigma]
+gradcam_ssd = informative(ssd(*pair), *pair)
+gradcam_rank = informative(rank_correlation(*pair), *pair)
+print(
+    f"Grad-CAM SSD (sigma {cfg.sigma}): {gradcam_ssd.nanmean():.2f}, "
+    f"{gradcam_ssd.isnan().sum()} flat pairs left out"
+)
 
 # %% mystnb={"figure": {"caption": "Counterpart of the paper's Figure 5: each image with its Grad-CAM map, then the Gaussian-blurred image with its map; \u0394 is the SSD between the two maps, each scaled to [0, 1]."}}
 fig = gradcam_figure(
@@ -201,12 +209,19 @@ fig = gradcam_figure(
 
 # %%
 def summary(values):
-    values = values.cpu()
+    """Mean, spread and interval over the images whose maps were not flat, and how many
+    were left out."""
+    kept = values[~values.isnan()].cpu()
     return {
-        "mean": values.mean().item(),
-        "std": values.std().item(),
-        "ci": bootstrap_ci(values.numpy()),
+        "mean": kept.mean().item() if len(kept) else None,
+        "std": kept.std().item() if len(kept) > 1 else None,
+        "ci": bootstrap_ci(kept.numpy()) if len(kept) else (None, None),
+        "left_out": int(values.isnan().sum()),
     }
+
+
+def compared(maps_a, maps_b):
+    return summary(informative(ssd(maps_a, maps_b), maps_a, maps_b))
 
 
 metrics = {
@@ -215,17 +230,21 @@ metrics = {
     "occlusion_spearman": summary(occlusion_rank),
     "gradcam_spearman": summary(gradcam_rank),
     "patch_sweep": {
-        str(p): summary(ssd(occlusion[p], occlusion[cfg.patch_small]))
+        str(p): compared(occlusion[p], occlusion[cfg.patch_small])
         for p in patches
         if p != cfg.patch_small
     },
-    "sigma_sweep": {str(s): summary(ssd(gradcam, m)) for s, m in blurred_maps.items()},
+    "sigma_sweep": {str(s): compared(gradcam, m) for s, m in blurred_maps.items()},
     "accuracy_on_images": (target == labels).float().mean().item(),
     # On experiment 2's test images: the report tells a working model from a broken one.
     "clean_accuracy": accuracy(model, *splits.test),
     "predicted_counts": predicted_counts(predict(model, splits.test[0])),
 }
-{k: (round(v["mean"], 3) if "mean" in v else v) for k, v in metrics.items() if isinstance(v, dict)}
+{
+    k: (v["mean"], v["left_out"]) if "mean" in v else v
+    for k, v in metrics.items()
+    if isinstance(v, dict)
+}
 
 # %% [markdown]
 # ## Saving the result
@@ -243,8 +262,8 @@ result = {
     "model_key": model_key,
     "checkpoint_reused": reused,
     "metrics": metrics,
-    "per_image": {
-        name: [round(v, 5) for v in values.cpu().tolist()]
+    "per_image": {  # None: a flat map, left out
+        name: [None if math.isnan(v) else round(v, 5) for v in values.cpu().tolist()]
         for name, values in (
             ("occlusion_ssd", occlusion_ssd),
             ("gradcam_ssd", gradcam_ssd),

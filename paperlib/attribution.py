@@ -99,6 +99,26 @@ def ssd(map_a: torch.Tensor, map_b: torch.Tensor) -> torch.Tensor:
     return diff.pow(2).flatten(1).sum(dim=1)
 
 
+# A map whose values span less than this is constant, or float noise around a constant:
+# the maps of a model that predicts one class whatever the image. Working models' maps
+# span logit differences (occlusion) or activations (Grad-CAM) of order 1e-2 and more.
+FLAT_RANGE = 1e-6
+
+
+def flat_maps(maps: torch.Tensor) -> torch.Tensor:
+    """Which maps carry no attribution: constant, or spanning less than ``FLAT_RANGE``."""
+    flat = maps.flatten(1)
+    return (flat.max(dim=1).values - flat.min(dim=1).values) <= FLAT_RANGE
+
+
+def informative(values: torch.Tensor, map_a: torch.Tensor, map_b: torch.Tensor) -> torch.Tensor:
+    """Per-image ``values`` comparing ``map_a`` with ``map_b``, NaN where either map is
+    flat. Min-max scaling turns a flat map into all zeros or stretches its float noise
+    over the whole range, so its SSD or rank correlation says nothing about stability;
+    such images are left out and counted, never averaged in."""
+    return values.masked_fill((flat_maps(map_a) | flat_maps(map_b)).to(values.device), float("nan"))
+
+
 def rank_correlation(map_a: torch.Tensor, map_b: torch.Tensor) -> torch.Tensor:
     """Per-image Spearman correlation between two maps (tied pixels share their rank).
 

@@ -33,16 +33,30 @@ def pooled(results: list[dict], reg: str, key: str) -> np.ndarray | None:
     Every cell saw the same images, so the average is taken image by image. None when
     an architecture of the grid has no cell of ``reg``, so that a partial grid never
     looks complete.
+
+    Images whose maps were flat in a cell (stored as None) are averaged over the other
+    cells, and stay NaN where every cell left them out.
     """
     results = at_paper_strength(results)
     runs = [r for r in results if r["params"]["regularizer"] == reg]
     if not runs or {r["params"]["arch"] for r in runs} != set(architectures_in(results)):
         return None
-    return np.mean([r["per_image"][key] for r in runs], axis=0)
+    values = np.array([r["per_image"][key] for r in runs], dtype=float)  # None -> NaN
+    kept = (~np.isnan(values)).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        return np.where(kept > 0, np.nansum(values, axis=0) / np.maximum(kept, 1), np.nan)
 
 
 def _mean_std(values: np.ndarray | None) -> str:
-    return "missing" if values is None else f"{values.mean():.2f} ± {values.std():.2f}"
+    """Mean ± std over the images with informative maps, and how many were left out."""
+    if values is None:
+        return "missing"
+    kept = values[~np.isnan(values)]
+    left_out = len(values) - len(kept)
+    note = f" ({left_out} flat left out)" if left_out else ""
+    if not len(kept):
+        return f"no informative maps{note}"
+    return f"{kept.mean():.2f} ± {kept.std():.2f}{note}"
 
 
 def table2(results: list[dict]) -> pd.DataFrame:
@@ -90,6 +104,9 @@ def per_architecture(results: list[dict]) -> pd.DataFrame:
                 "Grad-CAM SSD": m["gradcam_ssd"]["mean"],
                 "occlusion Spearman": m["occlusion_spearman"]["mean"],
                 "Grad-CAM Spearman": m["gradcam_spearman"]["mean"],
+                # maps too flat to compare (constant or float noise), left out above
+                "occlusion maps left out": m["occlusion_ssd"].get("left_out", 0),
+                "Grad-CAM maps left out": m["gradcam_ssd"].get("left_out", 0),
                 "accuracy on the images": m["accuracy_on_images"],
                 "clean accuracy": m["clean_accuracy"],
             }
@@ -101,7 +118,7 @@ def _evidence(results, key: str) -> str:
     parts = []
     for reg in REGULARIZER_NAMES:
         values = pooled(results, reg, key)
-        parts.append(f"{reg} {'missing' if values is None else f'{values.mean():.2f}'}")
+        parts.append(f"{reg} {'missing' if values is None else f'{np.nanmean(values):.2f}'}")
     return "mean SSD: " + ", ".join(parts)
 
 
@@ -171,7 +188,10 @@ def verdicts(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) -> l
 
     def ours(method: str, model: str, rival: str) -> dict | None:
         a, b = pooled(results, model, METHODS[method]), pooled(results, rival, METHODS[method])
-        return None if a is None or b is None else compare([b], [a])  # > 0: model steadier
+        if a is None or b is None:
+            return None
+        both = ~np.isnan(a) & ~np.isnan(b)  # images with informative maps in both
+        return compare([b[both]], [a[both]])  # > 0: model steadier
 
     return _judge(ours, evidence)
 

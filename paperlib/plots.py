@@ -317,7 +317,7 @@ def sweep_figure(results: list[dict]) -> plt.Figure:
             xs = [float(k) for k in sweep]
             ax.plot(
                 xs,
-                [v["mean"] for v in sweep.values()],
+                [np.nan if v["mean"] is None else v["mean"] for v in sweep.values()],
                 style,
                 color=color,
                 ms=3,

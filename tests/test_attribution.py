@@ -10,8 +10,10 @@ from torch import nn
 
 from paperlib.attribution import (
     average_ranks,
+    flat_maps,
     gaussian_blur,
     gradcam_map,
+    informative,
     normalize_map,
     occlusion_map,
     rank_correlation,
@@ -142,3 +144,29 @@ def test_rank_correlation_values():
     maps = torch.rand(4, 32, 32)
     torch.testing.assert_close(rank_correlation(maps, 2 * maps + 1), torch.ones(4))
     torch.testing.assert_close(rank_correlation(maps, -maps), -torch.ones(4))
+
+
+def test_constant_zero_and_noise_maps_are_flat_and_real_maps_are_not():
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(1, 8, 8, generator=g)
+    maps = torch.cat(
+        [
+            torch.zeros(1, 8, 8),  # Grad-CAM of a model that predicts one class
+            torch.full((1, 8, 8), 3.7),  # constant
+            2.0 + 1e-8 * torch.rand(1, 8, 8, generator=g),  # float noise around a constant
+            real,
+            1e-3 * real,  # small, but a real spread
+        ]
+    )
+    assert flat_maps(maps).tolist() == [True, True, True, False, False]
+
+
+def test_a_pair_with_a_flat_map_is_left_out_of_ssd_and_rank_correlation():
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(3, 8, 8, generator=g)
+    b = torch.rand(3, 8, 8, generator=g)
+    b[1] = 0.0  # flat: min-max scaling would make its SSD meaningless
+    for values in (ssd(a, b), rank_correlation(a, b)):
+        kept = informative(values, a, b)
+        assert kept.isnan().tolist() == [False, True, False]
+        assert torch.equal(kept[[0, 2]], values[[0, 2]])

@@ -156,3 +156,26 @@ def test_the_papers_own_table2_is_judged_with_welch_tests_by_the_same_rule():
     # over 1,000 images: significant three times out of three.
     assert found["regularized-stabler-gradcam"].verdict == REPRODUCED
     assert "gradcam: paper's mean SSD base 24.53" in found["regularized-stabler-gradcam"].evidence
+
+
+def test_flat_maps_are_left_out_of_table2_and_counted():
+    results = _grid(dict.fromkeys(REGULARIZER_NAMES, 2.0), dict.fromkeys(REGULARIZER_NAMES, 5.0))
+    for r in results:
+        if r["params"]["regularizer"] == "l2":
+            r["per_image"]["gradcam_ssd"][:3] = [None] * 3  # flat in every architecture
+    table = table2(results)
+    assert table.loc["gradcam", "l2 (ours)"].endswith("(3 flat left out)")
+    assert "left out" not in table.loc["gradcam", "l1 (ours)"]
+    # the mean is over the images that remain, not dragged towards 0 by the flat ones
+    assert table.loc["gradcam", "l2 (ours)"].startswith("5.0")
+
+
+def test_a_comparison_uses_only_images_with_informative_maps_in_both():
+    # l1's maps move more than everyone else's on the images it kept. Its flat maps carry
+    # no value: counted as an SSD of 0 they would make it look the stablest.
+    occlusion = dict(base=3.0, l1=4.0, l2=3.0, elastic=3.0)
+    results = _grid(occlusion, dict.fromkeys(REGULARIZER_NAMES, 5.0))
+    for r in results:
+        if r["params"]["regularizer"] == "l1":
+            r["per_image"]["occlusion_ssd"][: N_IMAGES // 2] = [None] * (N_IMAGES // 2)
+    assert _by_claim(results)["l1-stablest-occlusion"] == NOT_REPRODUCED
