@@ -13,7 +13,18 @@ from paperlib.config import ARCHITECTURES, EligibilityConfig, load_grid
 from paperlib.paper import CLAIMS, PENALTY
 from paperlib.stats import bootstrap_ci, hierarchical_ci, unpack_bits
 from paperlib.store import load_results
-from paperlib.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Verdict
+from paperlib.verdicts import (
+    DEFAULT_RULES,
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    NOT_TESTABLE,
+    REPRODUCED,
+    Verdict,
+    collapse_reason,
+    compare,
+    family_verdict,
+    outcomes,
+)
 
 # A regularized model "keeps its accuracy" when its clean accuracy is at most this far
 # below its base model's (mean over seeds; percentage points): the default of the
@@ -70,18 +81,42 @@ def density_table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def density_verdicts(results: list[dict]) -> list[Verdict]:
+def density_verdicts(
+    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES
+) -> list[Verdict]:
+    """Experiment 1's two claims. A model that collapsed (``rules``) may decide neither:
+    its hidden units can be silent because it stopped learning, not because the code
+    became sparse."""
     table = density_table(results)
-    return [_density_falls(table), _sparse_as_accurate(table)]
+    lost = _collapsed_lambdas(results, rules)
+    return [_density_falls(table, lost), _sparse_as_accurate(results, table, lost)]
 
 
-def _density_falls(table: pd.DataFrame) -> Verdict:
+def _collapsed_lambdas(results: list[dict], rules: EligibilityConfig) -> dict[float, str]:
+    """lambda -> why its models may not decide a claim (seeds pooled)."""
+    by_lambda: dict[float, list[dict]] = {}
+    for r in results:
+        by_lambda.setdefault(r["params"]["activity_l1"], []).append(r["metrics"])
+    lost = {}
+    for lam, runs in by_lambda.items():
+        if not all("predicted_counts" in m for m in runs):
+            continue  # results from before the counts were stored: accuracy alone
+        counts = np.sum([m["predicted_counts"] for m in runs], axis=0)
+        reason = collapse_reason(float(np.mean([m["test_accuracy"] for m in runs])), counts, rules)
+        if reason:
+            lost[lam] = reason
+    return lost
+
+
+def _density_falls(table: pd.DataFrame, lost: dict[float, str]) -> Verdict:
     where, statement = CLAIMS["density-falls"]
-    if len(table) < 2 or table["lambda"].iloc[0] != 0:
-        return Verdict(
-            "density-falls", where, statement, "needs lambda = 0 and one lambda > 0", INCONCLUSIVE
-        )
-    dense, sparsest = table.iloc[0], table.iloc[-1]
+    usable = table[~table["lambda"].isin(list(lost))]
+    if len(usable) < 2 or table["lambda"].iloc[0] != 0 or 0.0 in lost:
+        why = "; ".join(f"lambda = {lam:g}: {reason}" for lam, reason in lost.items())
+        verdict = NOT_TESTABLE if lost else INCONCLUSIVE
+        evidence = f"not testable: {why}" if lost else "needs lambda = 0 and one lambda > 0"
+        return Verdict("density-falls", where, statement, evidence, verdict)
+    dense, sparsest = usable.iloc[0], usable.iloc[-1]
     evidence = (
         f"density {dense.density:.3f} [{dense.density_low:.3f}, {dense.density_high:.3f}]"
         f" at lambda = 0 vs {sparsest.density:.3f} [{sparsest.density_low:.3f}, "
@@ -96,7 +131,10 @@ def _density_falls(table: pd.DataFrame) -> Verdict:
     return Verdict("density-falls", where, statement, evidence, verdict)
 
 
-def _sparse_as_accurate(table: pd.DataFrame) -> Verdict:
+def _sparse_as_accurate(results: list[dict], table: pd.DataFrame, lost) -> Verdict:
+    """Non-inferiority through the one verdict rule: each sparse model's accuracy plus
+    the margin against the dense model's, seeds as units, Holm over the sparse models;
+    a gain is a model significantly less than the margin worse."""
     where, statement = CLAIMS["sparse-as-accurate"]
     sparse = table[(table["lambda"] > 0) & (table["density"] <= SPARSE_DENSITY)]
     if sparse.empty or table["lambda"].iloc[0] != 0:
@@ -107,18 +145,28 @@ def _sparse_as_accurate(table: pd.DataFrame) -> Verdict:
             f"no model with lambda > 0 reached a density <= {SPARSE_DENSITY}",
             INCONCLUSIVE,
         )
+    hits = {}
+    for r in results:
+        hits.setdefault(r["params"]["activity_l1"], []).append(_test_correct(r))
+    comparisons = [
+        {"untestable": lost.get(lam) or f"lambda = 0: {lost[0.0]}"}
+        if lam in lost or 0.0 in lost
+        else compare([h + ACCURACY_MARGIN for h in hits[lam]], hits[0.0])
+        for lam in sparse["lambda"]
+    ]
+    verdict, counts = family_verdict(outcomes(comparisons), share=1.0)
     evidence = "; ".join(
-        f"lambda = {r['lambda']:g} (density {r.density:.3f}): test accuracy change "
-        f"{100 * r.delta_test_acc:+.1f} pt [{100 * r.delta_low:+.1f}, {100 * r.delta_high:+.1f}]"
-        for _, r in sparse.iterrows()
+        f"lambda = {r['lambda']:g} (density {r.density:.3f}): "
+        + (
+            f"not testable: {c['untestable']}"
+            if "untestable" in c
+            else f"test accuracy change {100 * r.delta_test_acc:+.1f} pt "
+            f"[{100 * r.delta_low:+.1f}, {100 * r.delta_high:+.1f}], "
+            f"p = {c['p']:.3g} against a {100 * ACCURACY_MARGIN:g}-point loss"
+        )
+        for c, (_, r) in zip(comparisons, sparse.iterrows(), strict=True)
     )
-    if (sparse["delta_high"] < -ACCURACY_MARGIN).any():
-        verdict = NOT_REPRODUCED
-    elif (sparse["delta_low"] > -ACCURACY_MARGIN).all():
-        verdict = REPRODUCED
-    else:
-        verdict = INCONCLUSIVE
-    return Verdict("sparse-as-accurate", where, statement, evidence, verdict)
+    return Verdict("sparse-as-accurate", where, statement, f"{evidence}; {counts}", verdict)
 
 
 def _test_correct(result: dict) -> np.ndarray:

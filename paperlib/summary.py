@@ -23,7 +23,7 @@ def all_verdicts(profile: str) -> list[Verdict]:
     for experiment, judge in EXPERIMENTS.items():
         results, _ = grid_results(profile, experiment)
         if results:
-            verdicts += judge(results) if experiment == "density" else judge(results, rules)
+            verdicts += judge(results, rules)
     return verdicts
 
 

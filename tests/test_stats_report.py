@@ -13,6 +13,7 @@ from paperlib.report import (
     ACCURACY_MARGIN,
     INCONCLUSIVE,
     NOT_REPRODUCED,
+    NOT_TESTABLE,
     REPRODUCED,
     density_beside,
     density_display,
@@ -315,6 +316,36 @@ def test_sparse_as_accurate_is_inconclusive_without_a_sparse_model():
     verdict = density_verdicts(results)[1]
     assert verdict.verdict == INCONCLUSIVE
     assert verdict.evidence == "no model with lambda > 0 reached a density <= 0.5"
+
+
+def _collapsed(result: dict) -> dict:
+    """``result`` from a model that predicts one class for every test image."""
+    result["metrics"]["predicted_counts"] = [N_TEST] + [0] * 9
+    return result
+
+
+def test_a_collapsed_sparse_model_decides_neither_density_claim():
+    base = _base_flags()
+    dead = _collapsed(_result(1e-4, 0.01, (0.0, 0.02), base))  # silent units, one class
+    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-5, 0.78, (0.76, 0.8), base), dead]
+    verdicts = {v.claim: v for v in density_verdicts(results)}
+    # without the dead model, density barely moves: no verdict rests on the collapse
+    assert verdicts["density-falls"].verdict == INCONCLUSIVE
+    assert "lambda = 1e-05" in verdicts["density-falls"].evidence
+    assert verdicts["sparse-as-accurate"].verdict == NOT_TESTABLE
+    assert "collapsed: one class predicted for 100 %" in verdicts["sparse-as-accurate"].evidence
+
+
+def test_a_collapsed_dense_model_makes_the_density_claims_not_testable():
+    base = _base_flags()
+    results = [
+        _collapsed(_result(0.0, 0.8, (0.78, 0.82), base)),
+        _result(1e-4, 0.3, (0.28, 0.32), base),
+    ]
+    assert _verdicts(results) == {
+        "density-falls": NOT_TESTABLE,
+        "sparse-as-accurate": NOT_TESTABLE,
+    }
 
 
 def test_verdict_table_has_one_row_per_claim():
