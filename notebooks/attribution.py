@@ -70,11 +70,13 @@ from paperlib import (
 from paperlib.attribution import (
     gaussian_blur,
     gradcam_map,
+    gradcam_sensitivity,
     informative,
     occlusion_map,
     predicted_class,
     rank_correlation,
     ssd,
+    top_k_intersection,
 )
 from paperlib.plots import gradcam_figure, occlusion_figure
 
@@ -156,6 +158,7 @@ occlusion = {p: occlusion_all(p) for p in patches}
 pair = occlusion[cfg.patch], occlusion[cfg.patch_small]
 occlusion_ssd = informative(ssd(*pair), *pair)  # NaN where a map is flat: left out
 occlusion_rank = informative(rank_correlation(*pair), *pair)
+occlusion_topk = informative(top_k_intersection(*pair, cfg.top_k), *pair)
 print(
     f"occlusion SSD ({cfg.patch}x{cfg.patch} vs {cfg.patch_small}x{cfg.patch_small}): "
     f"{occlusion_ssd.nanmean():.2f}, {occlusion_ssd.isnan().sum()} flat pairs left out"
@@ -183,6 +186,16 @@ blurred_maps = {
 pair = gradcam, blurred_maps[cfg.sigma]
 gradcam_ssd = informative(ssd(*pair), *pair)
 gradcam_rank = informative(rank_correlation(*pair), *pair)
+gradcam_topk = informative(top_k_intersection(*pair, cfg.top_k), *pair)
+# How far the map moves under small random noise instead of a blur (captum's
+# sensitivity_max): relative to the map's own norm, so a flat map is left out too.
+gradcam_sensitivity_values = torch.cat(
+    [
+        gradcam_sensitivity(model, x, t, cfg.sensitivity_radius, cfg.sensitivity_samples)
+        for x, t in zip(images.split(cfg.batch_size), target.split(cfg.batch_size), strict=True)
+    ]
+)
+gradcam_sens = informative(gradcam_sensitivity_values, gradcam, gradcam)
 print(
     f"Grad-CAM SSD (sigma {cfg.sigma}): {gradcam_ssd.nanmean():.2f}, "
     f"{gradcam_ssd.isnan().sum()} flat pairs left out"
@@ -202,7 +215,11 @@ fig = gradcam_figure(
 # ## Beyond the paper: sweeps and a rank-based measure
 #
 # The SSD depends on how maps are scaled, so we also report the Spearman correlation
-# between the two maps of each pair (1 = same ranking of pixels). And a single pair of
+# between the two maps of each pair (1 = same ranking of pixels), the share of the
+# top-k pixels both maps rank highest (Ghorbani et al. 2019), and, for Grad-CAM,
+# captum's max-sensitivity: the largest relative change of the map under small random
+# noise on the image (Yeh et al. 2019). Pairs with a flat map are left out of all of
+# them and counted. And a single pair of
 # settings says little, so we sweep the patch size (against the 2×2 reference) and the
 # blur σ.
 
@@ -229,6 +246,9 @@ metrics = {
     "gradcam_ssd": summary(gradcam_ssd),
     "occlusion_spearman": summary(occlusion_rank),
     "gradcam_spearman": summary(gradcam_rank),
+    "occlusion_topk": summary(occlusion_topk),
+    "gradcam_topk": summary(gradcam_topk),
+    "gradcam_sensitivity": summary(gradcam_sens),
     "patch_sweep": {
         str(p): compared(occlusion[p], occlusion[cfg.patch_small])
         for p in patches
@@ -269,6 +289,9 @@ result = {
             ("gradcam_ssd", gradcam_ssd),
             ("occlusion_spearman", occlusion_rank),
             ("gradcam_spearman", gradcam_rank),
+            ("occlusion_topk", occlusion_topk),
+            ("gradcam_topk", gradcam_topk),
+            ("gradcam_sensitivity", gradcam_sens),
         )
     },
     "provenance": provenance(

@@ -99,6 +99,35 @@ def ssd(map_a: torch.Tensor, map_b: torch.Tensor) -> torch.Tensor:
     return diff.pow(2).flatten(1).sum(dim=1)
 
 
+def top_k_intersection(map_a: torch.Tensor, map_b: torch.Tensor, k: int) -> torch.Tensor:
+    """Per-image share of the ``k`` most important pixels of ``map_a`` that are also
+    among the ``k`` most important of ``map_b`` (Ghorbani et al. 2019): 1 when the two
+    maps point at the same pixels, whatever their scale."""
+    top_a = map_a.flatten(1).topk(k, dim=1).indices
+    top_b = map_b.flatten(1).topk(k, dim=1).indices
+    shared = (top_a.unsqueeze(2) == top_b.unsqueeze(1)).any(dim=2).sum(dim=1)
+    return shared.float() / k
+
+
+def gradcam_sensitivity(
+    model: nn.Module, images: torch.Tensor, target: torch.Tensor, radius: float, samples: int
+) -> torch.Tensor:
+    """captum's ``sensitivity_max`` (Yeh et al. 2019) of Grad-CAM: per image, the
+    largest change of its map, relative to the map's norm, over ``samples`` random
+    perturbations of the image in an L-inf ball of ``radius`` (the target class fixed)."""
+    from captum.metrics import sensitivity_max
+
+    with torch.enable_grad():
+        return sensitivity_max(
+            # captum passes and expects tuples of tensors, one per input
+            lambda x, target: (gradcam_map(model, x[0] if isinstance(x, tuple) else x, target),),
+            images,
+            perturb_radius=radius,
+            n_perturb_samples=samples,
+            target=target,
+        ).detach()
+
+
 # A map whose values span less than this is constant, or float noise around a constant:
 # the maps of a model that predicts one class whatever the image. Working models' maps
 # span logit differences (occlusion) or activations (Grad-CAM) of order 1e-2 and more.

@@ -104,6 +104,9 @@ def per_architecture(results: list[dict]) -> pd.DataFrame:
                 "Grad-CAM SSD": m["gradcam_ssd"]["mean"],
                 "occlusion Spearman": m["occlusion_spearman"]["mean"],
                 "Grad-CAM Spearman": m["gradcam_spearman"]["mean"],
+                "occlusion top-k shared": m.get("occlusion_topk", {}).get("mean"),
+                "Grad-CAM top-k shared": m.get("gradcam_topk", {}).get("mean"),
+                "Grad-CAM max-sensitivity": m.get("gradcam_sensitivity", {}).get("mean"),
                 # maps too flat to compare (constant or float noise), left out above
                 "occlusion maps left out": m["occlusion_ssd"].get("left_out", 0),
                 "Grad-CAM maps left out": m["gradcam_ssd"].get("left_out", 0),

@@ -165,6 +165,11 @@ class AttributionConfig:
     batch_size: int = field(default=100, metadata=_min(1))  # images per occlusion call
     perturbations_per_eval: int = field(default=32, metadata=_min(1))  # patches per forward
     figure_images: int = field(default=4, metadata=_min(1))  # examples drawn like Figs. 4-5
+    # Beyond the paper: the top-k pixels two maps share (Ghorbani et al. 2019), and
+    # captum's max-sensitivity of Grad-CAM (Yeh et al. 2019) in an L-inf ball.
+    top_k: int = field(default=100, metadata={"min": 1, "max": 1024})  # of 32 x 32 pixels
+    sensitivity_radius: float = field(default=0.02, metadata=_min(0.0))
+    sensitivity_samples: int = field(default=10, metadata=_min(1))
 
 
 @dataclass(frozen=True)

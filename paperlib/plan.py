@@ -136,7 +136,14 @@ def attribution_stages(cfg: AttributionConfig, arch: str, width: float) -> list[
     blurs = len({cfg.sigma, *cfg.sigma_sweep})
     return [
         Stage("attribution", "occlusion", arch, width, cfg.n_images * positions, 0.0),
-        Stage("attribution", "Grad-CAM", arch, width, cfg.n_images, cfg.n_images * (1 + blurs)),
+        Stage(
+            "attribution",
+            "Grad-CAM",
+            arch,
+            width,
+            cfg.n_images,
+            cfg.n_images * (1 + blurs + 1 + cfg.sensitivity_samples),
+        ),
     ]
 
 

@@ -13,11 +13,13 @@ from paperlib.attribution import (
     flat_maps,
     gaussian_blur,
     gradcam_map,
+    gradcam_sensitivity,
     informative,
     normalize_map,
     occlusion_map,
     rank_correlation,
     ssd,
+    top_k_intersection,
 )
 from paperlib.models import make_model
 
@@ -170,3 +172,24 @@ def test_a_pair_with_a_flat_map_is_left_out_of_ssd_and_rank_correlation():
         kept = informative(values, a, b)
         assert kept.isnan().tolist() == [False, True, False]
         assert torch.equal(kept[[0, 2]], values[[0, 2]])
+
+
+def test_top_k_intersection_counts_the_shared_top_pixels():
+    a = torch.arange(16.0).view(1, 4, 4)  # top 4: pixels 12-15
+    b = a.clone()
+    b.view(-1)[[12, 13]] = -1.0  # two of them drop out of b's top 4 (now 10, 11, 14, 15)
+    assert top_k_intersection(a, a, 4).tolist() == [1.0]
+    assert top_k_intersection(a, b, 4).tolist() == [0.5]
+    assert top_k_intersection(a, -a, 4).tolist() == [0.0]
+
+
+def test_gradcam_sensitivity_is_zero_without_noise_and_grows_with_it():
+    torch.manual_seed(0)
+    model = make_model("vgg16", 0.125).eval()
+    images = torch.rand(4, 3, 32, 32)
+    target = model(images).argmax(dim=1)
+    still = gradcam_sensitivity(model, images, target, radius=0.0, samples=3)
+    small = gradcam_sensitivity(model, images, target, radius=0.01, samples=5)
+    large = gradcam_sensitivity(model, images, target, radius=0.3, samples=5)
+    assert torch.allclose(still, torch.zeros(4), atol=1e-6)
+    assert (small > 0).all() and small.mean() < large.mean()
