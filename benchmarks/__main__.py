@@ -27,9 +27,9 @@ from paperlib.attribution import occlusion_map
 from paperlib.config import ARCHITECTURES, available_profiles
 from paperlib.data import synthetic_cifar10
 from paperlib.models import make_model
-from paperlib.performance import stage_table
 from paperlib.provenance import device_description, package_versions
 from paperlib.regularizers import make_penalty
+from paperlib.report.performance import stage_table
 from paperlib.store import write_json
 from paperlib.train import default_device, penalized_cross_entropy, seed_everything, train
 

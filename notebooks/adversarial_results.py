@@ -31,7 +31,15 @@ others = ""  # more profiles to set beside this one, comma-separated, e.g. "pape
 # %%
 from IPython.display import Markdown, display
 
-from paperlib.adversarial_report import (
+from paperlib.config import load_profile
+from paperlib.plots import (
+    eps_sweep_figure,
+    figure2,
+    figure3,
+    penalty_figure,
+    sparsity_scatter,
+)
+from paperlib.report.adversarial import (
     accuracy_kept,
     audit_details,
     audit_table,
@@ -48,15 +56,7 @@ from paperlib.adversarial_report import (
     table1_display,
     verdicts,
 )
-from paperlib.config import load_profile
-from paperlib.plots import (
-    eps_sweep_figure,
-    figure2,
-    figure3,
-    penalty_figure,
-    sparsity_scatter,
-)
-from paperlib.report import at_paper_strength, grid_results, run_table, verdict_table
+from paperlib.report.common import at_paper_strength, grid_results, run_table, verdict_table
 
 rules = load_profile(profile).testable  # which models may decide a claim
 results, missing = grid_results(profile, "adversarial")

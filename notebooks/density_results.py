@@ -31,13 +31,8 @@ others = ""  # more profiles to set beside this one, comma-separated, e.g. "pape
 from IPython.display import Markdown, display
 
 from paperlib import density_figure, density_table, density_verdicts, load_profile
-from paperlib.report import (
-    density_beside,
-    density_display,
-    grid_results,
-    run_table,
-    verdict_table,
-)
+from paperlib.report.common import grid_results, run_table, verdict_table
+from paperlib.report.density import density_beside, density_display
 
 results, missing = grid_results(profile, "density")
 results.sort(key=lambda r: r["params"]["activity_l1"])

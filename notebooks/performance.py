@@ -31,7 +31,7 @@ profiles = "cpu"  # comma-separated profiles whose grid times to show
 # %%
 from IPython.display import Markdown, display
 
-from paperlib.performance import (
+from paperlib.report.performance import (
     hardware_table,
     load_benchmarks,
     load_recipe_probes,

@@ -44,7 +44,7 @@ profiles = "cpu"  # comma-separated profiles to set side by side, e.g. "cpu,pape
 import pandas as pd
 from IPython.display import Markdown, display
 
-from paperlib.summary import audit_summary, claims_table, run_facts, strength_table
+from paperlib.report.summary import audit_summary, claims_table, run_facts, strength_table
 
 names = [p.strip() for p in profiles.split(",") if p.strip()]
 pd.set_option("display.max_colwidth", None)

@@ -2,7 +2,6 @@
 Stable Attribution" (Schwartz, Alparslan, Kim). Notebooks import from here only."""
 
 from paperlib.accel import as_input
-from paperlib.adversarial_report import audit_frame, cross_attack_frame
 from paperlib.attacks import make_attack, run_attack, run_autoattack
 from paperlib.audit import audit_finetuned, audit_undefended, failures
 from paperlib.checkpoints import checkpoint_path, clean_trained_model, train_or_load
@@ -34,7 +33,10 @@ from paperlib.plots import (
 )
 from paperlib.provenance import now, provenance
 from paperlib.regularizers import make_penalty
-from paperlib.report import density_table, density_verdicts, verdict_table
+from paperlib.report.adversarial import audit_frame, cross_attack_frame
+from paperlib.report.common import verdict_table
+from paperlib.report.density import density_table, density_verdicts
+from paperlib.report.verdicts import collapse_reason
 from paperlib.sparsity import sparsity_report, weight_sparsity
 from paperlib.splits import data_identity, load_profile_data, make_splits
 from paperlib.stats import bootstrap_ci, pack_bits
@@ -48,7 +50,6 @@ from paperlib.train import (
     train,
     training_options,
 )
-from paperlib.verdicts import collapse_reason
 
 __all__ = [
     "as_input",

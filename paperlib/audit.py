@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from paperlib.config import AuditConfig
-from paperlib.verdicts import mcnemar_p
+from paperlib.stats import mcnemar_p
 
 CHECKS = {
     "monotone_in_eps": "accuracy under PGD does not rise with ε",

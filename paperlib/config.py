@@ -108,7 +108,7 @@ class AuditConfig:
 
 @dataclass(frozen=True)
 class EligibilityConfig:
-    """Which models may decide a claim (``paperlib.verdicts``): below any of these a
+    """Which models may decide a claim (``paperlib.report.verdicts``): below any of these a
     model has collapsed or lost too much, and the comparison is "not testable"."""
 
     min_accuracy: float = field(default=0.2, metadata={"min": 0.0, "max": 1.0})  # clean, [0, 1]

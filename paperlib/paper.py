@@ -104,3 +104,6 @@ CLAIMS = {
         "Elastic net gives the most robust results across attribution methods.",
     ),
 }
+
+# Section 4.1: a sparse code has an activity ratio (density) in [0, 0.5].
+SPARSE_DENSITY = 0.5

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from paperlib.report import SPARSE_DENSITY
+from paperlib.paper import SPARSE_DENSITY
 
 
 def density_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:

@@ -68,3 +68,16 @@ def hierarchical_draws(
         per_image = g[seeds].mean(axis=1)  # (resamples, n_images)
         means.append(np.take_along_axis(per_image, images, axis=1).mean(axis=1))
     return means[0] - means[1] if baseline is not None else means[0]
+
+
+def mcnemar_p(a, b, alternative: str = "two-sided") -> float:
+    """Exact McNemar p-value for paired binary outcomes ``a`` and ``b``: a binomial test
+    on the images where they differ. ``alternative="greater"``: that ``a`` is correct
+    more often than ``b``."""
+    from scipy.stats import binomtest  # here: SciPy is slow to import
+
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    up, down = int((a & ~b).sum()), int((~a & b).sum())
+    if up + down == 0:
+        return 1.0
+    return float(binomtest(up, up + down, 0.5, alternative=alternative).pvalue)

@@ -1,5 +1,5 @@
 """Tests for experiment 2's penalties (paperlib.regularizers, train.penalized_cross_entropy)
-and its tables and verdicts (paperlib.adversarial_report), on result dicts shaped like the
+and its tables and verdicts (paperlib.report.adversarial), on result dicts shaped like the
 ones notebooks/adversarial.py writes."""
 
 from __future__ import annotations
@@ -12,7 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from paperlib.adversarial_report import (
+from paperlib.audit import CHECKS
+from paperlib.config import ARCHITECTURES, ATTACK_NAMES, REGULARIZER_NAMES
+from paperlib.paper import TABLE1
+from paperlib.regularizers import (
+    elastic_penalty,
+    l1_penalty,
+    l2_penalty,
+    make_penalty,
+    no_penalty,
+)
+from paperlib.report.adversarial import (
     FLAG,
     accuracy_kept,
     audit_details,
@@ -32,20 +42,10 @@ from paperlib.adversarial_report import (
     val_loss_rise,
     verdicts,
 )
-from paperlib.audit import CHECKS
-from paperlib.config import ARCHITECTURES, ATTACK_NAMES, REGULARIZER_NAMES
-from paperlib.paper import TABLE1
-from paperlib.regularizers import (
-    elastic_penalty,
-    l1_penalty,
-    l2_penalty,
-    make_penalty,
-    no_penalty,
-)
+from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 from paperlib.sparsity import weight_sparsity
 from paperlib.stats import pack_bits
 from paperlib.train import penalized_cross_entropy
-from paperlib.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
 # --- kernel penalties on a hand-made two-layer net ------------------------------------
 
@@ -625,8 +625,8 @@ def test_sparsity_robustness_needs_four_cells_for_an_interval():
 
 
 def test_summary_strength_table_reads_the_profiles_grid(smoke_env):
+    from paperlib.report.summary import strength_table
     from paperlib.store import result_path, write_json
-    from paperlib.summary import strength_table
 
     for reg, c, acc in [("base", 0.0, 0.7), ("l1", 0.01, 0.1), ("l1", 1e-4, 0.68)]:
         result = _result("vgg16", reg, clean=acc, penalty=c)
@@ -789,7 +789,7 @@ def test_a_collapsed_base_model_makes_its_comparisons_untestable():
 
 
 def test_the_papers_own_table1_goes_through_the_same_rule_as_unpaired_counts():
-    from paperlib.adversarial_report import paper_comparisons, paper_verdicts
+    from paperlib.report.adversarial import paper_comparisons, paper_verdicts
 
     comparisons = paper_comparisons()
     assert len(comparisons) == 27

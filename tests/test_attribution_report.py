@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from paperlib.attribution_report import table2, table2_beside, verdicts
 from paperlib.config import ARCHITECTURES, REGULARIZER_NAMES
 from paperlib.paper import TABLE2
-from paperlib.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from paperlib.report.attribution import table2, table2_beside, verdicts
+from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
 N_IMAGES = 100
 
@@ -144,7 +144,7 @@ def test_a_collapsed_regularizer_makes_every_attribution_claim_not_testable():
 
 
 def test_the_papers_own_table2_is_judged_with_welch_tests_by_the_same_rule():
-    from paperlib.attribution_report import paper_verdicts
+    from paperlib.report.attribution import paper_verdicts
 
     found = {v.claim: v for v in paper_verdicts()}
     assert set(found) == {

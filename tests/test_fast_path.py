@@ -12,8 +12,8 @@ from paperlib.config import AttackConfig
 from paperlib.metrics import correct
 from paperlib.models import make_model
 from paperlib.regularizers import make_penalty
+from paperlib.report.verdicts import mcnemar_p
 from paperlib.train import penalized_cross_entropy, train
-from paperlib.verdicts import mcnemar_p
 
 
 def _batch(n=6, c=3, size=8, seed=0):

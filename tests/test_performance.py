@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from paperlib.config import ARCHITECTURES
-from paperlib.performance import (
+from paperlib.report.performance import (
     BUDGET_SECONDS,
     hardware_table,
     load_benchmarks,

@@ -9,20 +9,15 @@ import math
 import numpy as np
 import pytest
 
-from paperlib.report import (
+from paperlib.report.common import grid_results, run_table, verdict_table
+from paperlib.report.density import (
     ACCURACY_MARGIN,
-    INCONCLUSIVE,
-    NOT_REPRODUCED,
-    NOT_TESTABLE,
-    REPRODUCED,
     density_beside,
     density_display,
     density_table,
     density_verdicts,
-    grid_results,
-    run_table,
-    verdict_table,
 )
+from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 from paperlib.stats import (
     bootstrap_ci,
     hierarchical_ci,

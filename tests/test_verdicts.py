@@ -1,4 +1,4 @@
-"""Tests for paperlib.verdicts: testability, exact comparisons, Holm, and the one rule
+"""Tests for paperlib.report.verdicts: testability, exact comparisons, Holm, and the one rule
 that turns a family of comparisons into a verdict."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from paperlib.config import EligibilityConfig
-from paperlib.verdicts import (
+from paperlib.report.verdicts import (
     GAIN,
     INCONCLUSIVE,
     LOSS,

@@ -7,12 +7,8 @@ import pandas as pd
 
 from paperlib.config import REGULARIZER_NAMES, EligibilityConfig
 from paperlib.paper import CLAIMS, TABLE2
-from paperlib.report import (
-    architectures_in,
-    at_paper_strength,
-    rounded,
-)
-from paperlib.verdicts import (
+from paperlib.report.common import architectures_in, at_paper_strength, rounded
+from paperlib.report.verdicts import (
     DEFAULT_RULES,
     INCONCLUSIVE,
     NOT_TESTABLE,

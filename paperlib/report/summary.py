@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from paperlib import adversarial_report, attribution_report
 from paperlib.config import load_profile
-from paperlib.report import density_verdicts, grid_results
-from paperlib.verdicts import Verdict
+from paperlib.report import adversarial as adversarial_report
+from paperlib.report import attribution as attribution_report
+from paperlib.report.common import grid_results
+from paperlib.report.density import density_verdicts
+from paperlib.report.verdicts import Verdict
 
 EXPERIMENTS = {
     "density": density_verdicts,

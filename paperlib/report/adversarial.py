@@ -8,14 +8,8 @@ import pandas as pd
 from paperlib.audit import CHECKS
 from paperlib.config import ATTACK_NAMES, REGULARIZER_NAMES, EligibilityConfig
 from paperlib.paper import ATTACKS, CLAIMS, TABLE1
-from paperlib.report import (
-    ACCURACY_KEPT,
-    architectures_in,
-    at_paper_strength,
-    rounded,
-)
-from paperlib.stats import unpack_bits
-from paperlib.verdicts import (
+from paperlib.report.common import ACCURACY_KEPT, architectures_in, at_paper_strength, rounded
+from paperlib.report.verdicts import (
     DEFAULT_RULES,
     GAIN,
     INCONCLUSIVE,
@@ -33,6 +27,7 @@ from paperlib.verdicts import (
     outcomes,
     untestable_reason,
 )
+from paperlib.stats import unpack_bits
 
 # The two readings of the paper's protocol, and where each keeps its per-image outcomes:
 # "transfer" scores the fine-tuned model on test images crafted against the original

@@ -1,7 +1,7 @@
-"""Tables and verdicts computed from the results JSON.
+"""Experiment 1's results page: density and accuracy per lambda, and its verdicts.
 
 The verdict rule itself, and which models may decide a claim, live in
-``paperlib.verdicts``.
+``paperlib.report.verdicts``.
 """
 
 from __future__ import annotations
@@ -9,11 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.config import ARCHITECTURES, EligibilityConfig, load_grid
-from paperlib.paper import CLAIMS, PENALTY
-from paperlib.stats import bootstrap_ci, hierarchical_ci, unpack_bits
-from paperlib.store import load_results
-from paperlib.verdicts import (
+from paperlib.config import EligibilityConfig
+from paperlib.paper import CLAIMS, SPARSE_DENSITY
+from paperlib.report.verdicts import (
     DEFAULT_RULES,
     INCONCLUSIVE,
     NOT_REPRODUCED,
@@ -25,12 +23,8 @@ from paperlib.verdicts import (
     family_verdict,
     outcomes,
 )
+from paperlib.stats import bootstrap_ci, hierarchical_ci, unpack_bits
 
-# A regularized model "keeps its accuracy" when its clean accuracy is at most this far
-# below its base model's (mean over seeds; percentage points): the default of the
-# profiles' ``testable.max_accuracy_drop``.
-ACCURACY_KEPT = EligibilityConfig().max_accuracy_drop
-SPARSE_DENSITY = 0.5  # the paper: a sparse code has an activity ratio in [0, 0.5]
 # "As accurate" is tested as non-inferiority: a sparse model may be at most this much
 # less accurate (absolute, on [0, 1]) before we call it worse. Our assumption.
 ACCURACY_MARGIN = 0.01
@@ -173,20 +167,6 @@ def _test_correct(result: dict) -> np.ndarray:
     return unpack_bits(result["test_correct"]).astype(float)
 
 
-def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "claim": v.statement,
-                "paper": v.where,
-                "our evidence": v.evidence,
-                "verdict": v.verdict,
-            }
-            for v in verdicts
-        ]
-    )
-
-
 def density_display(table: pd.DataFrame) -> pd.DataFrame:
     """``density_table`` as readable strings: percentages with their 95% intervals."""
 
@@ -227,52 +207,3 @@ def density_beside(by_profile: dict[str, list[dict]]) -> pd.DataFrame:
         columns[f"density ({profile})"] = shown["average density"]
         columns[f"test acc. % ({profile})"] = shown["test acc. (%)"]
     return pd.DataFrame(columns).fillna("missing")
-
-
-def run_table(results: list[dict]) -> pd.DataFrame:
-    """Provenance of each cell: where, on what, from which data, and how long."""
-    return pd.DataFrame(
-        [
-            {
-                "cell": r["cell"],
-                "wall time (s)": r["provenance"]["wall_seconds"],
-                "device": r["provenance"]["device"],
-                "commit": (r["provenance"]["commit"] or "-")[:10]
-                + ("*" if r["provenance"]["dirty"] else ""),
-                "data": r["provenance"]["data_source"],
-            }
-            for r in results
-        ]
-    )
-
-
-def grid_results(profile: str, experiment: str) -> tuple[list[dict], list[str]]:
-    """The results of the profile's current grid, and the cells that have none.
-
-    Result files of cells that are no longer in the grid (left by an older grid) are
-    ignored, so they can never be mixed into a table.
-    """
-    expected = [cell.cell_id for cell in load_grid(experiment, profile)]
-    results = [r for r in load_results(profile, experiment) if r.get("cell") in expected]
-    done = {r["cell"] for r in results}
-    return results, [cell for cell in expected if cell not in done]
-
-
-def at_paper_strength(results: list[dict]) -> list[dict]:
-    """The cells the paper's tables describe: base, and every penalty at the paper's c."""
-    return [
-        r
-        for r in results
-        if r["params"]["regularizer"] == "base" or r["params"]["penalty"] == PENALTY
-    ]
-
-
-def rounded(table: pd.DataFrame, digits: int) -> pd.DataFrame:
-    """Round a table's numbers for display, except the penalty c, which spans decades."""
-    return table.round({c: digits for c in table.columns if c != "penalty"})
-
-
-def architectures_in(results: list[dict]) -> list[str]:
-    """The architectures that have results, in the usual order (all of them if none do)."""
-    present = {r["params"]["arch"] for r in results}
-    return [a for a in ARCHITECTURES if a in present] or list(ARCHITECTURES)

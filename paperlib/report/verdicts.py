@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from paperlib.config import EligibilityConfig
-from paperlib.stats import RESAMPLES, hierarchical_ci, hierarchical_draws
+from paperlib.stats import RESAMPLES, hierarchical_ci, hierarchical_draws, mcnemar_p
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 NOT_TESTABLE = "not testable"  # every comparison of the claim involves a collapsed model
@@ -124,19 +124,6 @@ def compare(runs, baseline) -> dict:
         tail = min((draws <= 0).mean(), (draws >= 0).mean())
         p = float(min(1.0, 2 * max(tail, 1 / (RESAMPLES + 1))))
     return {"diff": diff, "low": low, "high": high, "p": p}
-
-
-def mcnemar_p(a, b, alternative: str = "two-sided") -> float:
-    """Exact McNemar p-value for paired binary outcomes ``a`` and ``b``: a binomial test
-    on the images where they differ. ``alternative="greater"``: that ``a`` is correct
-    more often than ``b``."""
-    from scipy.stats import binomtest  # here: SciPy is slow to import
-
-    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
-    up, down = int((a & ~b).sum()), int((~a & b).sum())
-    if up + down == 0:
-        return 1.0
-    return float(binomtest(up, up + down, 0.5, alternative=alternative).pvalue)
 
 
 def compare_counts(correct_a: int, correct_b: int, n: int) -> dict:

@@ -11,7 +11,7 @@ import pandas as pd
 from paperlib.config import load_profile
 from paperlib.cost import BF16_PEAK
 from paperlib.plan import PlanError, plan
-from paperlib.report import grid_results
+from paperlib.report.common import grid_results
 from paperlib.store import REPO_ROOT
 
 BENCHMARKS_DIR = REPO_ROOT / "benchmarks" / "results"

@@ -1,0 +1,79 @@
+"""What every results page shares: the current grid's results, the cells at the paper's
+strength, provenance and verdict tables, display helpers."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from paperlib.config import ARCHITECTURES, EligibilityConfig, load_grid
+from paperlib.paper import PENALTY
+from paperlib.report.verdicts import Verdict
+from paperlib.store import load_results
+
+# A regularized model "keeps its accuracy" when its clean accuracy is at most this far
+# below its base model's (mean over seeds; percentage points): the default of the
+# profiles' ``testable.max_accuracy_drop``.
+ACCURACY_KEPT = EligibilityConfig().max_accuracy_drop
+
+
+def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "claim": v.statement,
+                "paper": v.where,
+                "our evidence": v.evidence,
+                "verdict": v.verdict,
+            }
+            for v in verdicts
+        ]
+    )
+
+
+def run_table(results: list[dict]) -> pd.DataFrame:
+    """Provenance of each cell: where, on what, from which data, and how long."""
+    return pd.DataFrame(
+        [
+            {
+                "cell": r["cell"],
+                "wall time (s)": r["provenance"]["wall_seconds"],
+                "device": r["provenance"]["device"],
+                "commit": (r["provenance"]["commit"] or "-")[:10]
+                + ("*" if r["provenance"]["dirty"] else ""),
+                "data": r["provenance"]["data_source"],
+            }
+            for r in results
+        ]
+    )
+
+
+def grid_results(profile: str, experiment: str) -> tuple[list[dict], list[str]]:
+    """The results of the profile's current grid, and the cells that have none.
+
+    Result files of cells that are no longer in the grid (left by an older grid) are
+    ignored, so they can never be mixed into a table.
+    """
+    expected = [cell.cell_id for cell in load_grid(experiment, profile)]
+    results = [r for r in load_results(profile, experiment) if r.get("cell") in expected]
+    done = {r["cell"] for r in results}
+    return results, [cell for cell in expected if cell not in done]
+
+
+def at_paper_strength(results: list[dict]) -> list[dict]:
+    """The cells the paper's tables describe: base, and every penalty at the paper's c."""
+    return [
+        r
+        for r in results
+        if r["params"]["regularizer"] == "base" or r["params"]["penalty"] == PENALTY
+    ]
+
+
+def rounded(table: pd.DataFrame, digits: int) -> pd.DataFrame:
+    """Round a table's numbers for display, except the penalty c, which spans decades."""
+    return table.round({c: digits for c in table.columns if c != "penalty"})
+
+
+def architectures_in(results: list[dict]) -> list[str]:
+    """The architectures that have results, in the usual order (all of them if none do)."""
+    present = {r["params"]["arch"] for r in results}
+    return [a for a in ARCHITECTURES if a in present] or list(ARCHITECTURES)
