@@ -36,8 +36,11 @@ from paperlib.splits import data_identity, load_profile_data
 from paperlib.store import (
     NOTEBOOKS_DIR,
     REPO_ROOT,
+    claim,
     is_done,
+    live_claims,
     output_root,
+    release,
     remove_stale_temporaries,
     result_path,
     run_path,
@@ -115,7 +118,7 @@ class SlurmOptions:
 @dataclass(frozen=True)
 class CellOutcome:
     cell: str
-    status: str  # "ran", "skipped" or "failed"
+    status: str  # "ran", "skipped", "failed", or "held" (another grid is running it)
     notebook: Path
     error: str | None = None
 
@@ -158,8 +161,10 @@ def run_grid(
                 f"{profile.name!r}; its cells are {', '.join(c.cell_id for c in cells)}"
             )
         cells = [c for c in cells if c.cell_id in only]
-    for kind in ("results", "runs"):
-        remove_stale_temporaries(output_root() / kind / profile.name / experiment)
+    # Temporaries are stale only when no other grid is at work on this experiment.
+    if not live_claims(output_root() / "results" / profile.name / experiment):
+        for kind in ("results", "runs"):
+            remove_stale_temporaries(output_root() / kind / profile.name / experiment)
     outcomes, jobs = {}, []
     for cell in cells:
         expected = cell_hash(profile, experiment, cell, data_identity(profile, data_path))
@@ -290,14 +295,30 @@ def _pin_worker(devices, threads: int) -> None:
 def run_cell(
     profile: str, experiment: str, cell_id: str, parameters: dict[str, Any], expected_hash: str
 ) -> CellOutcome:
-    """Execute one cell's notebook with papermill; the executed notebook lands atomically."""
+    """Execute one cell's notebook with papermill; the executed notebook lands atomically.
+
+    The cell is claimed first (``store.claim``): a cell that another grid is running is
+    left to it ("held"), and one that it finished meanwhile is skipped.
+    """
     final = run_path(profile, experiment, cell_id)
+    result = result_path(profile, experiment, cell_id)
+    if not claim(result):
+        return CellOutcome(cell_id, "held", final, "another grid is running this cell")
+    try:
+        if is_done(result, expected_hash):
+            return CellOutcome(cell_id, "skipped", final)
+        return _execute_claimed(experiment, cell_id, parameters, expected_hash, final, result)
+    finally:
+        release(result)
+
+
+def _execute_claimed(experiment, cell_id, parameters, expected_hash, final, result):
     partial = final.with_name(f".{final.stem}.partial.tmp.ipynb")
     failed = final.with_suffix(".failed.ipynb")
     final.parent.mkdir(parents=True, exist_ok=True)
     try:
         execute_notebook(experiment, partial, parameters, recorded_as=final)
-        if not is_done(result_path(profile, experiment, cell_id), expected_hash):
+        if not is_done(result, expected_hash):
             raise RuntimeError("the notebook finished without writing a matching result")
     except Exception as err:  # noqa: BLE001 - any failure is recorded, the grid goes on
         return _record_failure(cell_id, partial, failed, err)
@@ -326,7 +347,7 @@ def _record_failure(
 
 
 def summarize(outcomes: list[CellOutcome]) -> str:
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed", "held")}
     lines = [", ".join(f"{n} {s}" for s, n in counts.items())]
     lines += [
         f"FAILED {o.cell}: {o.error}\n  traceback: {o.notebook}"

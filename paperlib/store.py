@@ -11,7 +11,9 @@ import json
 import math
 import os
 import re
+import socket
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,73 @@ def load_results(profile: str, experiment: str) -> list[dict]:
     folder = output_root() / "results" / safe_id(profile) / safe_id(experiment)
     results = (read_result(p) for p in sorted(folder.glob("*.json")))
     return [r for r in results if r is not None]
+
+
+# --- claiming a cell -------------------------------------------------------------------
+# Two grids on the same profile (two shells, or a local grid beside a Slurm one) must
+# never run one cell twice. A process claims a cell by creating its lock file
+# exclusively; the file names the holder, so that a claim whose holder died (killed,
+# crashed, its machine rebooted) is taken over instead of blocking the cell forever.
+CLAIM_GRACE_S = 60  # a lock still empty after this long was left by a crash mid-claim
+
+
+def lock_path(result: Path) -> Path:
+    return result.with_name(f".{result.stem}.lock")
+
+
+def claim(result: Path) -> bool:
+    """Claim the cell whose result is ``result`` for this process; False when a live
+    process holds it."""
+    lock = lock_path(result)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):  # a dead holder's lock is removed once, then claimed
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if holder_alive(lock):
+                return False
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname()}, handle)
+        return True
+    return False
+
+
+def release(result: Path) -> None:
+    lock_path(result).unlink(missing_ok=True)
+
+
+def holder_alive(lock: Path) -> bool:
+    """Whether the process named in ``lock`` still runs. A holder on another machine
+    cannot be checked from here and counts as alive."""
+    try:
+        holder = json.loads(lock.read_text())
+        pid, host = int(holder["pid"]), holder["host"]
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, KeyError, TypeError):
+        # Being written this instant, or left empty by a crash mid-claim.
+        try:
+            return time.time() - lock.stat().st_mtime < CLAIM_GRACE_S
+        except FileNotFoundError:
+            return False
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
+
+
+def live_claims(folder: Path) -> list[Path]:
+    """The locks in ``folder`` whose holders still run."""
+    return (
+        [lock for lock in folder.glob(".*.lock") if holder_alive(lock)] if folder.exists() else []
+    )
 
 
 def remove_stale_temporaries(folder: Path) -> int:
