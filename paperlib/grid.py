@@ -11,7 +11,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
+import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -67,6 +69,13 @@ class _IPCKernelManager(AsyncKernelManager):
             await super()._async_interrupt_kernel()
 
 
+# A kernel can fail to start under load: ZMQ's "address already in use" (papermill
+# #511), or no answer within the start-up timeout (#776). Such a start is retried with
+# backoff; an error raised by the notebook's own code never is.
+KERNEL_START_ATTEMPTS = 3
+KERNEL_RETRY_BACKOFF_S = 2.0  # doubled after each failed start
+
+
 def execute_notebook(
     name: str, output: Path, parameters: dict[str, Any], recorded_as: Path | None = None
 ) -> None:
@@ -76,19 +85,50 @@ def execute_notebook(
     those paths relative to the repository (``recorded_as``, default ``output``), so
     committed runs name no folder of the machine that ran them.
     """
-    try:
-        pm.execute_notebook(
-            NOTEBOOKS_DIR / f"{name}.ipynb",
-            output,
-            parameters=parameters,
-            kernel_name=KERNEL,
-            progress_bar=False,
-            cwd=str(NOTEBOOKS_DIR),
-            kernel_manager_class=_IPCKernelManager,
-        )
-    finally:
-        if Path(output).exists():
-            relative_papermill_paths(Path(output), f"notebooks/{name}.ipynb", recorded_as)
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        try:
+            pm.execute_notebook(
+                NOTEBOOKS_DIR / f"{name}.ipynb",
+                output,
+                parameters=parameters,
+                kernel_name=KERNEL,
+                progress_bar=False,
+                cwd=str(NOTEBOOKS_DIR),
+                kernel_manager_class=_IPCKernelManager,
+            )
+            break
+        except Exception as err:
+            if attempt == KERNEL_START_ATTEMPTS or not _kernel_never_started(err, Path(output)):
+                raise
+            wait = KERNEL_RETRY_BACKOFF_S * 2 ** (attempt - 1)
+            print(
+                f"kernel for {name} ({Path(recorded_as or output).stem}) failed to start: "
+                f"{type(err).__name__}: {err}; retry {attempt} of {KERNEL_START_ATTEMPTS - 1} "
+                f"in {wait:g} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(wait)
+        finally:
+            if Path(output).exists():
+                relative_papermill_paths(Path(output), f"notebooks/{name}.ipynb", recorded_as)
+
+
+def _kernel_never_started(err: Exception, output: Path) -> bool:
+    """Whether ``err`` is a kernel that failed to start, before any code cell ran (so a
+    retry cannot run anything twice)."""
+    from nbclient.exceptions import DeadKernelError
+    from zmq.error import ZMQError
+
+    starting = isinstance(err, ZMQError | DeadKernelError | TimeoutError) or (
+        isinstance(err, RuntimeError) and "didn't respond" in str(err)
+    )
+    if not starting:
+        return False
+    if not output.exists():
+        return True
+    nb = nbformat.read(output, as_version=4)
+    return not any(c.get("metadata", {}).get("papermill", {}).get("start_time") for c in nb.cells)
 
 
 def relative_papermill_paths(notebook: Path, source: str, recorded_as: Path | None) -> None:
