@@ -11,6 +11,8 @@ from paperlib.cost import BF16_PEAK
 from paperlib.data import DataError
 from paperlib.plan import PlanError
 
+INTERRUPTED = 130  # the shell's exit status for a command stopped by Ctrl-C
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paperlib", description=__doc__)
@@ -103,6 +105,9 @@ def _grid(args: argparse.Namespace) -> int:
         )
         print(f"{experiment}: {summarize(outcomes)}")
         failed |= any(o.status == "failed" for o in outcomes)
+        if any(o.status == "interrupted" for o in outcomes):
+            print("interrupted: finished cells are kept; run the same command to resume")
+            return INTERRUPTED
     return 1 if failed else 0
 
 

@@ -8,9 +8,11 @@ array through submitit (``executor="slurm"``); both paths run the same ``run_cel
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -50,6 +52,42 @@ from paperlib.store import (
 )
 
 KERNEL = "python3"
+KERNEL_SOCKET_PREFIX = "paperlib-kernel-"
+
+
+_sockets_of_this_process: list[str] = []  # kernel socket prefixes created here
+
+
+def _remove_own_sockets() -> None:
+    """Delete the socket files of the kernels this process started (they are shut down
+    by now, or being shut down after an interrupt)."""
+    while _sockets_of_this_process:
+        prefix = Path(_sockets_of_this_process.pop())
+        for path in prefix.parent.glob(f"{prefix.name}-*"):
+            path.unlink(missing_ok=True)
+
+
+def remove_orphan_sockets() -> int:
+    """Delete the kernel sockets (``paperlib-kernel-<pid>-...``) whose owning process is
+    gone, as after a killed grid; return how many."""
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob(f"{KERNEL_SOCKET_PREFIX}*"):
+        owner = path.name[len(KERNEL_SOCKET_PREFIX) :].split("-")[0]
+        if owner.isdigit() and _process_alive(int(owner)):
+            continue
+        path.unlink(missing_ok=True)  # a dead owner's, or an older unnamed one
+        removed += 1
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _IPCKernelManager(AsyncKernelManager):
@@ -59,7 +97,11 @@ class _IPCKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.ip = str(Path(tempfile.gettempdir()) / f"paperlib-kernel-{uuid.uuid4().hex[:12]}")
+        # Named after the process that owns the kernel, so that the sockets of one that
+        # was killed can be found and removed (``remove_orphan_sockets``).
+        name = f"{KERNEL_SOCKET_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.ip = str(Path(tempfile.gettempdir()) / name)
+        _sockets_of_this_process.append(self.ip)
 
     async def _async_interrupt_kernel(self) -> None:
         # jupyter_client interrupts a kernel before every shutdown. Ours are idle by then
@@ -110,6 +152,7 @@ def execute_notebook(
             )
             time.sleep(wait)
         finally:
+            _remove_own_sockets()
             if Path(output).exists():
                 relative_papermill_paths(Path(output), f"notebooks/{name}.ipynb", recorded_as)
 
@@ -158,7 +201,8 @@ class SlurmOptions:
 @dataclass(frozen=True)
 class CellOutcome:
     cell: str
-    status: str  # "ran", "skipped", "failed", or "held" (another grid is running it)
+    # "ran", "skipped", "failed", "held" (another grid is running it) or "interrupted"
+    status: str
     notebook: Path
     error: str | None = None
 
@@ -228,16 +272,28 @@ def run_grid(
         disable=not progress,
         desc=f"{experiment} grid ({profile.name})",
     )
+    remove_orphan_sockets()
     if executor == "slurm":
         logs = output_root() / "results" / profile.name / experiment / "slurm"
         finished = _execute_on_slurm(jobs, workers, slurm or SlurmOptions(), logs)
     else:
         finished = _execute_all(jobs, workers or profile.grid.workers)
-    for outcome in finished:
-        outcomes[outcome.cell] = outcome
-        bar.set_postfix(cell=outcome.cell)
-        bar.update()
-    bar.close()
+    try:
+        for outcome in finished:
+            outcomes[outcome.cell] = outcome
+            bar.set_postfix(cell=outcome.cell)
+            bar.update()
+    except KeyboardInterrupt:
+        # Ctrl-C: the running cells were stopped (their kernels shut down, their partial
+        # notebooks and claims removed); what finished is kept, and a rerun resumes.
+        finished.close()
+        for cell in cells:
+            if cell.cell_id not in outcomes:
+                path = run_path(profile.name, experiment, cell.cell_id)
+                outcomes[cell.cell_id] = CellOutcome(cell.cell_id, "interrupted", path)
+    finally:
+        bar.close()
+        remove_orphan_sockets()
     return [outcomes[cell.cell_id] for cell in cells]
 
 
@@ -264,13 +320,26 @@ def _execute_all(jobs: list[tuple], workers: int | None):
     if workers == 1 or len(jobs) <= 1:
         yield from (run_cell(*job) for job in jobs)
         return
-    with worker_pool(workers, gpus) as pool:
-        yield from (f.result() for f in as_completed([pool.submit(run_cell, *j) for j in jobs]))
+    pids = multiprocessing.get_context("spawn").SimpleQueue()
+    pool = worker_pool(workers, gpus, pids)
+    futures = [pool.submit(run_cell, *job) for job in jobs]
+    try:
+        yield from (f.result() for f in as_completed(futures))
+    except (KeyboardInterrupt, GeneratorExit):
+        for future in futures:
+            future.cancel()
+        while not pids.empty():  # each worker stops its cell and shuts its kernel down
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pids.get(), signal.SIGINT)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def worker_pool(workers: int, gpus: list[str]) -> ProcessPoolExecutor:
+def worker_pool(workers: int, gpus: list[str], pids=None) -> ProcessPoolExecutor:
     """``workers`` fresh interpreters, each pinned to a GPU (round robin, if any) and to
-    an equal share of the CPU cores, for the notebook kernels they start."""
+    an equal share of the CPU cores, for the notebook kernels they start. Each puts
+    its process id on ``pids``, so that an interrupt can reach it."""
     context = multiprocessing.get_context("spawn")  # a clean interpreter per worker
     devices = context.Queue()
     for slot in range(workers):
@@ -279,7 +348,7 @@ def worker_pool(workers: int, gpus: list[str]) -> ProcessPoolExecutor:
         workers,
         mp_context=context,
         initializer=_pin_worker,
-        initargs=(devices, threads_per_worker(workers)),
+        initargs=(devices, threads_per_worker(workers), pids),
     )
 
 
@@ -321,8 +390,10 @@ def _execute_on_slurm(jobs: list[tuple], workers: int | None, options: SlurmOpti
             )
 
 
-def _pin_worker(devices, threads: int) -> None:
+def _pin_worker(devices, threads: int, pids=None) -> None:
     """In a worker: claim one GPU (if any) and a share of the cores for its kernels."""
+    if pids is not None:
+        pids.put(os.getpid())
     device = devices.get()
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
@@ -360,7 +431,13 @@ def _execute_claimed(experiment, cell_id, parameters, expected_hash, final, resu
         execute_notebook(experiment, partial, parameters, recorded_as=final)
         if not is_done(result, expected_hash):
             raise RuntimeError("the notebook finished without writing a matching result")
+    except KeyboardInterrupt:
+        partial.unlink(missing_ok=True)  # stopped, not failed: a rerun runs it again
+        raise
     except Exception as err:  # noqa: BLE001 - any failure is recorded, the grid goes on
+        if getattr(err, "ename", None) == "KeyboardInterrupt":  # Ctrl-C reached the kernel
+            partial.unlink(missing_ok=True)
+            raise KeyboardInterrupt from err
         return _record_failure(cell_id, partial, failed, err)
     os.replace(partial, final)
     failed.unlink(missing_ok=True)
@@ -387,7 +464,8 @@ def _record_failure(
 
 
 def summarize(outcomes: list[CellOutcome]) -> str:
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed", "held")}
+    statuses = ("ran", "skipped", "failed", "held", "interrupted")
+    counts = {s: sum(o.status == s for o in outcomes) for s in statuses}
     lines = [", ".join(f"{n} {s}" for s, n in counts.items())]
     lines += [
         f"FAILED {o.cell}: {o.error}\n  traceback: {o.notebook}"

@@ -1,0 +1,60 @@
+"""Ctrl-C on a running grid: kernels and workers stop, nothing temporary is left, the
+summary is printed, and a rerun resumes."""
+
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+import pytest
+
+from paperlib.grid import KERNEL_SOCKET_PREFIX
+
+
+def _wait_for(condition, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise TimeoutError("the grid never reached the state the test waits for")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_the_grid_cleanly_and_a_rerun_resumes(tmp_path, workers):
+    env = os.environ | {"PAPERLIB_OUTPUT": str(tmp_path)}
+    command = [sys.executable, "-m", "paperlib", "grid", "--profile", "smoke"]
+    command += ["--experiment", "density", "--workers", str(workers)]
+    grid = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    results, runs = tmp_path / "results/smoke/density", tmp_path / "runs/smoke/density"
+    # Interrupt once a cell has finished and another is running.
+    _wait_for(lambda: list(results.glob("*.json")) and list(runs.glob(".*.partial.tmp.ipynb")))
+    family = psutil.Process(grid.pid).children(recursive=True)
+    assert family  # kernels (and workers) are running
+    grid.send_signal(signal.SIGINT)
+    output = grid.communicate(timeout=300)[0]
+
+    assert grid.returncode == 130, output
+    assert re.search(r"density: \d+ ran, .* \d+ interrupted", output), output
+    assert "run the same command to resume" in output
+    time.sleep(1)
+    alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, [p.cmdline() for p in alive]
+    assert not glob.glob(f"{tmp_path}/**/.*tmp*", recursive=True)  # no partial files
+    assert not glob.glob(f"{tmp_path}/**/.*.lock", recursive=True)  # every claim released
+    pids = [grid.pid, *(p.pid for p in family)]
+    sockets = glob.glob(f"{tempfile.gettempdir()}/{KERNEL_SOCKET_PREFIX}*")
+    assert not [s for s in sockets if any(f"{KERNEL_SOCKET_PREFIX}{pid}-" in s for pid in pids)]
+    finished = len(list(results.glob("*.json")))
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"density: {6 - finished} ran, {finished} skipped, 0 failed" in rerun.stdout
