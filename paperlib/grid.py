@@ -456,10 +456,14 @@ def _record_failure(
     name, text = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
     lines = str(text).strip().splitlines() or [""]
     message = f"{name}: {lines[0]}"[:500]
-    write_json(
-        failed.with_suffix(".json"),
-        {"cell": cell_id, "error": message, "traceback": str(traceback)},
-    )
+    try:
+        write_json(
+            failed.with_suffix(".json"),
+            {"cell": cell_id, "error": message, "traceback": str(traceback)},
+        )
+    except OSError as err:  # a full disk takes the record too: say so, go on
+        failed.unlink(missing_ok=True)  # the notebook papermill could not finish writing
+        message = f"{message}; and no failure record: {err.strerror}"
     return CellOutcome(cell_id, "failed", traceback, message)
 
 

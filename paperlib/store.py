@@ -57,14 +57,25 @@ def config_hash(payload: dict[str, Any]) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, then a
+    rename. On failure (a full disk, say) the temporary is removed, whatever ``path``
+    held before is untouched, and the error names the path and the cause."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise OSError(err.errno, f"could not write {path}: {err.strerror}") from err
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(
+            err.errno, f"could not write {path}: {err.strerror}; nothing was written there"
+        ) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
