@@ -9,10 +9,13 @@ array through submitit (``executor="slurm"``); both paths run the same ``run_cel
 from __future__ import annotations
 
 import contextlib
+import getpass
 import multiprocessing
 import os
+import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -376,18 +379,91 @@ def _execute_on_slurm(jobs: list[tuple], workers: int | None, options: SlurmOpti
         **({"slurm_partition": options.partition} if options.partition else {}),
     )
     submitted = executor.map_array(run_cell, *zip(*jobs, strict=True))
-    cell_of = {job.job_id: job_args[2] for job, job_args in zip(submitted, jobs, strict=True)}
-    for job in submitit.helpers.as_completed(submitted):
-        try:
-            yield job.result()
-        except Exception as err:  # noqa: BLE001 - a task Slurm killed; the grid goes on
-            # run_cell records notebook failures itself; this is a task that died
-            # (out of time or memory, node failure), so its log holds the story.
-            cell_id = cell_of[job.job_id]
-            final = run_path(jobs[0][0], jobs[0][1], cell_id)
-            yield _record_failure(
-                cell_id, None, final.with_suffix(".failed.ipynb"), err, traceback=job.paths.stderr
-            )
+    yield from _watch_slurm(dict(zip(submitted, (job[2] for job in jobs), strict=True)), jobs[0])
+
+
+# How often the grid looks at its Slurm tasks, and how long a task may be gone from the
+# queue without its result before it counts as dead (results land on a shared file
+# system, which may show them a little late).
+SLURM_POLL_S = 5.0
+SLURM_GRACE_S = 30.0
+
+
+def _watch_slurm(cell_of: dict, first_job: tuple):
+    """Yield each task's outcome as it ends, including tasks that die without a result.
+
+    submitit learns that a task ended from ``sacct``, which needs Slurm's accounting
+    database; without one, a task that was cancelled, ran out of time or crashed would
+    be waited for forever. So the grid also asks ``squeue`` which tasks Slurm still
+    holds, and records a task that left the queue without a result as failed, with its
+    Slurm state (``scontrol``, while Slurm remembers the job) and its log.
+    """
+    profile, experiment = first_job[0], first_job[1]
+    pending, gone_since = dict(cell_of), {}
+    while pending:
+        queued = _slurm_queue()
+        for job, cell_id in list(pending.items()):
+            final = run_path(profile, experiment, cell_id)
+            if job.paths.result_pickle.exists():
+                del pending[job]
+                try:
+                    yield job.result()
+                except Exception as err:  # noqa: BLE001 - the task itself raised
+                    yield _record_failure(
+                        cell_id,
+                        None,
+                        final.with_suffix(".failed.ipynb"),
+                        err,
+                        traceback=job.paths.stderr,
+                    )
+            elif queued is not None and job.job_id not in queued:
+                gone_since.setdefault(job, time.monotonic())
+                if time.monotonic() - gone_since[job] > SLURM_GRACE_S:
+                    del pending[job]
+                    state = _slurm_state(job.job_id) or "state unknown"
+                    err = RuntimeError(
+                        f"Slurm task {job.job_id} ended without a result ({state}); "
+                        f"its log: {job.paths.stderr}"
+                    )
+                    yield _record_failure(
+                        cell_id,
+                        None,
+                        final.with_suffix(".failed.ipynb"),
+                        err,
+                        traceback=job.paths.stderr,
+                    )
+        if pending:
+            time.sleep(SLURM_POLL_S)
+
+
+def _slurm_queue() -> set[str] | None:
+    """Ids (``<job>_<task>``) of the array tasks Slurm still holds, pending or running;
+    None when ``squeue`` cannot say (then only result files decide)."""
+    try:
+        listed = subprocess.run(
+            ["squeue", "--noheader", "--array", "--format=%i", "--user", getpass.getuser()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if listed.returncode != 0:
+        return None
+    return {line.strip() for line in listed.stdout.splitlines() if line.strip()}
+
+
+def _slurm_state(job_id: str) -> str | None:
+    """The final state Slurm reports for a task (CANCELLED, TIMEOUT, FAILED, ...), while
+    it still remembers the job; None after that."""
+    try:
+        shown = subprocess.run(
+            ["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"JobState=(\S+)", shown.stdout)
+    return f"Slurm state {found.group(1)}" if found else None
 
 
 def _pin_worker(devices, threads: int, pids=None) -> None:

@@ -5,12 +5,17 @@ CI installs Debian's slurm-wlm and munge; where they are absent the tests skip.
 
 import json
 import logging
+import signal
+import subprocess
+import threading
+import time
 
 import pytest
 from slurm_cluster import local_slurm, missing_reason
 
+from paperlib import grid
 from paperlib.config import ConfigError
-from paperlib.grid import SlurmOptions, run_grid
+from paperlib.grid import SlurmOptions, run_grid, summarize
 
 # One smoke grid: the path through Slurm is the same for every experiment, and on a
 # two-core CI machine each grid adds minutes.
@@ -67,3 +72,58 @@ def test_slurm_without_sbatch_is_a_clear_error(smoke_env, monkeypatch):
 def test_an_unknown_executor_is_rejected(smoke_env):
     with pytest.raises(ConfigError, match="unknown executor 'ray'"):
         run_grid("smoke", "density", executor="ray", progress=False)
+
+
+def _hung(signum, frame):
+    raise TimeoutError("the grid is still waiting for a Slurm task that died")
+
+
+def _cancel_the_first_running_task(cancelled: list, stop: threading.Event) -> None:
+    """``scancel`` the first array task seen running; its id goes into ``cancelled``."""
+    while not stop.is_set():
+        listed = subprocess.run(
+            ["squeue", "--noheader", "--array", "--format=%i %T"], capture_output=True, text=True
+        ).stdout.split()
+        running = [listed[i] for i in range(0, len(listed) - 1, 2) if listed[i + 1] == "RUNNING"]
+        if running:
+            subprocess.run(["scancel", running[0]], check=True)
+            cancelled.append(running[0])
+            return
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_task_that_dies_without_a_result_is_failed_and_only_it_is_resubmitted(
+    slurm_env, smoke_env, monkeypatch
+):
+    for name in ("SLURM_CONF", "PATH"):
+        monkeypatch.setenv(name, slurm_env[name])
+    monkeypatch.setattr(logging.getLogger("submitit"), "level", logging.ERROR)
+    monkeypatch.setattr(grid, "SLURM_POLL_S", 0.5)
+    monkeypatch.setattr(grid, "SLURM_GRACE_S", 3.0)
+    options = SlurmOptions(gpus_per_task=0, cpus_per_task=1, timeout_min=30)
+    cancelled, stop = [], threading.Event()
+    killer = threading.Thread(target=_cancel_the_first_running_task, args=(cancelled, stop))
+    killer.start()
+    # Without an accounting database, submitit alone would wait for the cancelled task
+    # forever; the alarm turns such a hang into a failure of this test.
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(900)
+    try:
+        outcomes = run_grid("smoke", "density", executor="slurm", slurm=options, progress=False)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        stop.set()
+        killer.join()
+    assert len(cancelled) == 1
+    failed = [o for o in outcomes if o.status == "failed"]
+    assert len(failed) == 1 and {o.status for o in outcomes} == {"ran", "failed"}
+    assert f"Slurm task {cancelled[0]} ended without a result" in failed[0].error
+    assert "CANCELLED" in failed[0].error
+    assert "/slurm/" in str(failed[0].notebook)  # where its log is
+    assert summarize(outcomes).splitlines()[0].startswith("5 ran, 0 skipped, 1 failed")
+
+    again = run_grid("smoke", "density", executor="slurm", slurm=options, progress=False)
+    assert sorted(o.status for o in again) == ["ran"] + ["skipped"] * 5
+    assert [o.cell for o in again if o.status == "ran"] == [failed[0].cell]
