@@ -47,7 +47,9 @@ from paperlib.store import (
     is_done,
     live_claims,
     output_root,
+    process_alive,
     release,
+    remove_dead_claims,
     remove_stale_temporaries,
     result_path,
     run_path,
@@ -76,21 +78,11 @@ def remove_orphan_sockets() -> int:
     removed = 0
     for path in Path(tempfile.gettempdir()).glob(f"{KERNEL_SOCKET_PREFIX}*"):
         owner = path.name[len(KERNEL_SOCKET_PREFIX) :].split("-")[0]
-        if owner.isdigit() and _process_alive(int(owner)):
+        if owner.isdigit() and process_alive(int(owner)):
             continue
         path.unlink(missing_ok=True)  # a dead owner's, or an older unnamed one
         removed += 1
     return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _IPCKernelManager(AsyncKernelManager):
@@ -248,7 +240,9 @@ def run_grid(
                 f"{profile.name!r}; its cells are {', '.join(c.cell_id for c in cells)}"
             )
         cells = [c for c in cells if c.cell_id in only]
-    # Temporaries are stale only when no other grid is at work on this experiment.
+    # A killed grid leaves its claims; temporaries are stale only when no other grid is
+    # at work on this experiment.
+    remove_dead_claims(output_root() / "results" / profile.name / experiment)
     if not live_claims(output_root() / "results" / profile.name / experiment):
         for kind in ("results", "runs"):
             remove_stale_temporaries(output_root() / kind / profile.name / experiment)

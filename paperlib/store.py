@@ -166,15 +166,31 @@ def holder_alive(lock: Path) -> bool:
             return time.time() - lock.stat().st_mtime < CLAIM_GRACE_S
         except FileNotFoundError:
             return False
-    if host != socket.gethostname():
-        return True
+    return host != socket.gethostname() or process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs here. A zombie (dead, not yet reaped: the workers of
+    a killed grid, where no init process reaps orphans) counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # alive, under another user
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc to ask (macOS): trust the signal check
+    return state != "Z"
+
+
+def remove_dead_claims(folder: Path) -> int:
+    """Delete the locks whose holders are gone (a killed grid's); return how many."""
+    dead = [lock for lock in folder.glob(".*.lock") if not holder_alive(lock)]
+    for lock in dead if folder.exists() else []:
+        lock.unlink(missing_ok=True)
+    return len(dead)
 
 
 def live_claims(folder: Path) -> list[Path]:

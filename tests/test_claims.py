@@ -76,3 +76,17 @@ def test_two_grids_at_once_run_every_cell_exactly_once(tmp_path):
     assert not list((tmp_path / "results").rglob(".*.lock"))  # every claim released
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert _summary(again.stdout) == {"ran": 0, "skipped": 6, "failed": 0, "held": 0}
+
+
+def test_a_holder_that_died_unreaped_counts_as_dead(tmp_path):
+    # A killed grid's workers stay zombies where nothing reaps orphans (as in containers).
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and "Z" not in open(f"/proc/{zombie.pid}/stat").read():
+            time.sleep(0.05)
+        result = tmp_path / "cell.json"
+        lock_path(result).write_text(json.dumps({"pid": zombie.pid, "host": os.uname().nodename}))
+        assert claim(result)
+    finally:
+        zombie.wait()
