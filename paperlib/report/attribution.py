@@ -117,7 +117,12 @@ def _evidence(results, key: str) -> str:
     parts = []
     for reg in REGULARIZER_NAMES:
         values = pooled(results, reg, key)
-        parts.append(f"{reg} {'missing' if values is None else f'{np.nanmean(values):.2f}'}")
+        if values is None:
+            parts.append(f"{reg} missing")
+        elif np.isnan(values).all():
+            parts.append(f"{reg} no informative maps")
+        else:
+            parts.append(f"{reg} {np.nanmean(values):.2f}")
     return "mean SSD: " + ", ".join(parts)
 
 
