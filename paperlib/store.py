@@ -64,7 +64,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
-        raise OSError(err.errno, f"could not write {path}: {err.strerror}") from err
+        raise OSError(err.errno, f"could not write {path}: {err.strerror or err}") from err
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -74,7 +74,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)
         raise OSError(
-            err.errno, f"could not write {path}: {err.strerror}; nothing was written there"
+            err.errno, f"could not write {path}: {err.strerror or err}; nothing was written there"
         ) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

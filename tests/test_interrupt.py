@@ -26,6 +26,10 @@ def _wait_for(condition, timeout=300):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("PAPERLIB_DATA"),
+    reason="synthetic smoke cells can finish before the interrupt lands; needs CIFAR-10",
+)
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_stops_the_grid_cleanly_and_a_rerun_resumes(tmp_path, workers):
     env = os.environ | {"PAPERLIB_OUTPUT": str(tmp_path)}
