@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
-from benchmarks.throughput import bench_attack_throughput, bench_training_utilisation
+from benchmarks.throughput import REPEATS, bench_attack_throughput, bench_training_utilisation
 from paperlib.attacks import deepfool
 from paperlib.attribution import occlusion_map
 from paperlib.config import ARCHITECTURES, available_profiles
@@ -249,10 +249,16 @@ def main() -> None:
             report[section] = bench_occlusion(model, images)
         elif section == "utilisation":
             report[section] = bench_training_utilisation(
-                device, width, n=8192 if big else 256, batch_sizes=[128, 512] if big else [64]
+                device,
+                width,
+                n=8192 if big else 256,
+                batch_sizes=[128, 512] if big else [64],
+                repeats=1 if args.quick else REPEATS,  # --quick checks the script, not speed
             )
         elif section == "attacks":
-            report[section] = bench_attack_throughput(device, width, n=500 if big else 16)
+            report[section] = bench_attack_throughput(
+                device, width, n=500 if big else 16, repeats=1 if args.quick else REPEATS
+            )
         _print_section(section, report[section])
         write_json(path, report)  # after every section: a run cut short keeps what finished
     # End to end: how long each profile's grids took here, from their results.

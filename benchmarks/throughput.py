@@ -62,7 +62,7 @@ def _precisions(device: torch.device):
 
 
 def bench_training_utilisation(
-    device: torch.device, width: float, n: int, batch_sizes: list[int]
+    device: torch.device, width: float, n: int, batch_sizes: list[int], repeats: int = REPEATS
 ) -> list[dict]:
     """One epoch of our ``train`` (crop-and-flip, SGD one-cycle) on ``n`` random
     images per architecture, batch size and precision: images/s, TFLOP/s and the
@@ -107,7 +107,7 @@ def bench_training_utilisation(
                             progress=False,
                         )
 
-                timing = repeated(epoch)
+                timing = repeated(epoch, repeats)
                 rows.append(
                     {
                         "arch": arch,
@@ -122,7 +122,9 @@ def bench_training_utilisation(
     return rows
 
 
-def bench_attack_throughput(device: torch.device, width: float, n: int) -> list[dict]:
+def bench_attack_throughput(
+    device: torch.device, width: float, n: int, repeats: int = REPEATS
+) -> list[dict]:
     """Image-steps per second of the attacks and attributions that dominate a GPU grid,
     on untrained models (the cost of a step does not depend on the weights)."""
     peak = bf16_peak(torch.cuda.get_device_name()) if device.type == "cuda" else None
@@ -145,7 +147,7 @@ def bench_attack_throughput(device: torch.device, width: float, n: int) -> list[
                     with context(), accel.autocast(device):
                         call()
 
-                timing = repeated(under_precision)
+                timing = repeated(under_precision, repeats)
                 rows.append(
                     {
                         "arch": arch,
