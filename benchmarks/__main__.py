@@ -22,16 +22,17 @@ from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
 from benchmarks.throughput import REPEATS, bench_attack_throughput, bench_training_utilisation
-from paperlib.attacks import deepfool
-from paperlib.attribution import occlusion_map
-from paperlib.config import ARCHITECTURES, available_profiles
-from paperlib.data import synthetic_cifar10
-from paperlib.models import make_model
-from paperlib.provenance import device_description, package_versions
-from paperlib.regularizers import make_penalty
+from paperlib.core.attacks import deepfool
+from paperlib.core.attribution import occlusion_map
+from paperlib.core.data import synthetic_cifar10
+from paperlib.core.models import make_model
+from paperlib.core.registry import ARCHITECTURES
+from paperlib.core.regularizers import make_penalty
+from paperlib.core.train import default_device, penalized_cross_entropy, seed_everything, train
 from paperlib.report.performance import stage_table
-from paperlib.store import write_json
-from paperlib.train import default_device, penalized_cross_entropy, seed_everything, train
+from paperlib.run.profiles import available_profiles
+from paperlib.run.provenance import device_description, package_versions
+from paperlib.run.store import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("training", "deepfool", "occlusion", "utilisation", "attacks")

@@ -17,13 +17,20 @@ import argparse
 import time
 from pathlib import Path
 
-from paperlib.config import ARCHITECTURES, load_profile
-from paperlib.models import make_model
-from paperlib.provenance import device_description, package_versions
-from paperlib.regularizers import make_penalty
-from paperlib.splits import load_profile_data, make_splits
-from paperlib.store import write_json
-from paperlib.train import default_device, evaluate, penalized_cross_entropy, seed_everything, train
+from paperlib.core.models import make_model
+from paperlib.core.registry import ARCHITECTURES
+from paperlib.core.regularizers import make_penalty
+from paperlib.core.train import (
+    default_device,
+    evaluate,
+    penalized_cross_entropy,
+    seed_everything,
+    train,
+)
+from paperlib.run.profiles import load_profile
+from paperlib.run.provenance import device_description, package_versions
+from paperlib.run.splits import load_profile_data, make_splits
+from paperlib.run.store import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -13,14 +13,14 @@ import time
 
 import torch
 
-from paperlib import accel
-from paperlib.attacks import autoattack_component, standard_pgd
-from paperlib.attribution import gradcam_map, occlusion_map
-from paperlib.config import ARCHITECTURES
-from paperlib.cost import bf16_peak, forward_flops, gradient_flops
-from paperlib.models import SingleLayerCNN, make_model
-from paperlib.regularizers import make_penalty
-from paperlib.train import density_objective, penalized_cross_entropy, seed_everything, train
+from paperlib.core import accel
+from paperlib.core.attacks import autoattack_component, standard_pgd
+from paperlib.core.attribution import gradcam_map, occlusion_map
+from paperlib.core.cost import bf16_peak, forward_flops, gradient_flops
+from paperlib.core.models import SingleLayerCNN, make_model
+from paperlib.core.registry import ARCHITECTURES
+from paperlib.core.regularizers import make_penalty
+from paperlib.core.train import density_objective, penalized_cross_entropy, seed_everything, train
 
 REPEATS = 5
 

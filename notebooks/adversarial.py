@@ -40,7 +40,7 @@ data_path = None  # local CIFAR-10 copy, or None: use PAPERLIB_DATA or the profi
 # %%
 
 from paperlib import (
-    ATTACK_NAMES,
+    ATTACKS,
     accuracy,
     adversarial_examples,
     adversarial_finetune,
@@ -176,7 +176,7 @@ print({k: v for k, v in sparsity.items() if k != "activation_density_per_layer"}
 
 # %%
 undefended, undefended_bits, crafted_test = {}, {}, {}
-for name in ATTACK_NAMES:
+for name in ATTACKS:
     report, bits, crafted_test[name] = run_attack(
         name, model, cfg.attacks, eval_images, eval_labels, device
     )
@@ -218,7 +218,7 @@ train_kwargs = dict(
     **(training_options(cfg) | {"lr": cfg.finetune_lr}),
 )
 tuned_models, defended, defended_bits, transfer_bits, finetune_history = {}, {}, {}, {}, {}
-for name in ATTACK_NAMES:
+for name in ATTACKS:
     seed_everything(cell.seed)
     tuned_models[name], finetune_history[name] = adversarial_finetune(
         model,
@@ -257,7 +257,7 @@ for name in ATTACK_NAMES:
 cross_attack, cross_bits = {}, {}
 for trained, tuned in tuned_models.items():
     cross_attack[trained], cross_bits[trained] = {}, {}
-    for name in ATTACK_NAMES:
+    for name in ATTACKS:
         if name == trained:
             bits = defended_bits[name]
         else:

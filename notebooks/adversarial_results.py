@@ -31,14 +31,6 @@ others = ""  # more profiles to set beside this one, comma-separated, e.g. "pape
 # %%
 from IPython.display import Markdown, display
 
-from paperlib.config import load_profile
-from paperlib.plots import (
-    eps_sweep_figure,
-    figure2,
-    figure3,
-    penalty_figure,
-    sparsity_scatter,
-)
 from paperlib.report.adversarial import (
     accuracy_kept,
     audit_details,
@@ -57,6 +49,14 @@ from paperlib.report.adversarial import (
     verdicts,
 )
 from paperlib.report.common import at_paper_strength, grid_results, run_table, verdict_table
+from paperlib.report.plots import (
+    eps_sweep_figure,
+    figure2,
+    figure3,
+    penalty_figure,
+    sparsity_scatter,
+)
+from paperlib.run.profiles import load_profile
 
 rules = load_profile(profile).testable  # which models may decide a claim
 results, missing = grid_results(profile, "adversarial")

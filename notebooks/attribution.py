@@ -67,7 +67,7 @@ from paperlib import (
     stratified_indices,
     write_json,
 )
-from paperlib.attribution import (
+from paperlib.core.attribution import (
     gaussian_blur,
     gradcam_map,
     gradcam_sensitivity,
@@ -78,7 +78,7 @@ from paperlib.attribution import (
     ssd,
     top_k_intersection,
 )
-from paperlib.plots import gradcam_figure, occlusion_figure
+from paperlib.report.plots import gradcam_figure, occlusion_figure
 
 started = now()
 settings = load_profile(profile)

@@ -30,10 +30,10 @@ others = ""  # more profiles to set beside this one, comma-separated, e.g. "pape
 # %%
 from IPython.display import Markdown, display
 
-from paperlib.config import load_profile
-from paperlib.plots import sweep_figure
 from paperlib.report.attribution import per_architecture, table2, table2_beside, verdicts
 from paperlib.report.common import grid_results, run_table, verdict_table
+from paperlib.report.plots import sweep_figure
+from paperlib.run.profiles import load_profile
 
 rules = load_profile(profile).testable  # which models may decide a claim
 results, missing = grid_results(profile, "attribution")

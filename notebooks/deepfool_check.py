@@ -48,7 +48,7 @@ from paperlib import (
     make_cell,
     make_splits,
 )
-from paperlib.attacks import deepfool
+from paperlib.core.attacks import deepfool
 
 settings = load_profile(profile)
 cfg = settings.adversarial

@@ -97,7 +97,7 @@ section_table(reports, "occlusion").set_index("report").round(3) if reports else
 # Our training loop (one epoch of crop-and-flip SGD on random images, full width on a
 # GPU) and the attacks and attributions that dominate a GPU grid, each in bf16 autocast
 # (the fast path) and in float32. Rates are medians of five repeats after a warm-up,
-# with the slowest and fastest repeat in brackets; FLOPs come from `paperlib.cost`
+# with the slowest and fastest repeat in brackets; FLOPs come from `paperlib.core.cost`
 # (counted on the meta device), and the share of peak is against the GPU's data-sheet
 # dense bf16 rate. Training counts images, the attacks count image-steps (PGD and
 # APGD: 10 steps per image; occlusion: one forward pass per patch position).
@@ -124,7 +124,7 @@ recipes if not recipes.empty else Markdown("No recipe probe yet.")
 # `make bench` measured for our training loop on that device (35 % of the bf16 peak
 # where no GPU was measured), plus a start-up cost per cell. Attacks that stop early
 # (DeepFool, AutoAttack's later components) enter with stated assumptions
-# (`paperlib/plan.py`). Here is each profile's plan, for the device its results were
+# (`paperlib/run/plan.py`). Here is each profile's plan, for the device its results were
 # measured on, beside the time its cells took (summed, divided by the cells it runs at
 # once).
 # %%

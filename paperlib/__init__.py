@@ -1,22 +1,11 @@
 """Helpers for reproducing "Regularization and Sparsity for Adversarial Robustness and
 Stable Attribution" (Schwartz, Alparslan, Kim). Notebooks import from here only."""
 
-from paperlib.accel import as_input
-from paperlib.attacks import make_attack, run_attack, run_autoattack
-from paperlib.audit import audit_finetuned, audit_undefended, failures
-from paperlib.checkpoints import checkpoint_path, clean_trained_model, train_or_load
-from paperlib.config import (
-    ATTACK_NAMES,
-    ConfigError,
-    as_dict,
-    cell_hash,
-    clean_model_config,
-    load_grid,
-    load_profile,
-    make_cell,
-)
-from paperlib.data import CLASSES, DataError, load_cifar10, stratified_indices, to_unit_float
-from paperlib.metrics import (
+from paperlib.core.accel import as_input
+from paperlib.core.attacks import make_attack, run_attack, run_autoattack
+from paperlib.core.audit import audit_finetuned, audit_undefended, failures
+from paperlib.core.data import CLASSES, DataError, load_cifar10, stratified_indices, to_unit_float
+from paperlib.core.metrics import (
     accuracy,
     average_density,
     correct,
@@ -24,24 +13,13 @@ from paperlib.metrics import (
     predict,
     predicted_counts,
 )
-from paperlib.models import SingleLayerCNN, make_model
-from paperlib.plots import (
-    activation_maps,
-    adversarial_examples,
-    density_figure,
-    training_curves,
-)
-from paperlib.provenance import now, provenance
-from paperlib.regularizers import make_penalty
-from paperlib.report.adversarial import audit_frame, cross_attack_frame
-from paperlib.report.common import verdict_table
-from paperlib.report.density import density_table, density_verdicts
-from paperlib.report.verdicts import collapse_reason
-from paperlib.sparsity import sparsity_report, weight_sparsity
-from paperlib.splits import data_identity, load_profile_data, make_splits
-from paperlib.stats import bootstrap_ci, pack_bits
-from paperlib.store import config_hash, load_results, result_path, write_json
-from paperlib.train import (
+from paperlib.core.models import SingleLayerCNN, make_model
+from paperlib.core.registry import ATTACKS
+from paperlib.core.regularizers import make_penalty
+from paperlib.core.settings import ConfigError, as_dict, make_cell
+from paperlib.core.sparsity import sparsity_report, weight_sparsity
+from paperlib.core.stats import bootstrap_ci, pack_bits
+from paperlib.core.train import (
     adversarial_finetune,
     default_device,
     density_objective,
@@ -50,10 +28,25 @@ from paperlib.train import (
     train,
     training_options,
 )
+from paperlib.report.adversarial import audit_frame, cross_attack_frame
+from paperlib.report.common import verdict_table
+from paperlib.report.density import density_table, density_verdicts
+from paperlib.report.plots import (
+    activation_maps,
+    adversarial_examples,
+    density_figure,
+    training_curves,
+)
+from paperlib.report.verdicts import collapse_reason
+from paperlib.run.checkpoints import checkpoint_path, clean_trained_model, train_or_load
+from paperlib.run.profiles import cell_hash, clean_model_config, load_grid, load_profile
+from paperlib.run.provenance import now, provenance
+from paperlib.run.splits import data_identity, load_profile_data, make_splits
+from paperlib.run.store import config_hash, load_results, result_path, write_json
 
 __all__ = [
     "as_input",
-    "ATTACK_NAMES",
+    "ATTACKS",
     "CLASSES",
     "ConfigError",
     "DataError",

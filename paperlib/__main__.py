@@ -6,10 +6,12 @@ import argparse
 import sys
 import time
 
-from paperlib.config import CELL_TYPES, EXECUTORS, ConfigError, available_profiles
-from paperlib.cost import BF16_PEAK
-from paperlib.data import DataError
-from paperlib.plan import PlanError
+from paperlib.core.cost import BF16_PEAK
+from paperlib.core.data import DataError
+from paperlib.core.registry import EXECUTORS
+from paperlib.core.settings import CELL_TYPES, ConfigError
+from paperlib.run.plan import PlanError
+from paperlib.run.profiles import available_profiles
 
 INTERRUPTED = 130  # the shell's exit status for a command stopped by Ctrl-C
 
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _grid(args: argparse.Namespace) -> int:
-    from paperlib.grid import SlurmOptions, run_grid, summarize
+    from paperlib.run.grid import SlurmOptions, run_grid, summarize
 
     slurm = SlurmOptions(
         partition=args.slurm_partition,
@@ -112,14 +114,14 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from paperlib.plan import format_plan
+    from paperlib.run.plan import format_plan
 
     print(format_plan(args.profile, args.device))
     return 0
 
 
 def _book(args: argparse.Namespace) -> int:
-    from paperlib.book import prepare_book
+    from paperlib.report.book import prepare_book
 
     prepare_book(args.profile)
     return 0

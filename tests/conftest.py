@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.book import prepare_book
-from paperlib.config import load_profile
-from paperlib.data import synthetic_cifar10, to_unit_float
-from paperlib.grid import run_grid, threads_per_worker
-from paperlib.regularizers import make_penalty
-from paperlib.store import REPO_ROOT
-from paperlib.train import penalized_cross_entropy, seed_everything, train
+from paperlib.core.data import synthetic_cifar10, to_unit_float
+from paperlib.core.regularizers import make_penalty
+from paperlib.core.train import penalized_cross_entropy, seed_everything, train
+from paperlib.report.book import prepare_book
+from paperlib.run.grid import run_grid, threads_per_worker
+from paperlib.run.profiles import load_profile
+from paperlib.run.store import REPO_ROOT
 
 
 @pytest.fixture

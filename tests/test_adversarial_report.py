@@ -1,4 +1,4 @@
-"""Tests for experiment 2's penalties (paperlib.regularizers, train.penalized_cross_entropy)
+"""Tests for experiment 2's penalties (paperlib.core.regularizers, train.penalized_cross_entropy)
 and its tables and verdicts (paperlib.report.adversarial), on result dicts shaped like the
 ones notebooks/adversarial.py writes."""
 
@@ -12,16 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from paperlib.audit import CHECKS
-from paperlib.config import ARCHITECTURES, ATTACK_NAMES, REGULARIZER_NAMES
-from paperlib.paper import TABLE1
-from paperlib.regularizers import (
+from paperlib.core.audit import CHECKS
+from paperlib.core.registry import ARCHITECTURES, ATTACKS, REGULARIZERS
+from paperlib.core.regularizers import (
     elastic_penalty,
     l1_penalty,
     l2_penalty,
     make_penalty,
     no_penalty,
 )
+from paperlib.core.sparsity import weight_sparsity
+from paperlib.core.stats import pack_bits
+from paperlib.core.train import penalized_cross_entropy
 from paperlib.report.adversarial import (
     FLAG,
     accuracy_kept,
@@ -42,10 +44,8 @@ from paperlib.report.adversarial import (
     val_loss_rise,
     verdicts,
 )
+from paperlib.report.paper import TABLE1
 from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
-from paperlib.sparsity import weight_sparsity
-from paperlib.stats import pack_bits
-from paperlib.train import penalized_cross_entropy
 
 # --- kernel penalties on a hand-made two-layer net ------------------------------------
 
@@ -109,7 +109,7 @@ def test_penalty_gradients_are_c_sign_w_and_2_c_w_on_kernels_only():
 def test_make_penalty_rejects_an_unknown_name_naming_the_choices():
     with pytest.raises(ValueError, match="unknown regularizer 'dropout'") as err:
         make_penalty("dropout", C)
-    for name in REGULARIZER_NAMES:
+    for name in REGULARIZERS:
         assert name in str(err.value)
 
 
@@ -193,8 +193,8 @@ def _result(
     ``defended``). ``penalty``: c, by default the paper's 0.01 (0 for base).
     ``flagged``: the undefended model failed the large-eps check of the audit;
     ``collapsed``: the model predicts one class for every test image."""
-    per_attack = defended if isinstance(defended, dict) else dict.fromkeys(ATTACK_NAMES, defended)
-    transfer = per_attack if transfer is None else dict.fromkeys(ATTACK_NAMES, transfer)
+    per_attack = defended if isinstance(defended, dict) else dict.fromkeys(ATTACKS, defended)
+    transfer = per_attack if transfer is None else dict.fromkeys(ATTACKS, transfer)
     penalty = (0.0 if reg == "base" else 0.01) if penalty is None else penalty
     return {
         "experiment": "adversarial",
@@ -215,7 +215,7 @@ def _result(
                 "hoyer": 1 - density,
                 "hoyer_per_layer_mean": 1 - density,
             },
-            "undefended": {a: _attack_report(0.1) for a in ATTACK_NAMES},
+            "undefended": {a: _attack_report(0.1) for a in ATTACKS},
             "defended": {
                 a: {
                     **_attack_report(v),
@@ -241,9 +241,9 @@ def _result(
             "cross_attack": {
                 trained: {
                     a: {"accuracy": per_attack[a], "transfer_accuracy": transfer[a]}
-                    for a in ATTACK_NAMES
+                    for a in ATTACKS
                 }
-                for trained in ATTACK_NAMES
+                for trained in ATTACKS
             },
             "audit": {
                 "checks": {
@@ -257,7 +257,7 @@ def _result(
         },
         "correct": {
             "clean": _bits(clean),
-            "undefended": {a: _bits(0.1) for a in ATTACK_NAMES},
+            "undefended": {a: _bits(0.1) for a in ATTACKS},
             "defended": {a: _bits(v) for a, v in per_attack.items()},
             "transfer": {a: _bits(v) for a, v in transfer.items()},
             "autoattack": _bits(pgd),
@@ -272,14 +272,14 @@ def _grid(defended_by_reg: dict, seeds=(0,), histories=None) -> list[dict]:
     return [
         _result(arch, reg, seed, defended_by_reg[reg], histories.get(reg, STEADY))
         for arch in ARCHITECTURES
-        for reg in REGULARIZER_NAMES
+        for reg in REGULARIZERS
         for seed in seeds
     ]
 
 
 # --- Table 1 --------------------------------------------------------------------------
 
-# Table 1 of the paper, as printed (DeepFool, FGSM, PGD), independent of paperlib.paper.
+# Table 1 of the paper, as printed (DeepFool, FGSM, PGD), independent of paperlib.report.paper.
 PAPER_TABLE1 = {
     ("resnet50", "base"): (19.60, 23.80, 18.00),
     ("resnet50", "l1"): (34.20, 16.00, 28.40),
@@ -298,15 +298,15 @@ PAPER_TABLE1 = {
 
 def _distinct_accuracy(arch: str, reg: str, attack: str) -> float:
     """A different, known fraction (a multiple of 1/200) for every cell and attack."""
-    i, j, k = ARCHITECTURES.index(arch), REGULARIZER_NAMES.index(reg), ATTACK_NAMES.index(attack)
+    i, j, k = ARCHITECTURES.index(arch), REGULARIZERS.index(reg), ATTACKS.index(attack)
     return (20 + 30 * i + 7 * j + 2 * k) / N_IMAGES
 
 
 def test_table1_reports_each_cells_accuracy_in_percent_beside_the_papers():
     results = [
-        _result(arch, reg, defended={a: _distinct_accuracy(arch, reg, a) for a in ATTACK_NAMES})
+        _result(arch, reg, defended={a: _distinct_accuracy(arch, reg, a) for a in ATTACKS})
         for arch in ARCHITECTURES
-        for reg in REGULARIZER_NAMES
+        for reg in REGULARIZERS
     ]
     table = table1(results)
     assert len(table) == 3 * 4 * 3
@@ -318,10 +318,8 @@ def test_table1_reports_each_cells_accuracy_in_percent_beside_the_papers():
         half_width = 1.96 * 100 * math.sqrt(p * (1 - p) / N_IMAGES)
         assert row.high - row.low == pytest.approx(2 * half_width, rel=0.2)
         assert row.seeds == 1
-        assert (
-            row.paper == PAPER_TABLE1[(row.arch, row.regularizer)][ATTACK_NAMES.index(row.attack)]
-        )
-    assert TABLE1 == {a: {r: PAPER_TABLE1[(a, r)] for r in REGULARIZER_NAMES} for a in TABLE1}
+        assert row.paper == PAPER_TABLE1[(row.arch, row.regularizer)][ATTACKS.index(row.attack)]
+    assert TABLE1 == {a: {r: PAPER_TABLE1[(a, r)] for r in REGULARIZERS} for a in TABLE1}
 
 
 def test_table1_averages_seeds_image_by_image_and_marks_missing_cells():
@@ -330,7 +328,7 @@ def test_table1_averages_seeds_image_by_image_and_marks_missing_cells():
         _result("vgg16", "l2", seed=1, defended=0.3),
     ]
     table = table1(results).set_index(["arch", "regularizer", "attack"])
-    for attack in ATTACK_NAMES:
+    for attack in ATTACKS:
         row = table.loc[("vgg16", "l2", attack)]
         assert row.ours == pytest.approx(25.0)
         assert row.seeds == 2
@@ -345,7 +343,7 @@ def test_table1_averages_seeds_image_by_image_and_marks_missing_cells():
 
 
 def test_table1_beside_sets_each_profile_beside_the_paper_and_marks_missing_cells():
-    cpu = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.25))
+    cpu = _grid(dict.fromkeys(REGULARIZERS, 0.25))
     paper = [_result("vgg16", "l1", defended=0.5)]
     table = table1_beside({"cpu": cpu, "paper": paper})
     # A profile may be called "paper" too: its column must not replace the paper's.
@@ -371,7 +369,7 @@ def test_clean_and_undefended_lists_each_run_in_percent():
         3,
     )
     assert row["clean"] == 75.0 and row["activation density"] == 40.0
-    assert all(row[f"{a} (undefended)"] == 10.0 for a in ATTACK_NAMES)
+    assert all(row[f"{a} (undefended)"] == 10.0 for a in ATTACKS)
     assert row["fgsm @ 8/255"] == 30.0 and row["pgd @ 8/255"] == 20.0
     assert row["DeepFool L2"] == 1.5
 
@@ -418,16 +416,14 @@ def test_regularization_helps_is_inconclusive_with_some_gains_and_no_losses():
 
 
 def test_regularization_helps_is_inconclusive_when_every_model_is_identical():
-    results = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4))
+    results = _grid(dict.fromkeys(REGULARIZERS, 0.4))
     assert (comparisons_table(results)["outcome"] == "tie").all()
     assert _verdict(results, "regularization-helps").verdict == INCONCLUSIVE
 
 
 def test_no_comparison_without_a_base_model():
     results = [
-        r
-        for r in _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4))
-        if r["params"]["regularizer"] != "base"
+        r for r in _grid(dict.fromkeys(REGULARIZERS, 0.4)) if r["params"]["regularizer"] != "base"
     ]
     assert comparisons_table(results).empty
     assert _verdict(results, "regularization-helps").verdict == INCONCLUSIVE
@@ -477,18 +473,18 @@ OVERFITS = _history([0.5, 0.9, 0.95, 0.96, 0.97], [1.0, 0.8, 0.7, 1.3, 2.1])
 
 def test_convergence_verdict_follows_the_vgg_curves():
     slower = _grid(
-        dict.fromkeys(REGULARIZER_NAMES, 0.4),
+        dict.fromkeys(REGULARIZERS, 0.4),
         histories={"base": FAST, "l1": SLOW, "l2": SLOW, "elastic": SLOW},
     )
     verdict = _verdict(slower, "regularized-converge-slower")
     assert verdict.verdict == REPRODUCED
     assert "base 2" in verdict.evidence and "elastic 4" in verdict.evidence
     faster = _grid(
-        dict.fromkeys(REGULARIZER_NAMES, 0.4),
+        dict.fromkeys(REGULARIZERS, 0.4),
         histories={"base": SLOW, "l1": FAST, "l2": FAST, "elastic": FAST},
     )
     assert _verdict(faster, "regularized-converge-slower").verdict == NOT_REPRODUCED
-    same = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4))
+    same = _grid(dict.fromkeys(REGULARIZERS, 0.4))
     assert _verdict(same, "regularized-converge-slower").verdict == INCONCLUSIVE
 
 
@@ -496,7 +492,7 @@ def test_same_accuracy_slower_is_judged_per_architecture_and_strength():
     slower = [
         _result(arch, reg, history=FAST if reg == "base" else SLOW, penalty=c)
         for arch in ARCHITECTURES
-        for reg, c in [("base", 0.0), *((r, 1e-4) for r in REGULARIZER_NAMES[1:])]
+        for reg, c in [("base", 0.0), *((r, 1e-4) for r in REGULARIZERS[1:])]
     ]
     table = convergence_table(slower)
     assert len(table) == 9 and set(table.verdict) == {REPRODUCED}
@@ -510,9 +506,7 @@ def test_same_accuracy_slower_is_judged_per_architecture_and_strength():
 
 
 def test_curve_verdicts_are_inconclusive_without_the_vgg_cells():
-    results = [
-        r for r in _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4)) if r["params"]["arch"] != "vgg16"
-    ]
+    results = [r for r in _grid(dict.fromkeys(REGULARIZERS, 0.4)) if r["params"]["arch"] != "vgg16"]
     for claim in ("regularized-converge-slower", "base-overfits"):
         verdict = _verdict(results, claim)
         assert verdict.verdict == INCONCLUSIVE
@@ -521,14 +515,14 @@ def test_curve_verdicts_are_inconclusive_without_the_vgg_cells():
 
 def test_overfitting_verdict_is_inconclusive_with_one_seed_however_clear():
     histories = {"base": OVERFITS, "l1": FAST, "l2": FAST, "elastic": FAST}
-    one_seed = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4), histories=histories)
+    one_seed = _grid(dict.fromkeys(REGULARIZERS, 0.4), histories=histories)
     verdict = _verdict(one_seed, "base-overfits")
     assert verdict.verdict == INCONCLUSIVE
     assert "one seed" in verdict.evidence and "base 1.400" in verdict.evidence
-    two_seeds = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4), seeds=(0, 1), histories=histories)
+    two_seeds = _grid(dict.fromkeys(REGULARIZERS, 0.4), seeds=(0, 1), histories=histories)
     assert _verdict(two_seeds, "base-overfits").verdict == REPRODUCED
     reversed_roles = {"base": FAST, "l1": OVERFITS, "l2": OVERFITS, "elastic": OVERFITS}
-    two_seeds = _grid(dict.fromkeys(REGULARIZER_NAMES, 0.4), seeds=(0, 1), histories=reversed_roles)
+    two_seeds = _grid(dict.fromkeys(REGULARIZERS, 0.4), seeds=(0, 1), histories=reversed_roles)
     assert _verdict(two_seeds, "base-overfits").verdict == NOT_REPRODUCED
 
 
@@ -626,7 +620,7 @@ def test_sparsity_robustness_needs_four_cells_for_an_interval():
 
 def test_summary_strength_table_reads_the_profiles_grid(smoke_env):
     from paperlib.report.summary import strength_table
-    from paperlib.store import result_path, write_json
+    from paperlib.run.store import result_path, write_json
 
     for reg, c, acc in [("base", 0.0, 0.7), ("l1", 0.01, 0.1), ("l1", 1e-4, 0.68)]:
         result = _result("vgg16", reg, clean=acc, penalty=c)
@@ -681,7 +675,7 @@ def test_a_collapsed_model_never_decides_whether_regularization_helps():
     """A constant predictor keeps its class's 10 % under every attack, while a working
     base model falls to 0: that must not count as a robustness gain."""
     results = [_result("vgg16", "base", defended=0.0, clean=0.66)] + [
-        _result("vgg16", reg, defended=0.1, clean=0.1) for reg in REGULARIZER_NAMES[1:]
+        _result("vgg16", reg, defended=0.1, clean=0.1) for reg in REGULARIZERS[1:]
     ]
     table = comparisons_table(results)
     assert set(table.outcome) == {NOT_TESTABLE}
@@ -754,7 +748,7 @@ def test_cross_attack_table_averages_seeds_and_shows_both_readings():
 
 
 def test_penalty_figure_draws_when_deepfool_fooled_nothing_anywhere():
-    from paperlib.plots import penalty_figure
+    from paperlib.report.plots import penalty_figure
 
     table = penalty_table([_result("vgg16", "base"), _result("vgg16", "l1", penalty=1e-4)])
     table["deepfool rho"] = np.nan  # collapsed models: no image fooled, no rho
@@ -771,7 +765,7 @@ def test_a_collapsed_model_decides_no_claim_even_when_its_accuracy_is_kept():
     results += [
         _result(arch, reg, clean=0.28, defended=0.1, collapsed=True)
         for arch in ARCHITECTURES
-        for reg in REGULARIZER_NAMES[1:]
+        for reg in REGULARIZERS[1:]
     ]
     table = comparisons_table(results)
     assert set(table.outcome) == {NOT_TESTABLE}
@@ -782,7 +776,7 @@ def test_a_collapsed_model_decides_no_claim_even_when_its_accuracy_is_kept():
 
 def test_a_collapsed_base_model_makes_its_comparisons_untestable():
     results = [_result("vgg16", "base", collapsed=True, defended=0.0)]
-    results += [_result("vgg16", reg, defended=0.5) for reg in REGULARIZER_NAMES[1:]]
+    results += [_result("vgg16", reg, defended=0.5) for reg in REGULARIZERS[1:]]
     table = comparisons_table(results)
     assert set(table.outcome) == {NOT_TESTABLE}
     assert table.untestable.str.startswith("base collapsed").all()

@@ -1,4 +1,4 @@
-"""Tests for the experiment-2 architectures of paperlib.models: sizes against the standard
+"""Tests for the experiment-2 architectures of paperlib.core.models: sizes against the standard
 models, block counts, outputs, the width multiplier and the Grad-CAM layer."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
-from paperlib.models import MODELS, Bottleneck, MobileNetV1, make_model
+from paperlib.core.models import MODELS, Bottleneck, MobileNetV1, make_model
 
 ARCHS = ("resnet50", "mobilenet", "vgg16")
 SMALL = 0.0625  # width multiplier that keeps every model below 100k parameters

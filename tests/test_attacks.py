@@ -1,4 +1,4 @@
-"""Tests for paperlib.attacks (FGSM, PGD, DeepFool, batching) and metrics.attack_report,
+"""Tests for paperlib.core.attacks (FGSM, PGD, DeepFool, batching) and metrics.attack_report,
 on a tiny CNN trained on synthetic images and on linear models whose geometry is known."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.attacks import (
+from paperlib.core.attacks import (
     attack_in_batches,
     deepfool,
     fgsm,
@@ -20,11 +20,11 @@ from paperlib.attacks import (
     run_attack,
     standard_pgd,
 )
-from paperlib.config import AttackConfig
-from paperlib.data import to_unit_float
-from paperlib.metrics import attack_report, robustness_rho
-from paperlib.regularizers import make_penalty
-from paperlib.train import adversarial_finetune, penalized_cross_entropy
+from paperlib.core.data import to_unit_float
+from paperlib.core.metrics import attack_report, robustness_rho
+from paperlib.core.regularizers import make_penalty
+from paperlib.core.settings import AttackConfig
+from paperlib.core.train import adversarial_finetune, penalized_cross_entropy
 
 CPU = torch.device("cpu")
 
@@ -338,7 +338,7 @@ def test_adversarial_training_images_stay_adversarial(synthetic, cnn, monkeypatc
         return []
 
     # paperlib re-exports the function train, which hides the module of the same name.
-    monkeypatch.setattr(sys.modules["paperlib.train"], "train", record)
+    monkeypatch.setattr(sys.modules["paperlib.core.train"], "train", record)
     adversarial_finetune(
         cnn,
         make_attack(name, cnn, cfg),

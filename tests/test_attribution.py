@@ -8,7 +8,7 @@ import torchvision.transforms.functional as TF
 from scipy.stats import rankdata
 from torch import nn
 
-from paperlib.attribution import (
+from paperlib.core.attribution import (
     average_ranks,
     flat_maps,
     gaussian_blur,
@@ -21,7 +21,7 @@ from paperlib.attribution import (
     ssd,
     top_k_intersection,
 )
-from paperlib.models import make_model
+from paperlib.core.models import make_model
 
 REGION = (slice(8, 14), slice(18, 24))  # rows, columns the toy model looks at
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from paperlib.config import ARCHITECTURES, REGULARIZER_NAMES
-from paperlib.paper import TABLE2
+from paperlib.core.registry import ARCHITECTURES, REGULARIZERS
 from paperlib.report.attribution import table2, table2_beside, verdicts
+from paperlib.report.paper import TABLE2
 from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
 N_IMAGES = 100
@@ -35,7 +35,7 @@ def _grid(occlusion: dict, gradcam: dict, spread: float = 0.05) -> list[dict]:
     return [
         _result(arch, reg, occlusion[reg], gradcam[reg], spread)
         for arch in ARCHITECTURES
-        for reg in REGULARIZER_NAMES
+        for reg in REGULARIZERS
     ]
 
 
@@ -44,9 +44,7 @@ def _by_claim(results):
 
 
 def test_table2_pools_architectures_beside_the_papers_values():
-    results = _grid(
-        dict(base=1.0, l1=2.0, l2=3.0, elastic=4.0), dict.fromkeys(REGULARIZER_NAMES, 5.0)
-    )
+    results = _grid(dict(base=1.0, l1=2.0, l2=3.0, elastic=4.0), dict.fromkeys(REGULARIZERS, 5.0))
     table = table2(results)
     assert table.loc["occlusion", "l2 (ours)"].startswith("3.00 ± ")
     assert table.loc["gradcam", "base (ours)"].startswith("5.00 ± ")
@@ -57,7 +55,7 @@ def test_table2_pools_architectures_beside_the_papers_values():
 def test_a_regularizer_missing_an_architecture_is_missing_not_partial():
     results = [
         r
-        for r in _grid(dict.fromkeys(REGULARIZER_NAMES, 1.0), dict.fromkeys(REGULARIZER_NAMES, 1.0))
+        for r in _grid(dict.fromkeys(REGULARIZERS, 1.0), dict.fromkeys(REGULARIZERS, 1.0))
         if not (r["params"]["regularizer"] == "l1" and r["params"]["arch"] == "vgg16")
     ]
     assert table2(results).loc["occlusion", "l1 (ours)"] == "missing"
@@ -69,7 +67,7 @@ def test_table2_pools_the_architectures_of_the_grid_at_the_papers_strength_only(
     (c = 1e-4) must not be pooled into the c = 0.01 column."""
     vgg = [
         r
-        for r in _grid(dict.fromkeys(REGULARIZER_NAMES, 2.0), dict.fromkeys(REGULARIZER_NAMES, 3.0))
+        for r in _grid(dict.fromkeys(REGULARIZERS, 2.0), dict.fromkeys(REGULARIZERS, 3.0))
         if r["params"]["arch"] == "vgg16"
     ]
     weak = _result("vgg16", "l1", occlusion=50.0, gradcam=50.0)
@@ -80,7 +78,7 @@ def test_table2_pools_the_architectures_of_the_grid_at_the_papers_strength_only(
 
 
 def test_table2_beside_keeps_a_profile_called_paper_apart_from_the_published_values():
-    cpu = _grid(dict.fromkeys(REGULARIZER_NAMES, 1.0), dict.fromkeys(REGULARIZER_NAMES, 2.0))
+    cpu = _grid(dict.fromkeys(REGULARIZERS, 1.0), dict.fromkeys(REGULARIZERS, 2.0))
     table = table2_beside({"cpu": cpu, "paper": []})
     assert list(table.columns) == ["ours (cpu)", "ours (paper)", "paper (published)"]
     assert table.index.names == ["method", "regularizer"] and len(table) == 8
@@ -93,11 +91,11 @@ def test_table2_beside_keeps_a_profile_called_paper_apart_from_the_published_val
     [
         (dict(base=1.0, l1=0.2, l2=1.0, elastic=1.0), REPRODUCED),
         (dict(base=1.0, l1=2.0, l2=1.0, elastic=1.0), NOT_REPRODUCED),
-        (dict.fromkeys(REGULARIZER_NAMES, 1.0), INCONCLUSIVE),  # overlapping: never a win
+        (dict.fromkeys(REGULARIZERS, 1.0), INCONCLUSIVE),  # overlapping: never a win
     ],
 )
 def test_l1_stablest_for_occlusion(occlusion, expected):
-    results = _grid(occlusion, dict.fromkeys(REGULARIZER_NAMES, 1.0))
+    results = _grid(occlusion, dict.fromkeys(REGULARIZERS, 1.0))
     assert _by_claim(results)["l1-stablest-occlusion"] == expected
 
 
@@ -106,12 +104,12 @@ def test_l1_stablest_for_occlusion(occlusion, expected):
     [
         (dict(base=2.0, l1=1.0, l2=1.0, elastic=1.0), REPRODUCED),
         (dict(base=1.0, l1=2.0, l2=0.5, elastic=0.5), NOT_REPRODUCED),
-        (dict.fromkeys(REGULARIZER_NAMES, 1.0), INCONCLUSIVE),  # no difference either way
+        (dict.fromkeys(REGULARIZERS, 1.0), INCONCLUSIVE),  # no difference either way
         (dict(base=2.0, l1=1.0, l2=2.0, elastic=1.0), INCONCLUSIVE),
     ],
 )
 def test_regularized_models_stabler_under_gradcam(gradcam, expected):
-    results = _grid(dict.fromkeys(REGULARIZER_NAMES, 1.0), gradcam)
+    results = _grid(dict.fromkeys(REGULARIZERS, 1.0), gradcam)
     assert _by_claim(results)["regularized-stabler-gradcam"] == expected
 
 
@@ -119,7 +117,7 @@ def test_elastic_net_most_stable_needs_both_methods():
     both = _grid(
         dict(base=1.0, l1=1.0, l2=1.0, elastic=0.1), dict(base=1.0, l1=1.0, l2=1.0, elastic=0.1)
     )
-    one = _grid(dict(base=1.0, l1=1.0, l2=1.0, elastic=0.1), dict.fromkeys(REGULARIZER_NAMES, 1.0))
+    one = _grid(dict(base=1.0, l1=1.0, l2=1.0, elastic=0.1), dict.fromkeys(REGULARIZERS, 1.0))
     assert _by_claim(both)["elastic-most-stable"] == REPRODUCED
     assert _by_claim(one)["elastic-most-stable"] == INCONCLUSIVE
 
@@ -159,7 +157,7 @@ def test_the_papers_own_table2_is_judged_with_welch_tests_by_the_same_rule():
 
 
 def test_flat_maps_are_left_out_of_table2_and_counted():
-    results = _grid(dict.fromkeys(REGULARIZER_NAMES, 2.0), dict.fromkeys(REGULARIZER_NAMES, 5.0))
+    results = _grid(dict.fromkeys(REGULARIZERS, 2.0), dict.fromkeys(REGULARIZERS, 5.0))
     for r in results:
         if r["params"]["regularizer"] == "l2":
             r["per_image"]["gradcam_ssd"][:3] = [None] * 3  # flat in every architecture
@@ -174,7 +172,7 @@ def test_a_comparison_uses_only_images_with_informative_maps_in_both():
     # l1's maps move more than everyone else's on the images it kept. Its flat maps carry
     # no value: counted as an SSD of 0 they would make it look the stablest.
     occlusion = dict(base=3.0, l1=4.0, l2=3.0, elastic=3.0)
-    results = _grid(occlusion, dict.fromkeys(REGULARIZER_NAMES, 5.0))
+    results = _grid(occlusion, dict.fromkeys(REGULARIZERS, 5.0))
     for r in results:
         if r["params"]["regularizer"] == "l1":
             r["per_image"]["occlusion_ssd"][: N_IMAGES // 2] = [None] * (N_IMAGES // 2)

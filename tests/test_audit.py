@@ -1,4 +1,4 @@
-"""Tests for paperlib.audit: each check fires on outcomes that show gradient masking,
+"""Tests for paperlib.core.audit: each check fires on outcomes that show gradient masking,
 and the whole audit passes a trained model and flags the same model behind a rounding
 step whose gradient is zero."""
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.attacks import run_attack, run_autoattack
-from paperlib.audit import (
+from paperlib.core.attacks import run_attack, run_autoattack
+from paperlib.core.audit import (
     CHECKS,
     audit_finetuned,
     audit_undefended,
@@ -22,8 +22,8 @@ from paperlib.audit import (
     monotone_in_eps,
     robust_below_clean,
 )
-from paperlib.config import AttackConfig, AuditConfig
-from paperlib.metrics import correct
+from paperlib.core.metrics import correct
+from paperlib.core.settings import AttackConfig, AuditConfig
 
 CPU = torch.device("cpu")
 CFG = AuditConfig()

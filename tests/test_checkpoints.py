@@ -1,4 +1,4 @@
-"""Tests for paperlib.checkpoints (save, load, reuse, refuse) and config.clean_model_config,
+"""Tests for paperlib.run.checkpoints (save, load, reuse, refuse) and config.clean_model_config,
 the checkpoint key that experiments 2 and 3 share."""
 
 from __future__ import annotations
@@ -10,9 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.checkpoints import checkpoint_path, load_checkpoint, save_checkpoint, train_or_load
-from paperlib.config import AdversarialCell, Profile, clean_model_config
-from paperlib.store import config_hash
+from paperlib.core.settings import AdversarialCell, Profile
+from paperlib.run.checkpoints import (
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+    train_or_load,
+)
+from paperlib.run.profiles import clean_model_config
+from paperlib.run.store import config_hash
 
 CONFIG = {"arch": "tiny", "seed": 0}
 HISTORY = [{"epoch": 1, "train_loss": 2.0, "train_acc": 0.3, "val_loss": 2.1, "val_acc": 0.25}]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from paperlib.store import CLAIM_GRACE_S, claim, holder_alive, lock_path, release
+from paperlib.run.store import CLAIM_GRACE_S, claim, holder_alive, lock_path, release
 
 
 def _dead_pid() -> int:

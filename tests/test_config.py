@@ -1,4 +1,4 @@
-"""Tests for paperlib.config: profiles, grids, validation messages, hashes, round trips."""
+"""Tests for paperlib.core.settings and paperlib.run.profiles: profiles, grids, validation messages, hashes, round trips."""
 
 from __future__ import annotations
 
@@ -8,26 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from paperlib import config
-from paperlib.config import (
-    ARCHITECTURES,
-    ConfigError,
-    DensityCell,
-    Profile,
-    available_profiles,
-    cell_hash,
-    from_dict,
-    load_grid,
-    load_profile,
-    make_cell,
-)
+from paperlib.core.registry import ARCHITECTURES
+from paperlib.core.settings import ConfigError, DensityCell, Profile, from_dict, make_cell
+from paperlib.run import profiles as config
+from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
 
 PAPER_LAMBDAS = [0.0, 1e-7, 1e-6, 1e-5, 1e-4]
 
 
 @pytest.fixture
 def params_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty ``params/`` folder that ``paperlib.config`` reads instead of the real one."""
+    """An empty ``params/`` folder that ``paperlib.run.profiles`` reads instead of the real one."""
     folder = tmp_path / "params"
     folder.mkdir()
     monkeypatch.setattr(config, "PARAMS_DIR", folder)

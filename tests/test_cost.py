@@ -2,8 +2,8 @@
 
 import torch
 
-from paperlib import accel
-from paperlib.cost import bf16_peak, forward_flops, gradient_flops
+from paperlib.core import accel
+from paperlib.core.cost import bf16_peak, forward_flops, gradient_flops
 
 
 def test_single_layer_model_flops_match_a_hand_count():

@@ -1,4 +1,4 @@
-"""Tests for paperlib.data, on tiny CIFAR-10 copies built in tmp_path."""
+"""Tests for paperlib.core.data, on tiny CIFAR-10 copies built in tmp_path."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from paperlib import data as data_mod
-from paperlib.data import (
+from paperlib.core import data as data_mod
+from paperlib.core.data import (
     CLASSES,
     Cifar10,
     DataError,

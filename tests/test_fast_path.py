@@ -5,15 +5,15 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.accel import as_input, autocast, full_precision, place
-from paperlib.attacks import attack_in_batches, autoattack_component, in_fast_path, make_attack
-from paperlib.augment import random_crop_flip
-from paperlib.config import AttackConfig
-from paperlib.metrics import correct
-from paperlib.models import make_model
-from paperlib.regularizers import make_penalty
+from paperlib.core.accel import as_input, autocast, full_precision, place
+from paperlib.core.attacks import attack_in_batches, autoattack_component, in_fast_path, make_attack
+from paperlib.core.augment import random_crop_flip
+from paperlib.core.metrics import correct
+from paperlib.core.models import make_model
+from paperlib.core.regularizers import make_penalty
+from paperlib.core.settings import AttackConfig
+from paperlib.core.train import penalized_cross_entropy, train
 from paperlib.report.verdicts import mcnemar_p
-from paperlib.train import penalized_cross_entropy, train
 
 
 def _batch(n=6, c=3, size=8, seed=0):
@@ -178,7 +178,7 @@ def _bf16_on_this_device(monkeypatch):
     if torch.cuda.is_available():
         return torch.device("cuda")
     monkeypatch.setattr(
-        "paperlib.attacks.autocast", lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
+        "paperlib.core.attacks.autocast", lambda device: torch.autocast("cpu", dtype=torch.bfloat16)
     )
     return torch.device("cpu")
 

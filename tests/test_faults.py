@@ -16,11 +16,19 @@ import papermill as pm
 import pytest
 import torch
 
-from paperlib.attacks import make_attack
-from paperlib.config import ConfigError, cell_hash, load_grid, load_profile, make_cell
-from paperlib.grid import run_grid
-from paperlib.splits import data_identity
-from paperlib.store import NOTEBOOKS_DIR, REPO_ROOT, load_results, result_path, run_path, write_json
+from paperlib.core.attacks import make_attack
+from paperlib.core.settings import ConfigError, make_cell
+from paperlib.run.grid import run_grid
+from paperlib.run.profiles import cell_hash, load_grid, load_profile
+from paperlib.run.splits import data_identity
+from paperlib.run.store import (
+    NOTEBOOKS_DIR,
+    REPO_ROOT,
+    load_results,
+    result_path,
+    run_path,
+    write_json,
+)
 
 SOURCES = [
     *(REPO_ROOT / "paperlib").glob("*.py"),
@@ -113,7 +121,7 @@ def test_one_failing_cell_is_recorded_and_the_others_complete(smoke_env):
             sys.executable,
             "-c",
             (
-                "import sys; from paperlib.grid import run_grid, summarize;"
+                "import sys; from paperlib.run.grid import run_grid, summarize;"
                 f"o = run_grid('smoke', 'density', progress=False, extra_parameters={{'{bad}':"
                 " {'activity_l1': 'x'}}); print(summarize(o)); sys.exit(any(c.status == 'failed' "
                 "for c in o))"
@@ -355,7 +363,7 @@ class _Tampered:
 def test_a_tampered_official_batch_is_refused_without_running_code(tmp_path, capsys):
     import pickle
 
-    from paperlib.data import DataError, load_cifar10
+    from paperlib.core.data import DataError, load_cifar10
 
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()

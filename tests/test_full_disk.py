@@ -10,10 +10,10 @@ import subprocess
 import pytest
 from torch import nn
 
-from paperlib.checkpoints import save_checkpoint
-from paperlib.config import load_grid
-from paperlib.grid import run_grid
-from paperlib.store import REPO_ROOT, write_json
+from paperlib.run.checkpoints import save_checkpoint
+from paperlib.run.grid import run_grid
+from paperlib.run.profiles import load_grid
+from paperlib.run.store import REPO_ROOT, write_json
 
 ROOM = 8 * 1024  # bytes left free: less than anything the tests then write
 

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from paperlib.book import REPRESENTATIVE, representative_cell
-from paperlib.config import available_profiles, cell_hash, load_grid, load_profile
-from paperlib.grid import CellOutcome, _IPCKernelManager, run_grid
-from paperlib.splits import data_identity
-from paperlib.store import load_results, result_path, run_path, write_json
+from paperlib.report.book import REPRESENTATIVE, representative_cell
+from paperlib.run.grid import CellOutcome, _IPCKernelManager, run_grid
+from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
+from paperlib.run.splits import data_identity
+from paperlib.run.store import load_results, result_path, run_path, write_json
 
 
 def test_finished_cells_are_skipped_without_running_anything(smoke_env):
@@ -36,7 +36,7 @@ def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
         ran.append(cell_id)
         return CellOutcome(cell_id, "ran", run_path(profile, experiment, cell_id))
 
-    monkeypatch.setattr("paperlib.grid.run_cell", record)
+    monkeypatch.setattr("paperlib.run.grid.run_cell", record)
     # One worker: the stand-in lives in this process (worker processes would not see it).
     outcomes = run_grid("smoke", "density", workers=1, progress=False)
     assert ran == [c.cell_id for c in cells]

@@ -15,7 +15,7 @@ import uuid
 import pytest
 from tornado.websocket import websocket_connect
 
-from paperlib.store import REPO_ROOT
+from paperlib.run.store import REPO_ROOT
 
 TOKEN = uuid.uuid4().hex
 

@@ -3,10 +3,10 @@
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from paperlib import grid
-from paperlib.config import load_grid
-from paperlib.grid import _IPCKernelManager, _kernel_never_started, run_grid
-from paperlib.store import load_results
+from paperlib.run import grid
+from paperlib.run.grid import _IPCKernelManager, _kernel_never_started, run_grid
+from paperlib.run.profiles import load_grid
+from paperlib.run.store import load_results
 
 
 @pytest.mark.slow

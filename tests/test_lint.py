@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from paperlib.store import REPO_ROOT
+from paperlib.run.store import REPO_ROOT
 
 TARGETS = [
     "paperlib",

@@ -1,4 +1,4 @@
-"""Tests for paperlib.metrics: densities and accuracies on inputs built by hand."""
+"""Tests for paperlib.core.metrics: densities and accuracies on inputs built by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.metrics import (
+from paperlib.core.metrics import (
     accuracy,
     active_fraction,
     average_density,
@@ -14,7 +14,7 @@ from paperlib.metrics import (
     hidden_density,
     predict,
 )
-from paperlib.models import SingleLayerCNN
+from paperlib.core.models import SingleLayerCNN
 
 
 def _uint8_images(n: int, seed: int = 0) -> torch.Tensor:
@@ -142,7 +142,7 @@ def test_uint8_and_unit_float_images_give_the_same_predictions():
 
 
 def test_predicted_counts_shows_a_collapsed_model_as_one_full_class():
-    from paperlib.metrics import predicted_counts
+    from paperlib.core.metrics import predicted_counts
 
     assert predicted_counts(torch.full((7,), 3)) == [0, 0, 0, 7, 0, 0, 0, 0, 0, 0]
     assert predicted_counts(torch.arange(20) % 10) == [2] * 10

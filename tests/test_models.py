@@ -1,13 +1,13 @@
-"""Tests for paperlib.models, and for paperlib.train's loop on the single-layer CNN."""
+"""Tests for paperlib.core.models, and for paperlib.core.train's loop on the single-layer CNN."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from paperlib.data import synthetic_cifar10
-from paperlib.models import Normalize, SingleLayerCNN
-from paperlib.train import density_objective, seed_everything, train
+from paperlib.core.data import synthetic_cifar10
+from paperlib.core.models import Normalize, SingleLayerCNN
+from paperlib.core.train import density_objective, seed_everything, train
 
 CPU = torch.device("cpu")
 MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10's channel statistics, as in the paper's code

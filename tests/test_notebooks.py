@@ -10,8 +10,8 @@ import nbformat
 import papermill as pm
 import pytest
 
-from paperlib.config import load_profile
-from paperlib.store import NOTEBOOKS_DIR
+from paperlib.run.profiles import load_profile
+from paperlib.run.store import NOTEBOOKS_DIR
 
 SOURCES = sorted(NOTEBOOKS_DIR.glob("*.py"))
 
@@ -84,7 +84,7 @@ def test_density_py_runs_under_papermill_on_smoke(tmp_path, smoke_env):
 
 
 @pytest.mark.parametrize(
-    ("module", "expected"), [("paperlib", "[]"), ("paperlib.attribution", "['captum']")]
+    ("module", "expected"), [("paperlib", "[]"), ("paperlib.core.attribution", "['captum']")]
 )
 def test_importing_paperlib_leaves_the_heavy_libraries_unloaded(module, expected):
     """Every grid cell starts a fresh kernel that imports paperlib; torchattacks, SciPy

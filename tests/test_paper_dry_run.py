@@ -13,10 +13,11 @@ import shutil
 import pytest
 import yaml
 
-from paperlib import config
-from paperlib.config import AUTOATTACK_COMPONENTS, load_grid, load_profile
-from paperlib.grid import run_grid
-from paperlib.store import load_results
+from paperlib.core.registry import AUTOATTACK_COMPONENTS
+from paperlib.run import profiles as config
+from paperlib.run.grid import run_grid
+from paperlib.run.profiles import load_grid, load_profile
+from paperlib.run.store import load_results
 
 # Only sizes change (images, epochs, iterations). Every other setting stays the paper's.
 SHRUNK = {

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from paperlib.config import ARCHITECTURES
+from paperlib.core.registry import ARCHITECTURES
 from paperlib.report.performance import (
     BUDGET_SECONDS,
     hardware_table,
@@ -19,7 +19,7 @@ from paperlib.report.performance import (
     stage_table,
     training_figure,
 )
-from paperlib.store import REPO_ROOT
+from paperlib.run.store import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

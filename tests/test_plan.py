@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 
 from paperlib.__main__ import main
-from paperlib.config import DensityConfig, load_grid, load_profile
-from paperlib.cost import forward_flops, gradient_flops
-from paperlib.plan import (
+from paperlib.core.cost import forward_flops, gradient_flops
+from paperlib.core.settings import DensityConfig
+from paperlib.run.plan import (
     CELL_OVERHEAD_S,
     DEFAULT_UTILISATION,
     PlanError,
@@ -16,6 +16,7 @@ from paperlib.plan import (
     plan,
     sustained_rate,
 )
+from paperlib.run.profiles import load_grid, load_profile
 
 
 def test_density_stages_count_every_pass_of_a_cell():

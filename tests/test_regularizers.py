@@ -1,4 +1,4 @@
-"""Tests for paperlib.regularizers and the objectives of paperlib.train (Eq. 5)."""
+"""Tests for paperlib.core.regularizers and the objectives of paperlib.core.train (Eq. 5)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from paperlib.models import SingleLayerCNN
-from paperlib.regularizers import activity_l1, penalized_params
-from paperlib.train import density_objective, one_hot_bce
+from paperlib.core.models import SingleLayerCNN
+from paperlib.core.regularizers import activity_l1, penalized_params
+from paperlib.core.train import density_objective, one_hot_bce
 
 # --- activity_l1 ----------------------------------------------------------------------
 

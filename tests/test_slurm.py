@@ -13,9 +13,9 @@ import time
 import pytest
 from slurm_cluster import local_slurm, missing_reason
 
-from paperlib import grid
-from paperlib.config import ConfigError
-from paperlib.grid import SlurmOptions, run_grid, summarize
+from paperlib.core.settings import ConfigError
+from paperlib.run import grid
+from paperlib.run.grid import SlurmOptions, run_grid, summarize
 
 # One smoke grid: the path through Slurm is the same for every experiment, and on a
 # two-core CI machine each grid adds minutes.

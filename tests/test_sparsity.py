@@ -1,4 +1,4 @@
-"""Tests for the sparsity measures of experiment-2 models (paperlib.sparsity)."""
+"""Tests for the sparsity measures of experiment-2 models (paperlib.core.sparsity)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.models import make_model
-from paperlib.sparsity import activation_density, hoyer, sparsity_report
+from paperlib.core.models import make_model
+from paperlib.core.sparsity import activation_density, hoyer, sparsity_report
 
 
 def _two_relus() -> nn.Sequential:

@@ -1,4 +1,4 @@
-"""Tests for paperlib.stats (bootstrap intervals, bit packing) and paperlib.report (tables
+"""Tests for paperlib.core.stats (bootstrap intervals, bit packing) and paperlib.report (tables
 and verdicts), on result dicts shaped like the ones notebooks/density.py writes."""
 
 from __future__ import annotations
@@ -9,6 +9,12 @@ import math
 import numpy as np
 import pytest
 
+from paperlib.core.stats import (
+    bootstrap_ci,
+    hierarchical_ci,
+    pack_bits,
+    unpack_bits,
+)
 from paperlib.report.common import grid_results, run_table, verdict_table
 from paperlib.report.density import (
     ACCURACY_MARGIN,
@@ -18,13 +24,7 @@ from paperlib.report.density import (
     density_verdicts,
 )
 from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
-from paperlib.stats import (
-    bootstrap_ci,
-    hierarchical_ci,
-    pack_bits,
-    unpack_bits,
-)
-from paperlib.store import result_path, write_json
+from paperlib.run.store import result_path, write_json
 
 # --- stats ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Tests for paperlib.store: atomic writes, safe paths, hashes and stale temporaries."""
+"""Tests for paperlib.run.store: atomic writes, safe paths, hashes and stale temporaries."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from paperlib import store
-from paperlib.store import (
+from paperlib.run import store
+from paperlib.run.store import (
     config_hash,
     is_done,
     load_results,
@@ -220,7 +220,7 @@ def test_relative_paperlib_output_is_made_absolute(tmp_path, monkeypatch):
 def test_default_output_root_is_the_repository(monkeypatch):
     monkeypatch.delenv("PAPERLIB_OUTPUT", raising=False)
     assert output_root() == store.REPO_ROOT
-    assert (store.REPO_ROOT / "paperlib" / "store.py").is_file()
+    assert (store.REPO_ROOT / "paperlib" / "run" / "store.py").is_file()
 
 
 @pytest.mark.parametrize(

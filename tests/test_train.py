@@ -1,4 +1,4 @@
-"""Tests for the training recipe (paperlib.train.make_optimizer and train's use of it)."""
+"""Tests for the training recipe (paperlib.core.train.make_optimizer and train's use of it)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.data import synthetic_cifar10
-from paperlib.models import SingleLayerCNN, make_model
-from paperlib.regularizers import make_penalty
-from paperlib.train import make_optimizer, penalized_cross_entropy, seed_everything, train
+from paperlib.core.data import synthetic_cifar10
+from paperlib.core.models import SingleLayerCNN, make_model
+from paperlib.core.regularizers import make_penalty
+from paperlib.core.train import make_optimizer, penalized_cross_entropy, seed_everything, train
 
 
 def _rates(name: str, lr: float, steps: int) -> list[float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from paperlib.config import EligibilityConfig
+from paperlib.core.settings import EligibilityConfig
 from paperlib.report.verdicts import (
     GAIN,
     INCONCLUSIVE,

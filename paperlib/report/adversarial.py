@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.audit import CHECKS
-from paperlib.config import ATTACK_NAMES, REGULARIZER_NAMES, EligibilityConfig
-from paperlib.paper import ATTACKS, CLAIMS, TABLE1
+from paperlib.core.audit import CHECKS
+from paperlib.core.registry import ATTACKS, REGULARIZERS
+from paperlib.core.settings import EligibilityConfig
+from paperlib.core.stats import unpack_bits
 from paperlib.report.common import ACCURACY_KEPT, architectures_in, at_paper_strength, rounded
+from paperlib.report.paper import CLAIMS, TABLE1
 from paperlib.report.verdicts import (
     DEFAULT_RULES,
     GAIN,
@@ -27,7 +29,6 @@ from paperlib.report.verdicts import (
     outcomes,
     untestable_reason,
 )
-from paperlib.stats import unpack_bits
 
 # The two readings of the paper's protocol, and where each keeps its per-image outcomes:
 # "transfer" scores the fine-tuned model on test images crafted against the original
@@ -67,7 +68,7 @@ def table1(
     results = at_paper_strength(results)
     rows = []
     for arch in architectures_in(results):
-        for reg in REGULARIZER_NAMES:
+        for reg in REGULARIZERS:
             state = model_state(results, arch, reg)
             if state is None:
                 untestable = ""
@@ -75,7 +76,7 @@ def table1(
                 untestable = collapse_reason(*state, rules)
             else:
                 untestable = why_untestable(results, arch, reg, rules)
-            for attack in ATTACK_NAMES:
+            for attack in ATTACKS:
                 seeds = _per_seed(results, arch, reg, READINGS[reading], attack)
                 ours = (
                     (np.nan, np.nan, np.nan)
@@ -121,7 +122,7 @@ def table1_display(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.assign(value=table.apply(cell, axis=1))
     wide = shown.pivot(index=["arch", "regularizer"], columns="attack", values="value")
     archs = list(dict.fromkeys(table["arch"]))
-    wide = wide.reindex(pd.MultiIndex.from_product([archs, REGULARIZER_NAMES]))
+    wide = wide.reindex(pd.MultiIndex.from_product([archs, REGULARIZERS]))
     wide.columns = [f"{a} (ours [95% CI] | paper)" for a in wide.columns]
     return wide
 
@@ -157,7 +158,7 @@ def clean_and_undefended(results: list[dict]) -> pd.DataFrame:
             "activation density": 100 * m["sparsity"]["activation_density"],
             "Hoyer (weights)": m["sparsity"]["hoyer"],
         }
-        for attack in ATTACK_NAMES:
+        for attack in ATTACKS:
             row[f"{attack} (undefended)"] = 100 * m["undefended"][attack]["accuracy"]
         for attack in ("fgsm", "pgd"):
             row[f"{attack} @ 8/255"] = 100 * m["standard_eps"][attack]["accuracy"]
@@ -236,9 +237,9 @@ def _comparisons(
     results = at_paper_strength(results)
     out = []
     for arch in architectures_in(results):
-        for attack in ATTACK_NAMES:
+        for attack in ATTACKS:
             base = _per_seed(results, arch, "base", READINGS[reading], attack)
-            for reg in REGULARIZER_NAMES[1:]:
+            for reg in REGULARIZERS[1:]:
                 other = _per_seed(results, arch, reg, READINGS[reading], attack)
                 if base is None or other is None:
                     continue
@@ -296,7 +297,7 @@ def paper_comparisons() -> list[dict]:
     for arch, rows in TABLE1.items():
         for i, attack in enumerate(ATTACKS):
             base = round(rows["base"][i] * n / 100)
-            for reg in REGULARIZER_NAMES[1:]:
+            for reg in REGULARIZERS[1:]:
                 c = compare_counts(round(rows[reg][i] * n / 100), base, n)
                 out.append(
                     {"arch": arch, "attack": attack, "regularizer": reg, "untestable": ""}
@@ -335,7 +336,7 @@ def _elastic_most_consistent(comparisons: list[dict]) -> Verdict:
     where, statement = CLAIMS["elastic-most-consistent"]
     wins = {
         reg: sum(c["outcome"] == GAIN and c["regularizer"] == reg for c in comparisons)
-        for reg in REGULARIZER_NAMES[1:]
+        for reg in REGULARIZERS[1:]
     }
     evidence = "significant gains over base (Holm): " + ", ".join(
         f"{k} {v}" for k, v in wins.items()
@@ -359,7 +360,7 @@ def _vgg_histories(results: list[dict]) -> dict[str, list[list[dict]]]:
     vgg = [r for r in at_paper_strength(results) if r["params"]["arch"] == "vgg16"]
     return {
         reg: [r["history"] for r in vgg if r["params"]["regularizer"] == reg]
-        for reg in REGULARIZER_NAMES
+        for reg in REGULARIZERS
     }
 
 
@@ -383,7 +384,7 @@ def _convergence(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) 
             "regularized-converge-slower", where, statement, "VGG-16 cells missing", INCONCLUSIVE
         )
     paper = at_paper_strength(results)
-    lost = {r: why_untestable(paper, "vgg16", r, rules) for r in REGULARIZER_NAMES[1:]}
+    lost = {r: why_untestable(paper, "vgg16", r, rules) for r in REGULARIZERS[1:]}
     lost = {r: why for r, why in lost.items() if why}
     if lost:
         # The claim says all models reach the same accuracy, only later: these did not.
@@ -395,8 +396,8 @@ def _convergence(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) 
     evidence = "epochs to reach 90% of the best train accuracy: " + ", ".join(
         f"{reg} {'/'.join(map(str, e))}" for reg, e in epochs.items()
     )
-    slower = all(min(epochs[r]) > max(epochs["base"]) for r in REGULARIZER_NAMES[1:])
-    faster = all(max(epochs[r]) < min(epochs["base"]) for r in REGULARIZER_NAMES[1:])
+    slower = all(min(epochs[r]) > max(epochs["base"]) for r in REGULARIZERS[1:])
+    faster = all(max(epochs[r]) < min(epochs["base"]) for r in REGULARIZERS[1:])
     verdict = REPRODUCED if slower else NOT_REPRODUCED if faster else INCONCLUSIVE
     return Verdict("regularized-converge-slower", where, statement, evidence, verdict)
 
@@ -475,9 +476,9 @@ def _overfitting(results: list[dict]) -> Verdict:
     if len(rise["base"]) < 2:
         evidence += " (one seed: no interval, so no verdict either way)"
         verdict = INCONCLUSIVE
-    elif all(base_low > max(rise[r]) for r in REGULARIZER_NAMES[1:]):
+    elif all(base_low > max(rise[r]) for r in REGULARIZERS[1:]):
         verdict = REPRODUCED
-    elif all(max(rise["base"]) < min(rise[r]) for r in REGULARIZER_NAMES[1:]):
+    elif all(max(rise["base"]) < min(rise[r]) for r in REGULARIZERS[1:]):
         verdict = NOT_REPRODUCED
     else:
         verdict = INCONCLUSIVE

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.config import REGULARIZER_NAMES, EligibilityConfig
-from paperlib.paper import CLAIMS, TABLE2
+from paperlib.core.registry import REGULARIZERS
+from paperlib.core.settings import EligibilityConfig
 from paperlib.report.common import architectures_in, at_paper_strength, rounded
+from paperlib.report.paper import CLAIMS, TABLE2
 from paperlib.report.verdicts import (
     DEFAULT_RULES,
     INCONCLUSIVE,
@@ -61,7 +62,7 @@ def table2(results: list[dict]) -> pd.DataFrame:
     rows = []
     for method, key in METHODS.items():
         row = {"method": method}
-        for reg in REGULARIZER_NAMES:
+        for reg in REGULARIZERS:
             values = pooled(results, reg, key)
             paper_mean, paper_std = TABLE2[method][reg]
             row[f"{reg} (ours)"] = _mean_std(values)
@@ -73,7 +74,7 @@ def table2(results: list[dict]) -> pd.DataFrame:
 def table2_beside(by_profile: dict[str, list[dict]]) -> pd.DataFrame:
     """Table 2 of several profiles side by side (SSD mean ± std), then the paper's
     column: one row per method x regularizer."""
-    index = pd.MultiIndex.from_product([list(METHODS), REGULARIZER_NAMES])
+    index = pd.MultiIndex.from_product([list(METHODS), REGULARIZERS])
     columns = {}
     for profile, results in by_profile.items():
         cells = []
@@ -115,7 +116,7 @@ def per_architecture(results: list[dict]) -> pd.DataFrame:
 
 def _evidence(results, key: str) -> str:
     parts = []
-    for reg in REGULARIZER_NAMES:
+    for reg in REGULARIZERS:
         values = pooled(results, reg, key)
         if values is None:
             parts.append(f"{reg} missing")
@@ -147,7 +148,7 @@ def untestable(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) ->
     reasons = []
     for arch in architectures_in(results):
         base = state(arch, "base")
-        for reg in REGULARIZER_NAMES:
+        for reg in REGULARIZERS:
             model = state(arch, reg)
             if model is None:
                 continue
@@ -161,10 +162,10 @@ def untestable(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) ->
 # Each claim is a family of comparisons (method, model, rival): it holds when the model's
 # maps move significantly less than the rival's in every comparison of the family.
 STABILITY_CLAIMS = {
-    "l1-stablest-occlusion": [("occlusion", "l1", o) for o in REGULARIZER_NAMES if o != "l1"],
-    "regularized-stabler-gradcam": [("gradcam", r, "base") for r in REGULARIZER_NAMES[1:]],
+    "l1-stablest-occlusion": [("occlusion", "l1", o) for o in REGULARIZERS if o != "l1"],
+    "regularized-stabler-gradcam": [("gradcam", r, "base") for r in REGULARIZERS[1:]],
     "elastic-most-stable": [
-        (m, "elastic", o) for m in METHODS for o in REGULARIZER_NAMES if o != "elastic"
+        (m, "elastic", o) for m in METHODS for o in REGULARIZERS if o != "elastic"
     ],
 }
 
@@ -215,7 +216,7 @@ def paper_verdicts() -> list[Verdict]:
         methods = dict.fromkeys(method for method, _, _ in pairs)
         return "; ".join(
             f"{m}: paper's mean SSD "
-            + ", ".join(f"{reg} {TABLE2[m][reg][0]:.2f}" for reg in REGULARIZER_NAMES)
+            + ", ".join(f"{reg} {TABLE2[m][reg][0]:.2f}" for reg in REGULARIZERS)
             for m in methods
         )
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from paperlib.config import ARCHITECTURES, EligibilityConfig, load_grid
-from paperlib.paper import PENALTY
+from paperlib.core.registry import ARCHITECTURES, PAPER_PENALTY
+from paperlib.core.settings import EligibilityConfig
 from paperlib.report.verdicts import Verdict
-from paperlib.store import load_results
+from paperlib.run.profiles import load_grid
+from paperlib.run.store import load_results
 
 # A regularized model "keeps its accuracy" when its clean accuracy is at most this far
 # below its base model's (mean over seeds; percentage points): the default of the
@@ -64,7 +65,7 @@ def at_paper_strength(results: list[dict]) -> list[dict]:
     return [
         r
         for r in results
-        if r["params"]["regularizer"] == "base" or r["params"]["penalty"] == PENALTY
+        if r["params"]["regularizer"] == "base" or r["params"]["penalty"] == PAPER_PENALTY
     ]
 
 

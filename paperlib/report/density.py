@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.config import EligibilityConfig
-from paperlib.paper import CLAIMS, SPARSE_DENSITY
+from paperlib.core.settings import EligibilityConfig
+from paperlib.core.stats import bootstrap_ci, hierarchical_ci, unpack_bits
+from paperlib.report.paper import CLAIMS, SPARSE_DENSITY
 from paperlib.report.verdicts import (
     DEFAULT_RULES,
     INCONCLUSIVE,
@@ -23,7 +24,6 @@ from paperlib.report.verdicts import (
     family_verdict,
     outcomes,
 )
-from paperlib.stats import bootstrap_ci, hierarchical_ci, unpack_bits
 
 # "As accurate" is tested as non-inferiority: a sparse model may be at most this much
 # less accurate (absolute, on [0, 1]) before we call it worse. Our assumption.

@@ -8,14 +8,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from paperlib.config import load_profile
-from paperlib.cost import BF16_PEAK
-from paperlib.plan import PlanError, plan
+from paperlib.core.cost import BF16_PEAK
+from paperlib.core.registry import EXPERIMENTS
 from paperlib.report.common import grid_results
-from paperlib.store import REPO_ROOT
+from paperlib.run.plan import PlanError, plan
+from paperlib.run.profiles import load_profile
+from paperlib.run.store import REPO_ROOT
 
 BENCHMARKS_DIR = REPO_ROOT / "benchmarks" / "results"
-EXPERIMENTS = ("density", "adversarial", "attribution")
 # Issue targets for the grids of each profile, seconds of wall time end to end.
 BUDGET_SECONDS = {"smoke": 5 * 60, "cpu": 30 * 60, "paper": 30 * 60}
 
@@ -140,7 +140,7 @@ def stage_table(profiles: list[str]) -> pd.DataFrame:
 
 
 def plan_vs_measured(planned_for: dict[str, str | None]) -> pd.DataFrame:
-    """Each profile's plan (``paperlib.plan``) beside the time its grids took, per
+    """Each profile's plan (``paperlib.run.plan``) beside the time its grids took, per
     experiment. A profile with results is planned for the device they record; one
     without, for the device ``planned_for`` names (None: this machine). Measured time
     is the cells' summed wall time divided by the cells the profile runs at once."""

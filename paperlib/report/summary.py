@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import pandas as pd
 
-from paperlib.config import load_profile
+from paperlib.core.registry import EXPERIMENTS
 from paperlib.report import adversarial as adversarial_report
 from paperlib.report import attribution as attribution_report
 from paperlib.report.common import grid_results
 from paperlib.report.density import density_verdicts
 from paperlib.report.verdicts import Verdict
+from paperlib.run.profiles import load_profile
 
-EXPERIMENTS = {
-    "density": density_verdicts,
-    "adversarial": adversarial_report.verdicts,
-    "attribution": attribution_report.verdicts,
-}
+JUDGES = dict(
+    zip(
+        EXPERIMENTS,
+        (density_verdicts, adversarial_report.verdicts, attribution_report.verdicts),
+        strict=True,
+    )
+)
 
 
 def all_verdicts(profile: str) -> list[Verdict]:
     """Every claim's verdict from one profile's results, under its ``testable`` rules."""
     rules = load_profile(profile).testable
     verdicts = []
-    for experiment, judge in EXPERIMENTS.items():
+    for experiment, judge in JUDGES.items():
         results, _ = grid_results(profile, experiment)
         if results:
             verdicts += judge(results, rules)

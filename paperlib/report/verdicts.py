@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from paperlib.config import EligibilityConfig
-from paperlib.stats import RESAMPLES, hierarchical_ci, hierarchical_draws, mcnemar_p
+from paperlib.core.settings import EligibilityConfig
+from paperlib.core.stats import RESAMPLES, hierarchical_ci, hierarchical_draws, mcnemar_p
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 NOT_TESTABLE = "not testable"  # every comparison of the claim involves a collapsed model

@@ -9,9 +9,15 @@ from pathlib import Path
 
 import torch
 
-from paperlib.config import Profile
-from paperlib.data import Cifar10, DataError, load_cifar10, stratified_indices, synthetic_cifar10
-from paperlib.store import output_root
+from paperlib.core.data import (
+    Cifar10,
+    DataError,
+    load_cifar10,
+    stratified_indices,
+    synthetic_cifar10,
+)
+from paperlib.core.settings import Profile
+from paperlib.run.store import output_root
 
 DATA_ENV = "PAPERLIB_DATA"  # a local CIFAR-10 copy for every run, e.g. set by `make DATA=...`
 CACHE_ENV = "PAPERLIB_CACHE"  # where decoded copies are cached; default <output>/data/cache

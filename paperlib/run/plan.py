@@ -2,7 +2,7 @@
 
 Each stage's work is counted in image passes (a forward pass, or a forward and
 backward pass, of one image) from the profile's sizes, and converted to FLOPs with the
-per-image counts of ``paperlib.cost``. Time is FLOPs over a sustained rate: the
+per-image counts of ``paperlib.core.cost``. Time is FLOPs over a sustained rate: the
 utilisation of our training loop that ``make bench`` measured for that architecture
 on this machine (or, with ``device``, on a GPU) times the device's peak, or 35 % of the
 bf16 peak where nothing was measured. Every cell also pays a fixed start-up cost.
@@ -20,15 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from paperlib.config import (
-    AdversarialConfig,
-    AttributionConfig,
-    DensityConfig,
-    load_grid,
-    load_profile,
-)
-from paperlib.cost import BF16_PEAK, forward_flops, gradient_flops
-from paperlib.store import REPO_ROOT
+from paperlib.core.cost import BF16_PEAK, forward_flops, gradient_flops
+from paperlib.core.settings import AdversarialConfig, AttributionConfig, DensityConfig
+from paperlib.run.profiles import load_grid, load_profile
+from paperlib.run.store import REPO_ROOT
 
 BENCHMARKS_DIR = REPO_ROOT / "benchmarks" / "results"
 DEFAULT_UTILISATION = 0.35  # of the bf16 peak, where no GPU run was measured

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import nbformat
 
-from paperlib.config import available_profiles, load_grid, load_profile
-from paperlib.grid import execute_notebook, worker_pool
-from paperlib.store import REPO_ROOT, load_results, output_root, run_path
+from paperlib.core.registry import EXPERIMENTS
+from paperlib.run.grid import execute_notebook, worker_pool
+from paperlib.run.profiles import available_profiles, load_grid, load_profile
+from paperlib.run.store import REPO_ROOT, load_results, output_root, run_path
 
 BOOK_DIR = REPO_ROOT / "book"
-EXPERIMENTS = ("density", "adversarial", "attribution")
 # The cell whose narrative notebook opens each chapter: one that every profile's grid
 # has. Elastic net at c = 1e-4, because at the paper's 0.01 the model stops learning and
 # there is little to walk through.

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from paperlib.accel import as_input, autocast, place
-from paperlib.augment import random_crop_flip
-from paperlib.config import AdversarialConfig, DensityConfig
-from paperlib.regularizers import activity_l1
+from paperlib.core.accel import as_input, autocast, place
+from paperlib.core.augment import random_crop_flip
+from paperlib.core.regularizers import activity_l1
+from paperlib.core.settings import AdversarialConfig, DensityConfig
 
 # An objective maps (model, images in [0,1], labels) to (loss to minimize, logits).
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -200,7 +200,7 @@ def adversarial_finetune(
     stay float: DeepFool's perturbations are far below one grey level, and rounding
     them to 8-bit pixels would undo most of them. ``model`` is left untouched.
     """
-    from paperlib.attacks import attack_in_batches  # attacks imports config; avoid a cycle
+    from paperlib.core.attacks import attack_in_batches  # attacks imports config; avoid a cycle
 
     device = train_kwargs.get("device") or default_device()
     images, labels = clean_set

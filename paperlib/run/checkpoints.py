@@ -15,12 +15,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from paperlib.accel import place
-from paperlib.config import AdversarialCell, Profile, clean_model_config
-from paperlib.models import make_model
-from paperlib.regularizers import make_penalty
-from paperlib.store import config_hash, output_root, safe_id, write_atomic
-from paperlib.train import penalized_cross_entropy, seed_everything, train, training_options
+from paperlib.core.accel import place
+from paperlib.core.models import make_model
+from paperlib.core.regularizers import make_penalty
+from paperlib.core.settings import AdversarialCell, Profile
+from paperlib.core.train import penalized_cross_entropy, seed_everything, train, training_options
+from paperlib.run.profiles import clean_model_config
+from paperlib.run.store import config_hash, output_root, safe_id, write_atomic
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 

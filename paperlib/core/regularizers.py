@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from paperlib.core.registry import REGULARIZERS
+
 PENALIZED_LAYERS = (nn.Conv2d, nn.Linear)
 
 
@@ -46,12 +48,14 @@ def no_penalty(model: nn.Module, c: float) -> torch.Tensor:
     return torch.zeros((), device=next(model.parameters()).device)
 
 
-REGULARIZERS = {"base": no_penalty, "l1": l1_penalty, "l2": l2_penalty, "elastic": elastic_penalty}
+PENALTIES = dict(
+    zip(REGULARIZERS, (no_penalty, l1_penalty, l2_penalty, elastic_penalty), strict=True)
+)
 
 
 def make_penalty(name: str, c: float):
-    """``model -> penalty tensor`` for a regularizer name in ``REGULARIZERS``."""
-    if name not in REGULARIZERS:
-        raise ValueError(f"unknown regularizer {name!r}; choose one of {sorted(REGULARIZERS)}")
-    penalty = REGULARIZERS[name]
+    """``model -> penalty tensor`` for a regularizer name in ``registry.REGULARIZERS``."""
+    if name not in PENALTIES:
+        raise ValueError(f"unknown regularizer {name!r}; choose one of {list(REGULARIZERS)}")
+    penalty = PENALTIES[name]
     return lambda model: penalty(model, c)

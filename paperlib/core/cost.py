@@ -19,7 +19,7 @@ from functools import cache
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from paperlib.models import SingleLayerCNN, make_model
+from paperlib.core.models import SingleLayerCNN, make_model
 
 BACKWARD_PER_FORWARD = 2
 

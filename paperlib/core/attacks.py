@@ -12,9 +12,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from paperlib.accel import as_input, autocast
-from paperlib.config import AttackConfig
-from paperlib.metrics import attack_report, correct
+from paperlib.core.accel import as_input, autocast
+from paperlib.core.metrics import attack_report, correct
+from paperlib.core.settings import AttackConfig
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (images, labels) -> adversarial
 

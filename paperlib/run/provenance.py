@@ -9,7 +9,7 @@ import subprocess
 
 import torch
 
-from paperlib.store import REPO_ROOT
+from paperlib.run.store import REPO_ROOT
 
 PACKAGES = ("paperlib", "torch", "torchvision", "numpy", "captum", "torchattacks", "papermill")
 

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from paperlib.config import AuditConfig
-from paperlib.stats import mcnemar_p
+from paperlib.core.settings import AuditConfig
+from paperlib.core.stats import mcnemar_p
 
 CHECKS = {
     "monotone_in_eps": "accuracy under PGD does not rise with ε",

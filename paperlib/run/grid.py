@@ -31,16 +31,11 @@ from jupyter_client.manager import AsyncKernelManager
 from tqdm import tqdm
 from traitlets import CaselessStrEnum
 
-from paperlib.config import (
-    EXECUTORS,
-    ConfigError,
-    as_dict,
-    cell_hash,
-    load_grid,
-    load_profile,
-)
-from paperlib.splits import data_identity, load_profile_data
-from paperlib.store import (
+from paperlib.core.registry import EXECUTORS
+from paperlib.core.settings import ConfigError, as_dict
+from paperlib.run.profiles import cell_hash, load_grid, load_profile
+from paperlib.run.splits import data_identity, load_profile_data
+from paperlib.run.store import (
     NOTEBOOKS_DIR,
     REPO_ROOT,
     claim,

@@ -21,8 +21,8 @@ import math
 import torch
 from torch import nn
 
-from paperlib.accel import as_input
-from paperlib.regularizers import penalized_params
+from paperlib.core.accel import as_input
+from paperlib.core.regularizers import penalized_params
 
 WEIGHT_THRESHOLDS = (1e-4, 1e-3, 1e-2)  # |w| below this counts as zero
 

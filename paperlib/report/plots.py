@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from paperlib.paper import SPARSE_DENSITY
+from paperlib.report.paper import SPARSE_DENSITY
 
 
 def density_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
@@ -94,8 +94,8 @@ def adversarial_examples(
     range so that they are visible. An image the model already got wrong is left as it
     is by DeepFool, hence a flat gray perturbation.
     """
-    from paperlib.data import CLASSES
-    from paperlib.metrics import predict
+    from paperlib.core.data import CLASSES
+    from paperlib.core.metrics import predict
 
     clean = images.float() / 255 if images.dtype == torch.uint8 else images
     before = predict(model, clean)

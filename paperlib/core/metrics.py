@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from paperlib.accel import as_input
-from paperlib.stats import bootstrap_ci
+from paperlib.core.accel import as_input
+from paperlib.core.stats import bootstrap_ci
 
 
 def average_density(hidden: torch.Tensor) -> float:

@@ -12,11 +12,8 @@ CITATION = (
     'Adversarial Robustness and Stable Attribution", Drexel University.'
 )
 
-REGULARIZERS = ("base", "l1", "l2", "elastic")
-PENALTY = 0.01  # c of every kernel penalty in Table 1 and Table 2 (Sec. 4.2)
-ATTACKS = ("deepfool", "fgsm", "pgd")
-
-# Table 1: test accuracy (%) on attacked images after adversarial training.
+# Table 1: test accuracy (%) on attacked images after adversarial training, at
+# c = registry.PAPER_PENALTY; columns in ``registry.ATTACKS`` order.
 TABLE1 = {
     "resnet50": {
         "base": (19.60, 23.80, 18.00),

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from paperlib.data import to_unit_float
+from paperlib.core.data import to_unit_float
 
 
 def place(model: nn.Module, device: torch.device) -> nn.Module:

@@ -1,0 +1,18 @@
+"""The project's fixed lists, declared once: everything else derives from them.
+
+A test (``tests/test_registry.py``) ties these names to the profiles and grids in
+``params/``, the notebooks and the builders that accept them.
+"""
+
+ARCHITECTURES = ("resnet50", "mobilenet", "vgg16")
+REGULARIZERS = ("base", "l1", "l2", "elastic")  # in the paper's table order
+ATTACKS = ("deepfool", "fgsm", "pgd")  # the paper's three, in Table 1's column order
+# AutoAttack's standard ensemble (Croce and Hein 2020), in the order it runs.
+AUTOATTACK_COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
+# One notebook and one results page each; experiment 3 explains experiment 2's models.
+EXPERIMENTS = ("density", "adversarial", "attribution")
+OPTIMIZERS = ("sgd", "adam")  # sgd: Nesterov momentum with a one-cycle schedule; adam: constant
+EXECUTORS = ("local", "slurm")  # where grid cells run: here, or as a Slurm job array
+# c of every kernel penalty in the paper's Table 1 and Table 2 (Sec. 4.2). The grids'
+# other strengths are declared in params/grids.yaml, which must keep this one.
+PAPER_PENALTY = 0.01
