@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from paperlib.core.data import synthetic_cifar10, to_unit_float
+from paperlib.core.registry import EXPERIMENTS
 from paperlib.core.regularizers import make_penalty
 from paperlib.core.train import penalized_cross_entropy, seed_everything, train
 from paperlib.report.book import prepare_book
@@ -32,9 +33,6 @@ def smoke_env(tmp_path, monkeypatch):
     monkeypatch.setenv("PAPERLIB_OUTPUT", str(out))
     monkeypatch.setenv("PAPERLIB_CACHE", str(REPO_ROOT / "data" / "cache"))
     return out
-
-
-EXPERIMENTS = ("density", "adversarial", "attribution")
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ import torchvision
 from torch import nn
 
 from paperlib.core.models import MODELS, Bottleneck, MobileNetV1, make_model
+from paperlib.core.registry import ARCHITECTURES as ARCHS
 
-ARCHS = ("resnet50", "mobilenet", "vgg16")
 SMALL = 0.0625  # width multiplier that keeps every model below 100k parameters
 
 

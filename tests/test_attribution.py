@@ -22,6 +22,7 @@ from paperlib.core.attribution import (
     top_k_intersection,
 )
 from paperlib.core.models import make_model
+from paperlib.core.registry import ARCHITECTURES
 
 REGION = (slice(8, 14), slice(18, 24))  # rows, columns the toy model looks at
 
@@ -87,7 +88,7 @@ def test_batched_occlusion_equals_one_image_at_a_time():
     torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("arch", ["resnet50", "mobilenet", "vgg16"])
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_gradcam_runs_on_every_architecture(arch):
     torch.manual_seed(2)
     maps = gradcam_map(make_model(arch, width=0.0625), torch.rand(2, 3, 32, 32))

@@ -23,6 +23,7 @@ from paperlib.core.audit import (
     robust_below_clean,
 )
 from paperlib.core.metrics import correct
+from paperlib.core.registry import ATTACKS as PAPER_ATTACKS
 from paperlib.core.settings import AttackConfig, AuditConfig
 
 CPU = torch.device("cpu")
@@ -121,7 +122,7 @@ def _audit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict
         clean=correct(model, images, labels),
         fgsm_by_eps={e: run("fgsm", e) for e in RADII},
         pgd_by_eps={e: run("pgd_standard", e) for e in RADII},
-        paper_attacks={name: run(name) for name in ("deepfool", "fgsm", "pgd")},
+        paper_attacks={name: run(name) for name in PAPER_ATTACKS},
         autoattack_report=report,
         autoattack=bits,
     )
@@ -148,8 +149,7 @@ def test_the_fine_tuned_audit_flags_a_masked_model_and_skips_what_it_cannot_chec
     images, labels = attacked
     for model, flagged in ((cnn, False), (Rounded(cnn).eval(), True)):
         attacks = {
-            name: run_attack(name, model, ATTACKS, images, labels, CPU)[1]
-            for name in ("deepfool", "fgsm", "pgd")
+            name: run_attack(name, model, ATTACKS, images, labels, CPU)[1] for name in PAPER_ATTACKS
         }
         audit = audit_finetuned(
             CFG,

@@ -1,4 +1,5 @@
-"""Tests for paperlib.core.settings and paperlib.run.profiles: profiles, grids, validation messages, hashes, round trips."""
+"""Tests for the settings (core.settings) and params/ (run.profiles): profiles, grids,
+validation messages, hashes, round trips."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import yaml
 
 from paperlib.core.registry import ARCHITECTURES
 from paperlib.core.settings import ConfigError, DensityCell, Profile, from_dict, make_cell
-from paperlib.run import profiles as config
+from paperlib.run import profiles
 from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
 
 PAPER_LAMBDAS = [0.0, 1e-7, 1e-6, 1e-5, 1e-4]
@@ -21,7 +22,7 @@ def params_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty ``params/`` folder that ``paperlib.run.profiles`` reads instead of the real one."""
     folder = tmp_path / "params"
     folder.mkdir()
-    monkeypatch.setattr(config, "PARAMS_DIR", folder)
+    monkeypatch.setattr(profiles, "PARAMS_DIR", folder)
     return folder
 
 
@@ -43,7 +44,7 @@ def test_available_profiles_are_the_yaml_files_without_the_grid():
 
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])
 def test_profiles_load_with_the_values_in_their_files(name):
-    raw = yaml.safe_load((config.PARAMS_DIR / f"{name}.yaml").read_text())
+    raw = yaml.safe_load((profiles.PARAMS_DIR / f"{name}.yaml").read_text())
     profile = load_profile(name)
     assert profile.name == name
     for section in ("data", "density"):

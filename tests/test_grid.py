@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from paperlib.core.registry import ATTACKS
 from paperlib.report.book import REPRESENTATIVE, representative_cell
 from paperlib.run.grid import CellOutcome, _IPCKernelManager, run_grid
 from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
@@ -87,7 +88,7 @@ def test_smoke_grids_complete_with_sound_results(smoke_book, monkeypatch):
     assert len(adversarial) == len(cells) == 24
     for r in adversarial:
         metrics = r["metrics"]
-        assert set(metrics["defended"]) == {"deepfool", "fgsm", "pgd"}
+        assert set(metrics["defended"]) == set(ATTACKS)
         for report in (*metrics["undefended"].values(), *metrics["defended"].values()):
             assert 0 <= report["accuracy"] <= 1
         # FGSM and PGD stay inside their L-inf ball (the smoke profile's eps is 0.3).

@@ -13,8 +13,8 @@ import shutil
 import pytest
 import yaml
 
-from paperlib.core.registry import AUTOATTACK_COMPONENTS
-from paperlib.run import profiles as config
+from paperlib.core.registry import ARCHITECTURES, ATTACKS, AUTOATTACK_COMPONENTS
+from paperlib.run import profiles
 from paperlib.run.grid import run_grid
 from paperlib.run.profiles import load_grid, load_profile
 from paperlib.run.store import load_results
@@ -58,7 +58,7 @@ def _shrink(section: dict, sizes: dict) -> None:
 @pytest.mark.slow
 def test_the_paper_profiles_cells_run_on_a_handful_of_images(tmp_path, smoke_env, monkeypatch):
     params = tmp_path / "params"
-    shutil.copytree(config.PARAMS_DIR, params)
+    shutil.copytree(profiles.PARAMS_DIR, params)
     paper = yaml.safe_load((params / "paper.yaml").read_text())
     for section, sizes in SHRUNK.items():
         _shrink(paper[section], sizes)
@@ -68,11 +68,11 @@ def test_the_paper_profiles_cells_run_on_a_handful_of_images(tmp_path, smoke_env
         paper["data"] |= {"download": False, "synthetic_fallback": True}
     (params / "paper.yaml").write_text(yaml.safe_dump(paper))
     monkeypatch.setenv("PAPERLIB_PARAMS", str(params))  # for the kernels
-    monkeypatch.setattr(config, "PARAMS_DIR", params)  # for this process
+    monkeypatch.setattr(profiles, "PARAMS_DIR", params)  # for this process
 
     grid = {c.cell_id: c for c in load_grid("adversarial", "paper")}
     assert {grid[c].seed for c in ADVERSARIAL_CELLS} == {0, 1, 2}
-    assert {grid[c].arch for c in ADVERSARIAL_CELLS} == {"resnet50", "mobilenet", "vgg16"}
+    assert {grid[c].arch for c in ADVERSARIAL_CELLS} == set(ARCHITECTURES)
     runs = {
         "density": ["lambda-0.0001-s2"],
         "adversarial": ADVERSARIAL_CELLS,
@@ -88,7 +88,7 @@ def test_the_paper_profiles_cells_run_on_a_handful_of_images(tmp_path, smoke_env
         metrics = result["metrics"]
         assert metrics["autoattack"]["components"] == list(AUTOATTACK_COMPONENTS)
         assert len(metrics["eps_sweep"]["eps"]) == len(cfg.sweep_eps)
-        assert set(metrics["cross_attack"]) == {"deepfool", "fgsm", "pgd"}
+        assert set(metrics["cross_attack"]) == set(ATTACKS)
     explained = load_results("paper", "attribution")
     attribution = load_profile("paper").attribution
     compared = {str(p) for p in attribution.patch_sweep if p != attribution.patch_small}

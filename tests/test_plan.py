@@ -6,6 +6,7 @@ import pytest
 
 from paperlib.__main__ import main
 from paperlib.core.cost import forward_flops, gradient_flops
+from paperlib.core.registry import EXPERIMENTS
 from paperlib.core.settings import DensityConfig
 from paperlib.run.plan import (
     CELL_OVERHEAD_S,
@@ -73,7 +74,7 @@ def test_the_plan_has_every_cell_and_overlaps_their_start_up():
     table = plan("smoke", "h100")
     startup = table[table["stage"] == "start-up"].set_index("experiment")
     workers = load_profile("smoke").grid.workers
-    for experiment in ("density", "adversarial", "attribution"):
+    for experiment in EXPERIMENTS:
         cells = len(load_grid(experiment, "smoke"))
         assert startup.loc[experiment, "cells"] == cells
         assert startup.loc[experiment, "seconds"] == pytest.approx(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from paperlib.core.registry import ARCHITECTURES
+
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
@@ -207,7 +209,7 @@ class VGG16(nn.Module):
         return self.head(self.features(x))
 
 
-MODELS = {"resnet50": ResNet50, "mobilenet": MobileNetV1, "vgg16": VGG16}
+MODELS = dict(zip(ARCHITECTURES, (ResNet50, MobileNetV1, VGG16), strict=True))
 
 
 def make_model(arch: str, width: float = 1.0, num_classes: int = 10) -> nn.Module:

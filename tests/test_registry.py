@@ -1,0 +1,99 @@
+"""The fixed lists are declared once, in ``paperlib.core.registry``: this ties the
+profiles and grids in params/, the notebooks, the book and the builders to them."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from paperlib.core.attacks import make_attack
+from paperlib.core.models import MODELS, make_model
+from paperlib.core.registry import (
+    ARCHITECTURES,
+    ATTACKS,
+    EXPERIMENTS,
+    PAPER_PENALTY,
+    REGULARIZERS,
+)
+from paperlib.core.regularizers import PENALTIES, make_penalty
+from paperlib.core.settings import CELL_TYPES, AttackConfig
+from paperlib.report.book import REPRESENTATIVE
+from paperlib.report.paper import TABLE1, TABLE2
+from paperlib.run.profiles import GRID_OF, PARAMS_DIR, available_profiles, load_grid, load_profile
+from paperlib.run.store import NOTEBOOKS_DIR, REPO_ROOT
+
+
+def test_builders_accept_exactly_the_registered_names():
+    assert tuple(MODELS) == ARCHITECTURES and tuple(PENALTIES) == REGULARIZERS
+    model = make_model("vgg16", width=0.0625)
+    for name in ATTACKS:
+        assert callable(make_attack(name, model, AttackConfig()))
+    for name, make in (("alexnet", make_model), ("dropout", make_penalty)):
+        with pytest.raises(ValueError, match="choose one of"):
+            make(name, 1.0)
+    assert make_penalty("l1", 1.0)(torch.nn.Linear(2, 1)).ndim == 0
+
+
+def test_every_experiment_has_cells_a_grid_notebooks_and_a_chapter():
+    assert tuple(CELL_TYPES) == EXPERIMENTS and tuple(GRID_OF) == EXPERIMENTS
+    assert tuple(REPRESENTATIVE) == EXPERIMENTS
+    toc = (REPO_ROOT / "_toc.yml").read_text()
+    for experiment in EXPERIMENTS:
+        assert (NOTEBOOKS_DIR / f"{experiment}.py").is_file()
+        assert (NOTEBOOKS_DIR / f"{experiment}_results.py").is_file()
+        assert f"book/{experiment}\n" in toc and f"book/generated/{experiment}_results\n" in toc
+
+
+def _parameters(notebook: Path) -> dict:
+    """The literals of a notebook's parameters cell (jupytext percent source)."""
+    source = notebook.read_text().split('tags=["parameters"]', 1)[1].split("# %%", 1)[0]
+    return {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+    }
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_cell_notebooks_take_a_cells_fields_and_defaults_from_the_registry(experiment):
+    params = _parameters(NOTEBOOKS_DIR / f"{experiment}.py")
+    cell = CELL_TYPES[experiment]
+    assert set(cell.__dataclass_fields__) <= set(params)
+    assert params["profile"] in available_profiles()
+    assert params.get("arch", ARCHITECTURES[0]) in ARCHITECTURES
+    assert params.get("regularizer", REGULARIZERS[0]) in REGULARIZERS
+
+
+@pytest.mark.parametrize("profile", available_profiles())
+def test_every_profile_covers_the_registry_and_keeps_the_papers_strength(profile):
+    settings = load_profile(profile)
+    assert tuple(settings.adversarial.width) == ARCHITECTURES
+    cells = load_grid("adversarial", profile)
+    assert {c.regularizer for c in cells} == set(REGULARIZERS)
+    assert {c.arch for c in cells} <= set(ARCHITECTURES)
+    # A profile that extends another completes it (the sweep adds strengths to paper's
+    # c = 0.01): together they keep the paper's strength for every regularizer.
+    raw = yaml.safe_load((PARAMS_DIR / f"{profile}.yaml").read_text())
+    if "extends" in raw:
+        cells += load_grid("adversarial", raw["extends"])
+    for regularizer in REGULARIZERS[1:]:
+        assert PAPER_PENALTY in {c.penalty for c in cells if c.regularizer == regularizer}
+
+
+def test_the_grid_file_names_only_registered_experiments_and_values():
+    grids = yaml.safe_load((PARAMS_DIR / "grids.yaml").read_text())
+    assert set(grids) - {"profiles"} <= set(GRID_OF.values())
+    for profile, sections in grids.get("profiles", {}).items():
+        assert profile in available_profiles()
+        assert set(sections) <= set(GRID_OF.values())
+
+
+def test_the_papers_tables_use_the_registered_names_in_order():
+    assert tuple(TABLE1) == ARCHITECTURES
+    for row in TABLE1.values():
+        assert tuple(row) == REGULARIZERS and all(len(v) == len(ATTACKS) for v in row.values())
+    assert all(tuple(by_reg) == REGULARIZERS for by_reg in TABLE2.values())
