@@ -22,6 +22,7 @@ from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
 from benchmarks.throughput import REPEATS, bench_attack_throughput, bench_training_utilisation
+from paperlib.core.accel import as_input
 from paperlib.core.attacks import deepfool
 from paperlib.core.attribution import occlusion_map
 from paperlib.core.data import synthetic_cifar10
@@ -29,8 +30,6 @@ from paperlib.core.models import make_model
 from paperlib.core.registry import ARCHITECTURES
 from paperlib.core.regularizers import make_penalty
 from paperlib.core.train import default_device, penalized_cross_entropy, seed_everything, train
-from paperlib.report.performance import stage_table
-from paperlib.run.profiles import available_profiles
 from paperlib.run.provenance import device_description, package_versions
 from paperlib.run.store import write_json
 
@@ -262,17 +261,13 @@ def main() -> None:
             )
         _print_section(section, report[section])
         write_json(path, report)  # after every section: a run cut short keeps what finished
-    # End to end: how long each profile's grids took here, from their results.
-    report["stages"] = stage_table(available_profiles()).to_dict("records")
-    _print_section("stages", report["stages"])
-    write_json(path, report)
     print(f"\nwrote {path}")
 
 
 def _trained_inputs(data, device, quick: bool, n: int):
     """A small trained model and ``n`` test images (fewer with ``quick``) with labels."""
     model = trained_model(data, device)
-    images = data.test_images[: n // 4 if quick else n].float().div(255).to(device)
+    images = as_input(data.test_images[: n // 4 if quick else n], device)
     return model, images, data.test_labels[: len(images)].to(device)
 
 

@@ -44,12 +44,11 @@ from paperlib import (
     accuracy,
     adversarial_examples,
     adversarial_finetune,
-    as_dict,
     audit_finetuned,
     audit_frame,
     audit_undefended,
     bootstrap_ci,
-    cell_hash,
+    cell_result,
     clean_trained_model,
     collapse_reason,
     correct,
@@ -69,14 +68,13 @@ from paperlib import (
     predict,
     predicted_counts,
     provenance,
-    result_path,
     run_attack,
     run_autoattack,
     seed_everything,
     sparsity_report,
     training_curves,
     training_options,
-    write_json,
+    write_result,
 )
 
 started = now()
@@ -366,15 +364,12 @@ print("flagged:" if audit_failures else "no check failed", *audit_failures, sep=
 # ## Saving the result
 
 # %%
-result = {
-    "experiment": "adversarial",
-    "profile": settings.name,
-    "cell": cell.cell_id,
-    "config_hash": cell_hash(settings, "adversarial", cell, data_id),
-    "params": as_dict(cell),
-    "model_key": model_key,
-    "n_params": n_params,
-    "metrics": {
+result = cell_result(
+    "adversarial",
+    settings,
+    cell,
+    data_id,
+    metrics={
         "clean": clean,
         "sparsity": sparsity,
         "undefended": undefended,
@@ -385,25 +380,20 @@ result = {
         "cross_attack": cross_attack,
         "audit": {"checks": audit, "failures": audit_failures},
     },
-    "correct": {
+    provenance=provenance(device=device, seed=cell.seed, splits=splits, started=started),
+    model_key=model_key,
+    n_params=n_params,
+    correct={
         "clean": pack_bits(clean_correct.numpy()),
         "undefended": {k: pack_bits(v.numpy()) for k, v in undefended_bits.items()},
         "defended": {k: pack_bits(v.numpy()) for k, v in defended_bits.items()},
         "transfer": {k: pack_bits(v.numpy()) for k, v in transfer_bits.items()},
         "autoattack": pack_bits(autoattack_bits.numpy()),
     },
-    "history": history,
-    "finetune_history": finetune_history,
-    "provenance": provenance(
-        device=device,
-        seed=cell.seed,
-        data_source=splits.source,
-        data_note=splits.note,
-        started=started,
-    ),
-}
-path = result_path(settings.name, "adversarial", cell.cell_id)
-write_json(path, result)
+    history=history,
+    finetune_history=finetune_history,
+)
+path = write_result(result)
 print(f"wrote {path.relative_to(path.parents[3])}")
 
 # %% [markdown]

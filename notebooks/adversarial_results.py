@@ -31,8 +31,10 @@ others = ""  # more profiles to set beside this one, comma-separated, e.g. "pape
 # %%
 from IPython.display import Markdown, display
 
-from paperlib.report.adversarial import (
+from paperlib import (
     accuracy_kept,
+    adversarial_verdicts,
+    at_paper_strength,
     audit_details,
     audit_table,
     clean_and_undefended,
@@ -40,23 +42,22 @@ from paperlib.report.adversarial import (
     convergence_table,
     cross_attack_table,
     deepfool_rho,
+    eps_sweep_figure,
+    figure2,
+    figure3,
+    grid_results,
+    load_profile,
+    penalty_figure,
     penalty_table,
+    run_table,
     sparsity_robustness,
+    sparsity_scatter,
     strongest_kept,
     table1,
     table1_beside,
     table1_display,
-    verdicts,
+    verdict_table,
 )
-from paperlib.report.common import at_paper_strength, grid_results, run_table, verdict_table
-from paperlib.report.plots import (
-    eps_sweep_figure,
-    figure2,
-    figure3,
-    penalty_figure,
-    sparsity_scatter,
-)
-from paperlib.run.profiles import load_profile
 
 rules = load_profile(profile).testable  # which models may decide a claim
 results, missing = grid_results(profile, "adversarial")
@@ -287,7 +288,7 @@ comparisons_table(results, rules=rules).set_index(["arch", "attack", "regularize
 convergence_table(results, rules).set_index(["arch", "regularizer", "penalty"])
 
 # %%
-verdict_table(verdicts(results, rules)).set_index("claim")
+verdict_table(adversarial_verdicts(results, rules)).set_index("claim")
 
 # %% [markdown]
 # ## Where these numbers come from

@@ -48,37 +48,35 @@ import torch
 
 from paperlib import (
     accuracy,
-    as_dict,
     as_input,
-    bootstrap_ci,
-    cell_hash,
+    cell_result,
     clean_trained_model,
     data_identity,
     default_device,
+    gaussian_blur,
+    gradcam_figure,
+    gradcam_map,
+    gradcam_sensitivity,
+    informative,
     load_profile,
     load_profile_data,
     make_cell,
     make_splits,
     now,
+    occlusion_figure,
+    occlusion_maps,
     predict,
+    predicted_class,
     predicted_counts,
     provenance,
-    result_path,
-    stratified_indices,
-    write_json,
-)
-from paperlib.core.attribution import (
-    gaussian_blur,
-    gradcam_map,
-    gradcam_sensitivity,
-    informative,
-    occlusion_map,
-    predicted_class,
     rank_correlation,
     ssd,
+    ssd_summary,
+    stability_summary,
+    stratified_indices,
     top_k_intersection,
+    write_result,
 )
-from paperlib.report.plots import gradcam_figure, occlusion_figure
 
 started = now()
 settings = load_profile(profile)
@@ -137,24 +135,13 @@ if splits.note:
 
 
 # %%
-def occlusion_all(patch):
-    return torch.cat(
-        [
-            occlusion_map(
-                model,
-                x,
-                patch,
-                cfg.stride,
-                target=t,
-                perturbations_per_eval=cfg.perturbations_per_eval,
-            )
-            for x, t in zip(images.split(cfg.batch_size), target.split(cfg.batch_size), strict=True)
-        ]
-    )
-
-
 patches = sorted({cfg.patch, cfg.patch_small, *cfg.patch_sweep})
-occlusion = {p: occlusion_all(p) for p in patches}
+occlusion = {
+    p: occlusion_maps(
+        model, images, target, p, cfg.stride, cfg.batch_size, cfg.perturbations_per_eval
+    )
+    for p in patches
+}
 pair = occlusion[cfg.patch], occlusion[cfg.patch_small]
 occlusion_ssd = informative(ssd(*pair), *pair)  # NaN where a map is flat: left out
 occlusion_rank = informative(rank_correlation(*pair), *pair)
@@ -225,36 +212,20 @@ fig = gradcam_figure(
 
 
 # %%
-def summary(values):
-    """Mean, spread and interval over the images whose maps were not flat, and how many
-    were left out."""
-    kept = values[~values.isnan()].cpu()
-    return {
-        "mean": kept.mean().item() if len(kept) else None,
-        "std": kept.std().item() if len(kept) > 1 else None,
-        "ci": bootstrap_ci(kept.numpy()) if len(kept) else (None, None),
-        "left_out": int(values.isnan().sum()),
-    }
-
-
-def compared(maps_a, maps_b):
-    return summary(informative(ssd(maps_a, maps_b), maps_a, maps_b))
-
-
 metrics = {
-    "occlusion_ssd": summary(occlusion_ssd),
-    "gradcam_ssd": summary(gradcam_ssd),
-    "occlusion_spearman": summary(occlusion_rank),
-    "gradcam_spearman": summary(gradcam_rank),
-    "occlusion_topk": summary(occlusion_topk),
-    "gradcam_topk": summary(gradcam_topk),
-    "gradcam_sensitivity": summary(gradcam_sens),
+    "occlusion_ssd": stability_summary(occlusion_ssd),
+    "gradcam_ssd": stability_summary(gradcam_ssd),
+    "occlusion_spearman": stability_summary(occlusion_rank),
+    "gradcam_spearman": stability_summary(gradcam_rank),
+    "occlusion_topk": stability_summary(occlusion_topk),
+    "gradcam_topk": stability_summary(gradcam_topk),
+    "gradcam_sensitivity": stability_summary(gradcam_sens),
     "patch_sweep": {
-        str(p): compared(occlusion[p], occlusion[cfg.patch_small])
+        str(p): ssd_summary(occlusion[p], occlusion[cfg.patch_small])
         for p in patches
         if p != cfg.patch_small
     },
-    "sigma_sweep": {str(s): compared(gradcam, m) for s, m in blurred_maps.items()},
+    "sigma_sweep": {str(s): ssd_summary(gradcam, m) for s, m in blurred_maps.items()},
     "accuracy_on_images": (target == labels).float().mean().item(),
     # On experiment 2's test images: the report tells a working model from a broken one.
     "clean_accuracy": accuracy(model, *splits.test),
@@ -273,16 +244,16 @@ metrics = {
 # same images with paired intervals.
 
 # %%
-result = {
-    "experiment": "attribution",
-    "profile": settings.name,
-    "cell": cell.cell_id,
-    "config_hash": cell_hash(settings, "attribution", cell, data_id),
-    "params": as_dict(cell),
-    "model_key": model_key,
-    "checkpoint_reused": reused,
-    "metrics": metrics,
-    "per_image": {  # None: a flat map, left out
+result = cell_result(
+    "attribution",
+    settings,
+    cell,
+    data_id,
+    metrics=metrics,
+    provenance=provenance(device=device, seed=cell.seed, splits=splits, started=started),
+    model_key=model_key,
+    checkpoint_reused=reused,
+    per_image={  # None: a flat map, left out
         name: [None if math.isnan(v) else round(v, 5) for v in values.cpu().tolist()]
         for name, values in (
             ("occlusion_ssd", occlusion_ssd),
@@ -294,16 +265,8 @@ result = {
             ("gradcam_sensitivity", gradcam_sens),
         )
     },
-    "provenance": provenance(
-        device=device,
-        seed=cell.seed,
-        data_source=splits.source,
-        data_note=splits.note,
-        started=started,
-    ),
-}
-path = result_path(settings.name, "attribution", cell.cell_id)
-write_json(path, result)
+)
+path = write_result(result)
 print(f"wrote {path.relative_to(path.parents[3])}")
 
 # %% [markdown]

@@ -30,10 +30,17 @@ others = ""  # more profiles to set beside this one, comma-separated, e.g. "pape
 # %%
 from IPython.display import Markdown, display
 
-from paperlib.report.attribution import per_architecture, table2, table2_beside, verdicts
-from paperlib.report.common import grid_results, run_table, verdict_table
-from paperlib.report.plots import sweep_figure
-from paperlib.run.profiles import load_profile
+from paperlib import (
+    attribution_verdicts,
+    grid_results,
+    load_profile,
+    per_architecture,
+    run_table,
+    sweep_figure,
+    table2,
+    table2_beside,
+    verdict_table,
+)
 
 rules = load_profile(profile).testable  # which models may decide a claim
 results, missing = grid_results(profile, "attribution")
@@ -103,7 +110,7 @@ fig = sweep_figure(results)
 # maps, whose SSD is 0 however unstable it is.
 
 # %%
-verdict_table(verdicts(results, rules)).set_index("claim")
+verdict_table(attribution_verdicts(results, rules)).set_index("claim")
 
 # %% [markdown]
 # ## Where these numbers come from

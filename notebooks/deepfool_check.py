@@ -23,7 +23,8 @@
 # DeepFool is known for fooling practically every correctly classified image with a
 # small L2 perturbation, so both should reach a success rate near 100% with similar
 # perturbation sizes; ours should get there much faster, because it advances the whole
-# batch at once where torchattacks computes a Jacobian image by image.
+# batch at once where torchattacks computes a Jacobian image by image. The grid runs
+# this check once per profile, after experiment 2, like any other cell.
 
 # %% tags=["parameters"]
 profile = "cpu"  # whose checkpoint to use: smoke, cpu or paper
@@ -32,28 +33,34 @@ n_images = 40  # torchattacks' DeepFool is slow on a CPU: keep this small
 data_path = None  # local CIFAR-10 copy, or None: use PAPERLIB_DATA or the profile
 
 # %%
-import time
-
 import pandas as pd
-import torch
 import torchattacks
 
 from paperlib import (
     as_input,
+    cell_result,
     clean_trained_model,
+    compare_attacks,
     data_identity,
+    deepfool_attack,
     default_device,
     load_profile,
     load_profile_data,
     make_cell,
     make_splits,
+    now,
+    predict,
+    provenance,
+    write_result,
 )
-from paperlib.core.attacks import deepfool
 
+started = now()
 settings = load_profile(profile)
 cfg = settings.adversarial
+check = make_cell("deepfool_check", {"arch": arch, "n_images": n_images})
 cell = make_cell("adversarial", {"arch": arch, "regularizer": "base", "seed": 0})
 device = default_device()
+data_id = data_identity(settings, data_path)
 data = load_profile_data(settings, data_path)
 splits = make_splits(
     data, train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.eval_size, seed=0
@@ -64,49 +71,44 @@ splits = make_splits(
 # (trained here only if the grid has not run).
 
 # %%
-model, _, _, reused = clean_trained_model(
-    settings, cell, splits.train, splits.val, data_identity(settings, data_path), device
-)
-images = as_input(splits.test[0][:n_images], device)
-labels = splits.test[1][:n_images].to(device)
-with torch.no_grad():
-    right = model(images).argmax(dim=1) == labels
+model, _, _, reused = clean_trained_model(settings, cell, splits.train, splits.val, data_id, device)
+images = as_input(splits.test[0][: check.n_images], device)
+labels = splits.test[1][: check.n_images].to(device)
+correct_before = int((predict(model, images) == labels.cpu()).sum())
 print(
-    f"checkpoint {'reused' if reused else 'trained'}; {int(right.sum())} of {len(images)} "
+    f"checkpoint {'reused' if reused else 'trained'}; {correct_before} of {len(images)} "
     "images classified correctly before the attack"
 )
 
-
 # %%
-def measure(name, attack):
-    start = time.perf_counter()
-    adversarial = attack(images, labels)
-    seconds = time.perf_counter() - start
-    with torch.no_grad():
-        fooled = model(adversarial).argmax(dim=1) != labels
-    l2 = (adversarial - images).flatten(1).norm(dim=1)[right]
-    return {
-        "implementation": name,
-        "success rate (%)": 100 * fooled[right].float().mean().item(),
-        "median L2": l2.median().item(),
-        "mean L2": l2.mean().item(),
-        "seconds": seconds,
-    }
-
-
 steps, overshoot = cfg.attacks.deepfool_steps, 0.02  # torchattacks' default overshoot
-rows = [
-    measure(
-        "paperlib (batched)", lambda x, y: deepfool(model, x, y, steps=steps, overshoot=overshoot)
-    ),
-    measure("torchattacks", torchattacks.DeepFool(model, steps=steps, overshoot=overshoot)),
-]
+rows = compare_attacks(
+    model,
+    images,
+    labels,
+    {
+        "paperlib (batched)": deepfool_attack(model, steps=steps, overshoot=overshoot),
+        "torchattacks": torchattacks.DeepFool(model, steps=steps, overshoot=overshoot),
+    },
+)
 comparison = pd.DataFrame(rows).round(3)
 comparison
 
 # %%
 speedup = rows[1]["seconds"] / rows[0]["seconds"]
 print(f"ours is {speedup:.1f}x faster on {device} for {len(images)} images")
+
+# %%
+result = cell_result(
+    "deepfool_check",
+    settings,
+    check,
+    data_id,
+    metrics={"implementations": rows, "images": len(images), "correct_before": correct_before},
+    provenance=provenance(device=device, seed=cell.seed, splits=splits, started=started),
+)
+path = write_result(result)
+print(f"wrote {path.relative_to(path.parents[3])}")
 
 # %% [markdown]
 # ## Summary

@@ -40,8 +40,9 @@ from paperlib import (
     accuracy,
     activation_maps,
     as_dict,
+    as_input,
     bootstrap_ci,
-    cell_hash,
+    cell_result,
     data_identity,
     default_device,
     density_objective,
@@ -55,13 +56,11 @@ from paperlib import (
     predict,
     predicted_counts,
     provenance,
-    result_path,
     seed_everything,
-    to_unit_float,
     train,
     training_curves,
     training_options,
-    write_json,
+    write_result,
 )
 
 started = now()
@@ -151,7 +150,7 @@ for name, value in metrics.items():
 # maps after the ReLU. Black is zero, that is, a unit that did not fire.
 
 # %% mystnb={"figure": {"caption": "A few test images (left column) and the hidden feature maps of the first eight filters for each; a dark pixel is a hidden unit that stays at zero, which is what the density counts against."}}
-examples = to_unit_float(test_images[:4]).to(device)
+examples = as_input(test_images[:4], device)
 fig = activation_maps(model.features(examples).detach(), examples)
 
 # %% [markdown]
@@ -162,26 +161,18 @@ fig = activation_maps(model.features(examples).detach(), examples)
 # for paired comparisons between λ values, the curves and the provenance.
 
 # %%
-result = {
-    "experiment": "density",
-    "profile": settings.name,
-    "cell": cell.cell_id,
-    "config_hash": cell_hash(settings, "density", cell, data_identity(settings, data_path)),
-    "params": as_dict(cell),
-    "settings": cfg.__dict__,
-    "metrics": metrics,
-    "test_correct": pack_bits(test_correct.numpy()),
-    "history": history,
-    "provenance": provenance(
-        device=device,
-        seed=cell.seed,
-        data_source=splits.source,
-        data_note=splits.note,
-        started=started,
-    ),
-}
-path = result_path(settings.name, "density", cell.cell_id)
-write_json(path, result)
+result = cell_result(
+    "density",
+    settings,
+    cell,
+    data_identity(settings, data_path),
+    metrics=metrics,
+    provenance=provenance(device=device, seed=cell.seed, splits=splits, started=started),
+    settings=as_dict(cfg),
+    test_correct=pack_bits(test_correct.numpy()),
+    history=history,
+)
+path = write_result(result)
 print(f"wrote {path.relative_to(path.parents[3])}")
 
 # %% [markdown]

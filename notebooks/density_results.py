@@ -30,12 +30,19 @@ others = ""  # more profiles to set beside this one, comma-separated, e.g. "pape
 # %%
 from IPython.display import Markdown, display
 
-from paperlib import density_figure, density_table, density_verdicts, load_profile
-from paperlib.report.common import grid_results, run_table, verdict_table
-from paperlib.report.density import density_beside, density_display
+from paperlib import (
+    density_beside,
+    density_display,
+    density_figure,
+    density_table,
+    density_verdicts,
+    grid_results,
+    load_profile,
+    run_table,
+    verdict_table,
+)
 
 results, missing = grid_results(profile, "density")
-results.sort(key=lambda r: r["params"]["activity_l1"])
 print(f"profile {profile}: {len(results)} cells with results")
 if missing:
     display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))

@@ -18,23 +18,26 @@
 # %% [markdown]
 # # Performance
 #
-# How fast the pipeline runs, and where the time goes. The first part reads the
-# reports that `make bench` (`python -m benchmarks`) writes to `benchmarks/results/`:
-# each one times our implementation and a plain baseline in the same run, on the same
-# inputs and device, so the ratios hold even where the absolute figures do not carry
-# over to other hardware. The second part adds up how long each profile's grids took,
+# In this notebook we measure how fast the pipeline runs, and where the time goes. The
+# first part reads the reports that `make bench` (`python -m benchmarks`) writes to
+# `benchmarks/results/`: each one times our implementation and a plain baseline in the
+# same run, on the same inputs and device, so the ratios hold even where the absolute
+# figures do not carry over to other hardware. The second part adds up how long each profile's grids took,
 # from the results this book was built from.
 
 # %% tags=["parameters"]
 profiles = "cpu"  # comma-separated profiles whose grid times to show
+benchmarks = "../benchmarks/results"  # make bench's reports, relative to notebooks/
 
 # %%
+from pathlib import Path
+
 from IPython.display import Markdown, display
 
-from paperlib.report.performance import (
+from paperlib import (
     hardware_table,
-    load_benchmarks,
     load_recipe_probes,
+    load_reports,
     plan_vs_measured,
     section_table,
     stage_table,
@@ -43,7 +46,7 @@ from paperlib.report.performance import (
 )
 
 names = [p.strip() for p in profiles.split(",") if p.strip()]
-reports = load_benchmarks()
+reports = load_reports(Path(benchmarks))
 if not reports:
     display(Markdown("No benchmark report yet: run `make bench`, then rebuild the book."))
 
@@ -114,7 +117,7 @@ utilisation_table(reports, "attacks") if reports else None
 # length the `paper` profile uses; an architecture missing here did not finish inside
 # the device time of the run.
 # %%
-recipes = load_recipe_probes()
+recipes = load_recipe_probes(Path(benchmarks) / "recipe")
 recipes if not recipes.empty else Markdown("No recipe probe yet.")
 # %% [markdown]
 # ## The plan beside the measurement
@@ -128,7 +131,7 @@ recipes if not recipes.empty else Markdown("No recipe probe yet.")
 # measured on, beside the time its cells took (summed, divided by the cells it runs at
 # once).
 # %%
-plan_vs_measured({"smoke": None, "cpu": None, "paper": "h100", "sweep": "h100"})
+plan_vs_measured({"smoke": None, "cpu": None, "paper": "h100", "sweep": "h100"}, reports)
 # %% [markdown]
 # ## How long each profile's grids took
 #
@@ -142,3 +145,11 @@ stages = stage_table(names)
     if not stages.empty
     else Markdown("No results for these profiles yet.")
 )
+
+# %% [markdown]
+# ## Summary
+#
+# Every figure above is read from a benchmark report or from the provenance of the
+# results this book was built from; none is typed in. The ratios against each
+# baseline hold across machines, the absolute rates do not, and the plan beside the
+# measurement shows how far the cost model can be trusted before a run is launched.

@@ -44,7 +44,12 @@ profiles = "cpu"  # comma-separated profiles to set side by side, e.g. "cpu,pape
 import pandas as pd
 from IPython.display import Markdown, display
 
-from paperlib.report.summary import audit_summary, claims_table, run_facts, strength_table
+from paperlib import (
+    audit_summary,
+    claims_table,
+    run_facts,
+    strength_table,
+)
 
 names = [p.strip() for p in profiles.split(",") if p.strip()]
 pd.set_option("display.max_colwidth", None)
@@ -101,3 +106,13 @@ if any("JPEG" in d or "image-folder" in d for d in facts["data"]):
             "copy of CIFAR-10, whose pixels differ slightly from the original batches."
         )
     )
+
+# %% [markdown]
+# ## Summary
+#
+# Each verdict above comes from our runs through one rule, and beside it stands what the
+# same rule concludes from the paper's own tables. A claim our runs do not reproduce
+# and the paper's numbers do not establish either is weak evidence in both; a claim the
+# paper's numbers support and our runs contradict is a disagreement, and the chapter
+# behind it shows where it comes from. "Not testable" marks a comparison that a model
+# which stopped learning would otherwise have decided.

@@ -1,23 +1,41 @@
 """Helpers for reproducing "Regularization and Sparsity for Adversarial Robustness and
-Stable Attribution" (Schwartz, Alparslan, Kim). Notebooks import from here only."""
+Stable Attribution" (Schwartz, Alparslan, Kim).
+
+This is the surface the notebooks use, and they import only from here. The package
+has three layers: ``paperlib.core`` (the science), ``paperlib.run`` (profiles, grid,
+results, checkpoints) and ``paperlib.report`` (results pages, verdicts, plots, the
+book); tests/test_layers.py keeps their imports in that order.
+"""
 
 from paperlib.core.accel import as_input
-from paperlib.core.attacks import make_attack, run_attack, run_autoattack
-from paperlib.core.audit import audit_finetuned, audit_undefended, failures
-from paperlib.core.data import CLASSES, DataError, load_cifar10, stratified_indices, to_unit_float
-from paperlib.core.metrics import (
-    accuracy,
-    average_density,
-    correct,
-    hidden_density,
-    predict,
-    predicted_counts,
+from paperlib.core.attacks import (
+    compare_attacks,
+    deepfool_attack,
+    make_attack,
+    run_attack,
+    run_autoattack,
 )
-from paperlib.core.models import SingleLayerCNN, make_model
+from paperlib.core.attribution import (
+    gaussian_blur,
+    gradcam_map,
+    gradcam_sensitivity,
+    informative,
+    occlusion_maps,
+    predicted_class,
+    rank_correlation,
+    ssd,
+    ssd_summary,
+    stability_summary,
+    top_k_intersection,
+)
+from paperlib.core.audit import audit_finetuned, audit_undefended, failures
+from paperlib.core.data import stratified_indices
+from paperlib.core.metrics import accuracy, correct, hidden_density, predict, predicted_counts
+from paperlib.core.models import SingleLayerCNN
 from paperlib.core.registry import ATTACKS
 from paperlib.core.regularizers import make_penalty
-from paperlib.core.settings import ConfigError, as_dict, make_cell
-from paperlib.core.sparsity import sparsity_report, weight_sparsity
+from paperlib.core.settings import as_dict, make_cell
+from paperlib.core.sparsity import sparsity_report
 from paperlib.core.stats import bootstrap_ci, pack_bits
 from paperlib.core.train import (
     adversarial_finetune,
@@ -28,83 +46,168 @@ from paperlib.core.train import (
     train,
     training_options,
 )
-from paperlib.report.adversarial import audit_frame, cross_attack_frame
-from paperlib.report.common import verdict_table
-from paperlib.report.density import density_table, density_verdicts
+from paperlib.report.adversarial import (
+    accuracy_kept,
+    adversarial_verdicts,
+    audit_details,
+    audit_frame,
+    audit_table,
+    clean_and_undefended,
+    comparisons_table,
+    convergence_table,
+    cross_attack_frame,
+    cross_attack_table,
+    deepfool_rho,
+    penalty_table,
+    sparsity_robustness,
+    strongest_kept,
+    table1,
+    table1_beside,
+    table1_display,
+)
+from paperlib.report.attribution import (
+    attribution_verdicts,
+    per_architecture,
+    table2,
+    table2_beside,
+)
+from paperlib.report.common import at_paper_strength, grid_results, run_table, verdict_table
+from paperlib.report.density import density_beside, density_display, density_table, density_verdicts
+from paperlib.report.performance import (
+    hardware_table,
+    load_recipe_probes,
+    plan_vs_measured,
+    section_table,
+    stage_table,
+    training_figure,
+    utilisation_table,
+)
 from paperlib.report.plots import (
     activation_maps,
     adversarial_examples,
     density_figure,
+    eps_sweep_figure,
+    figure2,
+    figure3,
+    gradcam_figure,
+    occlusion_figure,
+    penalty_figure,
+    sparsity_scatter,
+    sweep_figure,
     training_curves,
 )
+from paperlib.report.summary import audit_summary, claims_table, run_facts, strength_table
 from paperlib.report.verdicts import collapse_reason
-from paperlib.run.checkpoints import checkpoint_path, clean_trained_model, train_or_load
-from paperlib.run.profiles import cell_hash, clean_model_config, load_grid, load_profile
+from paperlib.run.checkpoints import clean_trained_model
+from paperlib.run.plan import load_reports
+from paperlib.run.profiles import load_profile
 from paperlib.run.provenance import now, provenance
+from paperlib.run.results import cell_result, write_result
 from paperlib.run.splits import data_identity, load_profile_data, make_splits
-from paperlib.run.store import config_hash, load_results, result_path, write_json
 
 __all__ = [
-    "as_input",
-    "ATTACKS",
-    "CLASSES",
-    "ConfigError",
-    "DataError",
-    "SingleLayerCNN",
     "accuracy",
+    "accuracy_kept",
     "activation_maps",
     "adversarial_examples",
     "adversarial_finetune",
+    "adversarial_verdicts",
     "as_dict",
+    "as_input",
+    "at_paper_strength",
+    "ATTACKS",
+    "attribution_verdicts",
+    "audit_details",
     "audit_finetuned",
     "audit_frame",
+    "audit_summary",
+    "audit_table",
     "audit_undefended",
-    "average_density",
     "bootstrap_ci",
-    "cell_hash",
-    "checkpoint_path",
-    "clean_model_config",
+    "cell_result",
+    "claims_table",
+    "clean_and_undefended",
     "clean_trained_model",
     "collapse_reason",
-    "config_hash",
+    "compare_attacks",
+    "comparisons_table",
+    "convergence_table",
     "correct",
     "cross_attack_frame",
+    "cross_attack_table",
     "data_identity",
+    "deepfool_attack",
+    "deepfool_rho",
     "default_device",
+    "density_beside",
+    "density_display",
     "density_figure",
     "density_objective",
     "density_table",
     "density_verdicts",
+    "eps_sweep_figure",
     "failures",
+    "figure2",
+    "figure3",
+    "gaussian_blur",
+    "gradcam_figure",
+    "gradcam_map",
+    "gradcam_sensitivity",
+    "grid_results",
+    "hardware_table",
     "hidden_density",
-    "load_cifar10",
-    "load_grid",
+    "informative",
+    "load_reports",
     "load_profile",
     "load_profile_data",
-    "load_results",
+    "load_recipe_probes",
     "make_attack",
     "make_cell",
-    "make_model",
     "make_penalty",
     "make_splits",
     "now",
+    "occlusion_figure",
+    "occlusion_maps",
     "pack_bits",
     "penalized_cross_entropy",
+    "penalty_figure",
+    "penalty_table",
+    "per_architecture",
+    "plan_vs_measured",
     "predict",
+    "predicted_class",
     "predicted_counts",
     "provenance",
-    "result_path",
+    "rank_correlation",
     "run_attack",
     "run_autoattack",
+    "run_facts",
+    "run_table",
+    "section_table",
     "seed_everything",
+    "SingleLayerCNN",
     "sparsity_report",
+    "sparsity_robustness",
+    "sparsity_scatter",
+    "ssd",
+    "ssd_summary",
+    "stability_summary",
+    "stage_table",
     "stratified_indices",
-    "to_unit_float",
+    "strength_table",
+    "strongest_kept",
+    "sweep_figure",
+    "table1",
+    "table1_beside",
+    "table1_display",
+    "table2",
+    "table2_beside",
+    "top_k_intersection",
     "train",
-    "train_or_load",
     "training_curves",
+    "training_figure",
     "training_options",
+    "utilisation_table",
     "verdict_table",
-    "weight_sparsity",
-    "write_json",
+    "write_result",
 ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from paperlib.core.cost import BF16_PEAK
 from paperlib.core.data import DataError
-from paperlib.core.registry import EXECUTORS
-from paperlib.core.settings import CELL_TYPES, ConfigError
+from paperlib.core.registry import EXECUTORS, GRID_JOBS
+from paperlib.core.settings import ConfigError
 from paperlib.run.plan import PlanError
 from paperlib.run.profiles import available_profiles
 
@@ -24,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     grid.add_argument(
         "--experiment",
         default="all",
-        choices=["all", *CELL_TYPES],
-        help="one experiment, or all of them in order (default)",
+        choices=["all", *GRID_JOBS],
+        help="one experiment or check, or all of them in order (default)",
     )
     grid.add_argument("--data", help="local CIFAR-10 copy (default: $PAPERLIB_DATA or the profile)")
     grid.add_argument(
@@ -62,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(BF16_PEAK),
         help="a GPU to plan for (default: this machine, at the rate make bench measured here)",
     )
+    plan.add_argument(
+        "--benchmarks",
+        default="benchmarks/results",
+        help="the folder of make bench's reports, whose measured rates the plan uses "
+        "(default: benchmarks/results)",
+    )
     args = parser.parse_args(argv)
     if getattr(args, "workers", None) is not None and args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
@@ -93,7 +100,7 @@ def _grid(args: argparse.Namespace) -> int:
         cpus_per_task=args.slurm_cpus,
         timeout_min=args.slurm_time,
     )
-    experiments = list(CELL_TYPES) if args.experiment == "all" else [args.experiment]
+    experiments = list(GRID_JOBS) if args.experiment == "all" else [args.experiment]
     failed = False
     for experiment in experiments:
         outcomes = run_grid(
@@ -114,9 +121,9 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from paperlib.run.plan import format_plan
+    from paperlib.run.plan import format_plan, load_reports
 
-    print(format_plan(args.profile, args.device))
+    print(format_plan(args.profile, args.device, load_reports(Path(args.benchmarks))))
     return 0
 
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.core.data import synthetic_cifar10, to_unit_float
-from paperlib.core.registry import EXPERIMENTS
+from paperlib.core.accel import as_input
+from paperlib.core.data import synthetic_cifar10
+from paperlib.core.registry import GRID_JOBS
 from paperlib.core.regularizers import make_penalty
 from paperlib.core.train import penalized_cross_entropy, seed_everything, train
 from paperlib.report.book import prepare_book
@@ -53,7 +54,7 @@ def smoke_book(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PAPERLIB_OUTPUT", str(root / "output"))
         patch.setenv("PAPERLIB_CACHE", str(REPO_ROOT / "data" / "cache"))
-        outcomes = {e: run_grid("smoke", e, progress=False) for e in EXPERIMENTS}
+        outcomes = {e: run_grid("smoke", e, progress=False) for e in GRID_JOBS}
         prepare_book("smoke", book_dir=book / "book")
         jupyter_book = Path(sys.executable).parent / "jupyter-book"
         build = subprocess.run(
@@ -111,7 +112,7 @@ def cnn(synthetic):
 
 @pytest.fixture(scope="session")
 def attacked(synthetic, cnn):
-    images = to_unit_float(synthetic.test_images)
+    images = as_input(synthetic.test_images)
     labels = synthetic.test_labels
     with torch.no_grad():
         assert (cnn(images).argmax(dim=1) == labels).float().mean() >= 0.9

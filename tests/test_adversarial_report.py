@@ -1,6 +1,5 @@
-"""Tests for experiment 2's penalties (paperlib.core.regularizers, train.penalized_cross_entropy)
-and its tables and verdicts (paperlib.report.adversarial), on result dicts shaped like the
-ones notebooks/adversarial.py writes."""
+"""Tests for experiment 2's tables and verdicts (paperlib.report.adversarial), on results
+built by the same writer as notebooks/adversarial.py's."""
 
 from __future__ import annotations
 
@@ -8,25 +7,15 @@ import math
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
-from torch import nn
+from helpers import make_result
 
 from paperlib.core.audit import CHECKS
 from paperlib.core.registry import ARCHITECTURES, ATTACKS, REGULARIZERS
-from paperlib.core.regularizers import (
-    elastic_penalty,
-    l1_penalty,
-    l2_penalty,
-    make_penalty,
-    no_penalty,
-)
-from paperlib.core.sparsity import weight_sparsity
 from paperlib.core.stats import pack_bits
-from paperlib.core.train import penalized_cross_entropy
 from paperlib.report.adversarial import (
     FLAG,
     accuracy_kept,
+    adversarial_verdicts,
     audit_details,
     audit_table,
     clean_and_undefended,
@@ -42,103 +31,9 @@ from paperlib.report.adversarial import (
     table1_beside,
     table1_display,
     val_loss_rise,
-    verdicts,
 )
 from paperlib.report.paper import TABLE1
 from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
-
-# --- kernel penalties on a hand-made two-layer net ------------------------------------
-
-
-def _two_layer_net() -> nn.Sequential:
-    """Conv (8 kernel entries of 0.5) + BN + Linear (6 entries of -0.25); huge biases and
-    BN parameters that would dominate any penalty that wrongly counted them."""
-    net = nn.Sequential(
-        nn.Conv2d(1, 2, 2), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(2, 3)
-    )
-    with torch.no_grad():
-        net[0].weight.fill_(0.5)  # sum |W| = 4, sum W^2 = 2
-        net[4].weight.fill_(-0.25)  # sum |W| = 1.5, sum W^2 = 0.375
-        net[0].bias.fill_(100.0)
-        net[4].bias.fill_(-100.0)
-        net[1].weight.fill_(50.0)
-        net[1].bias.fill_(-50.0)
-    return net
-
-
-C = 0.01
-L1_BY_HAND = C * (4.0 + 1.5)
-L2_BY_HAND = C * (2.0 + 0.375)
-
-
-@pytest.mark.parametrize(
-    ("penalty", "expected"),
-    [
-        (l1_penalty, L1_BY_HAND),
-        (l2_penalty, L2_BY_HAND),
-        (elastic_penalty, L1_BY_HAND + L2_BY_HAND),
-        (no_penalty, 0.0),
-    ],
-)
-def test_penalties_equal_their_values_by_hand(penalty, expected):
-    value = penalty(_two_layer_net(), C)
-    assert value.shape == ()
-    assert value.item() == pytest.approx(expected, rel=1e-6)
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [("base", 0.0), ("l1", L1_BY_HAND), ("l2", L2_BY_HAND), ("elastic", L1_BY_HAND + L2_BY_HAND)],
-)
-def test_make_penalty_binds_the_factor(name, expected):
-    assert make_penalty(name, C)(_two_layer_net()).item() == pytest.approx(expected, rel=1e-6)
-    assert make_penalty(name, 2 * C)(_two_layer_net()).item() == pytest.approx(
-        2 * expected, rel=1e-6
-    )
-
-
-def test_penalty_gradients_are_c_sign_w_and_2_c_w_on_kernels_only():
-    net = _two_layer_net()
-    elastic_penalty(net, C).backward()
-    torch.testing.assert_close(net[0].weight.grad, torch.full_like(net[0].weight, C * (1 + 1.0)))
-    torch.testing.assert_close(net[4].weight.grad, torch.full_like(net[4].weight, C * (-1 - 0.5)))
-    assert net[0].bias.grad is None and net[4].bias.grad is None
-    assert net[1].weight.grad is None and net[1].bias.grad is None
-
-
-def test_make_penalty_rejects_an_unknown_name_naming_the_choices():
-    with pytest.raises(ValueError, match="unknown regularizer 'dropout'") as err:
-        make_penalty("dropout", C)
-    for name in REGULARIZERS:
-        assert name in str(err.value)
-
-
-def test_penalized_cross_entropy_adds_the_penalty_to_the_mean_cross_entropy():
-    net = _two_layer_net().eval()
-    x = torch.tensor([[[[0.1, 0.2], [0.3, 0.4]]], [[[0.9, 0.8], [0.7, 0.6]]]])
-    y = torch.tensor([2, 0])
-    loss, logits = penalized_cross_entropy(make_penalty("elastic", C))(net, x, y)
-    torch.testing.assert_close(logits, net(x))
-    expected = F.cross_entropy(net(x), y).item() + L1_BY_HAND + L2_BY_HAND
-    assert loss.item() == pytest.approx(expected, rel=1e-6)
-    base, _ = penalized_cross_entropy(make_penalty("base", C))(net, x, y)
-    assert base.item() == pytest.approx(F.cross_entropy(net(x), y).item(), rel=1e-6)
-
-
-def test_weight_sparsity_counts_small_kernel_entries_only():
-    net = _two_layer_net()
-    with torch.no_grad():
-        conv = [0.0, 5e-4, -9e-4, 9.9e-4, 2e-3, 0.5, -0.5, 1.0]  # 4 below 1e-3
-        net[0].weight.copy_(torch.tensor(conv).view(2, 1, 2, 2))
-        net[4].weight.zero_()  # 6 below any threshold
-        net[0].bias.zero_()  # would add 2 + 3 + 4 entries if biases and BN counted
-        net[4].bias.zero_()
-        net[1].weight.zero_()
-    assert weight_sparsity(net) == pytest.approx(10 / 14)
-    assert weight_sparsity(net, threshold=1e-4) == pytest.approx(7 / 14)
-    assert weight_sparsity(net, threshold=0.6) == pytest.approx(13 / 14)
-    assert weight_sparsity(net, threshold=2.0) == 1.0
-
 
 # --- fake results, shaped like notebooks/adversarial.py's `result` --------------------
 
@@ -196,12 +91,10 @@ def _result(
     per_attack = defended if isinstance(defended, dict) else dict.fromkeys(ATTACKS, defended)
     transfer = per_attack if transfer is None else dict.fromkeys(ATTACKS, transfer)
     penalty = (0.0 if reg == "base" else 0.01) if penalty is None else penalty
-    return {
-        "experiment": "adversarial",
-        "profile": "test",
-        "cell": f"{arch}-{reg}-c{penalty!r}-s{seed}",
-        "params": {"arch": arch, "regularizer": reg, "penalty": penalty, "seed": seed},
-        "metrics": {
+    return make_result(
+        "adversarial",
+        {"arch": arch, "regularizer": reg, "penalty": penalty, "seed": seed},
+        {
             "clean": {
                 "accuracy": clean,
                 "accuracy_ci": [clean - 0.05, clean + 0.05],
@@ -255,15 +148,15 @@ def _result(
                 "failures": ["undefended: large_eps_breaks"] if flagged else [],
             },
         },
-        "correct": {
+        correct={
             "clean": _bits(clean),
             "undefended": {a: _bits(0.1) for a in ATTACKS},
             "defended": {a: _bits(v) for a, v in per_attack.items()},
             "transfer": {a: _bits(v) for a, v in transfer.items()},
             "autoattack": _bits(pgd),
         },
-        "history": history,
-    }
+        history=history,
+    )
 
 
 def _grid(defended_by_reg: dict, seeds=(0,), histories=None) -> list[dict]:
@@ -378,7 +271,7 @@ def test_clean_and_undefended_lists_each_run_in_percent():
 
 
 def _verdict(results: list[dict], claim: str):
-    by_claim = {v.claim: v for v in verdicts(results)}
+    by_claim = {v.claim: v for v in adversarial_verdicts(results)}
     assert list(by_claim) == [
         "regularization-helps",
         "elastic-most-consistent",
@@ -620,14 +513,10 @@ def test_sparsity_robustness_needs_four_cells_for_an_interval():
 
 def test_summary_strength_table_reads_the_profiles_grid(smoke_env):
     from paperlib.report.summary import strength_table
-    from paperlib.run.store import result_path, write_json
+    from paperlib.run.results import write_result
 
     for reg, c, acc in [("base", 0.0, 0.7), ("l1", 0.01, 0.1), ("l1", 1e-4, 0.68)]:
-        result = _result("vgg16", reg, clean=acc, penalty=c)
-        result["cell"] = (
-            "vgg16-base-s0" if reg == "base" else f"vgg16-{reg}-c{c!r}-s0"
-        )  # the ids of the smoke grid
-        write_json(result_path("smoke", "adversarial", result["cell"]), result)
+        write_result(_result("vgg16", reg, clean=acc, penalty=c))
     table = strength_table(["smoke", "cpu"])  # cpu has no results here: left out
     row = table.loc[("smoke", "vgg16", "l1")]
     assert row["strongest c within the margin"] == 1e-4
@@ -658,7 +547,7 @@ def test_table1_and_comparisons_read_transfer_or_white_box_as_asked():
 
 
 def _verdict_of(results, claim):
-    return next(v for v in verdicts(results) if v.claim == claim)
+    return next(v for v in adversarial_verdicts(results) if v.claim == claim)
 
 
 def test_deepfool_rho_table_shows_intervals_and_counts_and_says_when_nothing_was_fooled():
@@ -731,7 +620,7 @@ def test_audit_table_names_the_failing_model_and_details_say_why():
     results = [_result("vgg16", "base"), _result("vgg16", "l1", flagged=True)]
     table = audit_table(results).set_index("cell")
     assert table.loc["vgg16-l1-c0.01-s0", "large_eps_breaks"] == "FAIL: undefended"
-    assert table.loc["vgg16-base-c0.0-s0", "large_eps_breaks"] == "pass"
+    assert table.loc["vgg16-base-s0", "large_eps_breaks"] == "pass"
     assert list(table.columns) == list(CHECKS)
     details = audit_details(results)
     assert details[["cell", "check"]].values.tolist() == [["vgg16-l1-c0.01-s0", "large_eps_breaks"]]

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from paperlib.core.accel import as_input
 from paperlib.core.attacks import (
     attack_in_batches,
     deepfool,
@@ -20,7 +21,6 @@ from paperlib.core.attacks import (
     run_attack,
     standard_pgd,
 )
-from paperlib.core.data import to_unit_float
 from paperlib.core.metrics import attack_report, robustness_rho
 from paperlib.core.registry import ATTACKS
 from paperlib.core.regularizers import make_penalty
@@ -285,8 +285,8 @@ def test_attack_in_batches_equals_one_call_on_all_images(synthetic):
     attack = fgsm(model, 8 / 255)
     batched = attack_in_batches(attack, images, labels, batch_size=7, device=CPU)
     assert batched.dtype == torch.float32 and batched.shape == images.shape
-    torch.testing.assert_close(batched, attack(to_unit_float(images), labels), rtol=0, atol=1e-7)
-    from_floats = attack_in_batches(attack, to_unit_float(images), labels, len(labels), CPU)
+    torch.testing.assert_close(batched, attack(as_input(images), labels), rtol=0, atol=1e-7)
+    from_floats = attack_in_batches(attack, as_input(images), labels, len(labels), CPU)
     torch.testing.assert_close(batched, from_floats, rtol=0, atol=1e-7)
 
 
@@ -294,7 +294,7 @@ def test_run_attack_report_agrees_with_its_adversarials(cnn, synthetic):
     images, labels = synthetic.test_images, synthetic.test_labels
     cfg = AttackConfig(fgsm_eps=0.3, batch_size=20)
     report, still_right, adv = run_attack("fgsm", cnn, cfg, images, labels, CPU, eps=4 / 255)
-    assert (adv - to_unit_float(images)).abs().max().item() <= 4 / 255 + 1e-6
+    assert (adv - as_input(images)).abs().max().item() <= 4 / 255 + 1e-6
     assert torch.equal(still_right, _predict(cnn, adv) == labels)
     assert report["accuracy"] == pytest.approx(still_right.float().mean().item())
     assert report["linf"] == pytest.approx(4 / 255, abs=1e-6)
@@ -351,9 +351,9 @@ def test_adversarial_training_images_stay_adversarial(synthetic, cnn, monkeypatc
     mixed, mixed_labels = trained_on["set"]
     crafted = mixed[len(images) :]
     assert crafted.dtype == torch.float32 and torch.equal(mixed_labels[len(images) :], labels)
-    assert torch.equal(mixed[: len(images)], to_unit_float(images))  # the clean half
+    assert torch.equal(mixed[: len(images)], as_input(images))  # the clean half
     with torch.no_grad():
-        was_right = cnn(to_unit_float(images)).argmax(dim=1) == labels
+        was_right = cnn(as_input(images)).argmax(dim=1) == labels
         still_fooled = cnn(crafted).argmax(dim=1) != labels
     assert was_right.float().mean() >= 0.9
     assert still_fooled[was_right].float().mean() >= 0.95

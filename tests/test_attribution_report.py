@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import make_result
 
 from paperlib.core.registry import ARCHITECTURES, REGULARIZERS
-from paperlib.report.attribution import table2, table2_beside, verdicts
+from paperlib.report.attribution import attribution_verdicts, table2, table2_beside
 from paperlib.report.paper import TABLE2
 from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
@@ -16,19 +17,15 @@ N_IMAGES = 100
 def _result(arch: str, reg: str, occlusion: float, gradcam: float, spread: float = 0.05, clean=0.7):
     """A cell whose per-image SSDs scatter evenly around the given means."""
     wiggle = np.linspace(-spread, spread, N_IMAGES)
-    return {
-        "params": {
-            "arch": arch,
-            "regularizer": reg,
-            "penalty": 0.0 if reg == "base" else 0.01,
-            "seed": 0,
-        },
-        "metrics": {"clean_accuracy": clean, "predicted_counts": [100] * 10},
-        "per_image": {
+    return make_result(
+        "attribution",
+        {"arch": arch, "regularizer": reg, "penalty": 0.0 if reg == "base" else 0.01, "seed": 0},
+        {"clean_accuracy": clean, "predicted_counts": [100] * 10},
+        per_image={
             "occlusion_ssd": (occlusion + wiggle).tolist(),
             "gradcam_ssd": (gradcam + wiggle[::-1]).tolist(),
         },
-    }
+    )
 
 
 def _grid(occlusion: dict, gradcam: dict, spread: float = 0.05) -> list[dict]:
@@ -40,7 +37,7 @@ def _grid(occlusion: dict, gradcam: dict, spread: float = 0.05) -> list[dict]:
 
 
 def _by_claim(results):
-    return {v.claim: v.verdict for v in verdicts(results)}
+    return {v.claim: v.verdict for v in attribution_verdicts(results)}
 
 
 def test_table2_pools_architectures_beside_the_papers_values():
@@ -135,7 +132,7 @@ def test_a_collapsed_regularizer_makes_every_attribution_claim_not_testable():
             r["metrics"]["clean_accuracy"] = 0.68  # as accurate as base, yet one class:
             r["metrics"]["predicted_counts"] = [1000] + [0] * 9  # collapsed
             r["per_image"] = {k: [0.0] * N_IMAGES for k in r["per_image"]}
-    found = verdicts(results)
+    found = attribution_verdicts(results)
     assert {v.verdict for v in found} == {NOT_TESTABLE}
     reason = "not testable: vgg16 elastic: collapsed: one class predicted for 100 % of images"
     assert all(reason in v.evidence for v in found)

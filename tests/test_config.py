@@ -83,13 +83,47 @@ def test_overrides_use_dotted_keys_and_leave_the_rest_alone():
     assert profile.data.synthetic_fallback == base.data.synthetic_fallback
 
 
-def test_unknown_override_key_names_the_key_the_file_and_a_suggestion():
-    with pytest.raises(ConfigError) as err:
-        load_profile("smoke", {"density.epoch": 3})
-    message = str(err.value)
-    assert "'density.epoch'" in message
-    assert "params/smoke.yaml" in message
-    assert "did you mean 'epochs'" in message
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"density.epohcs": 2}, r"unknown key 'density\.epohcs' \(did you mean 'epochs'\?\)"),
+        ({"density.epochs": "two"}, r"density\.epochs: expected int, got str"),
+        ({"adversarial.attacks.fgsm_eps": -0.1}, r"adversarial\.attacks\.fgsm_eps must be >= 0"),
+        ({"adversarial.attacks.pgd_eps": -8 / 255}, r"adversarial\.attacks\.pgd_eps must be >= 0"),
+        ({"adversarial.sweep_eps": [0.1, -0.1]}, r"adversarial\.sweep_eps must be >= 0"),
+        ({"adversarial.width": {"resnet": 0.5}}, r"unknown 'resnet' \(did you mean 'resnet50'\?\)"),
+    ],
+)
+def test_bad_profile_values_name_the_key_and_file(overrides, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        load_profile("smoke", overrides)
+    assert "params/smoke.yaml" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"arch": "resnet18"}, r"arch: unknown 'resnet18'.*choose from"),
+        ({"regularizer": "l3"}, r"regularizer: unknown 'l3'.*choose from"),
+        ({"arch": "../../etc"}, r"arch: unknown"),
+        ({"seed": -1}, r"seed must be >= 0"),
+    ],
+)
+def test_bad_adversarial_cell_parameters_are_rejected(params, message):
+    with pytest.raises(ConfigError, match=message):
+        make_cell("adversarial", params)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"activity_l1": -1e-5}, r"my cell: activity_l1 must be >= 0\.0, got -1e-05"),
+        ({"activity_l2": 1e-5}, r"unknown key 'activity_l2' \(did you mean 'activity_l1'"),
+    ],
+)
+def test_bad_density_cell_parameters_name_the_key(params, message):
+    with pytest.raises(ConfigError, match=message):
+        make_cell("density", params, where="my cell")
 
 
 def test_override_below_a_leaf_value_is_rejected():
@@ -156,22 +190,10 @@ def test_values_below_their_minimum_are_rejected(key, value, minimum):
         load_profile("smoke", {key: value})
 
 
-def test_negative_lambda_is_rejected_by_make_cell():
-    with pytest.raises(ConfigError, match=r"my cell: activity_l1 must be >= 0\.0, got -1e-05"):
-        make_cell("density", {"activity_l1": -1e-5}, where="my cell")
-
-
 @pytest.mark.parametrize("value", [float("nan"), "nan"])
 def test_nan_lambda_is_rejected(value):
     with pytest.raises(ConfigError):
         make_cell("density", {"activity_l1": value})
-
-
-def test_unknown_cell_key_suggests_the_right_one():
-    with pytest.raises(
-        ConfigError, match=r"unknown key 'activity_l2' \(did you mean 'activity_l1'"
-    ):
-        make_cell("density", {"activity_l2": 1e-5})
 
 
 def test_unknown_profile_suggests_and_lists_the_available_ones():

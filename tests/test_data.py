@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from paperlib.core import data as data_mod
+from paperlib.core.accel import as_input
 from paperlib.core.data import (
     CLASSES,
     Cifar10,
@@ -25,7 +26,6 @@ from paperlib.core.data import (
     load_cifar10,
     stratified_indices,
     synthetic_cifar10,
-    to_unit_float,
 )
 
 PER_CLASS = {"train": 3, "test": 2}
@@ -372,13 +372,13 @@ def test_stratified_indices_exclude_and_limits():
         stratified_indices(labels, 10, seed=0, exclude=torch.cat([train, val]))
 
 
-def test_to_unit_float():
+def test_as_input_turns_pixels_into_unit_floats_and_leaves_floats_alone():
     images = torch.tensor([0, 51, 255], dtype=torch.uint8)
-    out = to_unit_float(images)
+    out = as_input(images)
     assert out.dtype == torch.float32
     assert torch.allclose(out, torch.tensor([0.0, 0.2, 1.0]))
-    with pytest.raises(TypeError, match="uint8"):
-        to_unit_float(out)
+    crafted = torch.tensor([0.0, 0.2001, 1.0])  # an adversarial image keeps its precision
+    assert as_input(crafted) is crafted
 
 
 def test_synthetic_is_balanced_deterministic_and_learnable():
@@ -390,7 +390,7 @@ def test_synthetic_is_balanced_deterministic_and_learnable():
     assert torch.equal(data.train_images, again.train_images)
     assert not torch.equal(data.train_images, synthetic_cifar10(200, 100, seed=2).train_images)
     # A nearest-class-mean classifier separates the classes, so a network can learn them.
-    train, test = to_unit_float(data.train_images), to_unit_float(data.test_images)
+    train, test = as_input(data.train_images), as_input(data.test_images)
     means = torch.stack([train[data.train_labels == c].mean(0) for c in range(10)])
     predicted = torch.cdist(test.flatten(1), means.flatten(1)).argmin(1)
     assert (predicted == data.test_labels).float().mean() > 0.9

@@ -5,31 +5,28 @@ import json
 import re
 
 import pytest
+from helpers import mark_done
 
 from paperlib.core.registry import ATTACKS
 from paperlib.report.book import REPRESENTATIVE, representative_cell
 from paperlib.run.grid import CellOutcome, _IPCKernelManager, run_grid
 from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
+from paperlib.run.results import load_results
 from paperlib.run.splits import data_identity
-from paperlib.run.store import load_results, result_path, run_path, write_json
+from paperlib.run.store import result_path, run_path, write_json
 
 
 def test_finished_cells_are_skipped_without_running_anything(smoke_env):
-    profile = load_profile("smoke")
-    cells = load_grid("density", "smoke")
-    for cell in cells:
-        write_json(
-            result_path("smoke", "density", cell.cell_id),
-            {"config_hash": cell_hash(profile, "density", cell, data_identity(profile))},
-        )
+    cells = mark_done("smoke", "density")
     outcomes = run_grid("smoke", "density", progress=False)
     assert [o.status for o in outcomes] == ["skipped"] * len(cells)
 
 
 def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
     cells = load_grid("density", "smoke")
-    for cell in cells:
-        write_json(result_path("smoke", "density", cell.cell_id), {"config_hash": "stale"})
+    for result in mark_done("smoke", "density"):
+        stale = {**result, "config_hash": "stale"}  # written by an older version of the grid
+        write_json(result_path("smoke", "density", result["cell"]), stale)
     ran = []
 
     def record(profile, experiment, cell_id, parameters, expected):
@@ -45,15 +42,9 @@ def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
 
 
 def test_stale_temporaries_are_removed_before_the_grid_runs(smoke_env):
-    profile = load_profile("smoke")
     folder = result_path("smoke", "density", "x").parent
     stale = folder / ".lambda-0.json.abc.tmp"
-    cells = load_grid("density", "smoke")
-    for cell in cells:
-        write_json(
-            result_path("smoke", "density", cell.cell_id),
-            {"config_hash": cell_hash(profile, "density", cell, data_identity(profile))},
-        )
+    mark_done("smoke", "density")
     stale.write_text("{")
     run_grid("smoke", "density", progress=False)
     assert not stale.exists()

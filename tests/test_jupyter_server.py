@@ -5,7 +5,6 @@ pairing) and runs it, cell by cell, with the project's kernel on the smoke profi
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,17 +12,12 @@ import urllib.request
 import uuid
 
 import pytest
+from helpers import free_port
 from tornado.websocket import websocket_connect
 
 from paperlib.run.store import REPO_ROOT
 
 TOKEN = uuid.uuid4().hex
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _request(base: str, path: str, body: dict | None = None) -> dict:
@@ -39,7 +33,7 @@ def _request(base: str, path: str, body: dict | None = None) -> dict:
 
 @pytest.fixture
 def server(smoke_env, tmp_path):
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable,
         "-m",

@@ -6,7 +6,7 @@ from papermill.exceptions import PapermillExecutionError
 from paperlib.run import grid
 from paperlib.run.grid import _IPCKernelManager, _kernel_never_started, run_grid
 from paperlib.run.profiles import load_grid
-from paperlib.run.store import load_results
+from paperlib.run.results import load_results
 
 
 @pytest.mark.slow

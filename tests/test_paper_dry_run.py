@@ -17,7 +17,7 @@ from paperlib.core.registry import ARCHITECTURES, ATTACKS, AUTOATTACK_COMPONENTS
 from paperlib.run import profiles
 from paperlib.run.grid import run_grid
 from paperlib.run.profiles import load_grid, load_profile
-from paperlib.run.store import load_results
+from paperlib.run.results import load_results
 
 # Only sizes change (images, epochs, iterations). Every other setting stays the paper's.
 SHRUNK = {

@@ -14,11 +14,11 @@ from paperlib.core.registry import ARCHITECTURES
 from paperlib.report.performance import (
     BUDGET_SECONDS,
     hardware_table,
-    load_benchmarks,
     section_table,
     stage_table,
     training_figure,
 )
+from paperlib.run.plan import load_reports
 from paperlib.run.store import REPO_ROOT
 
 
@@ -44,24 +44,20 @@ def test_the_quick_benchmark_report_is_complete_and_consistent(quick_report):
     assert [row["arch"] for row in report["training"]] == list(ARCHITECTURES)
     for row in report["training"]:
         assert row["ours_img_per_s"] > 0 and row["baseline_img_per_s"] > 0
-        ratio = row["ours_img_per_s"] / row["baseline_img_per_s"]
-        assert row["speedup"] == pytest.approx(ratio)
+    # On an undefended model DeepFool fools essentially every correctly classified image,
+    # ours and torchattacks' alike: the speed comparison is between working attacks.
     deepfool = report["deepfool"]
-    assert deepfool["speedup"] == pytest.approx(deepfool["torchattacks_s"] / deepfool["ours_s"])
-    # On an undefended model DeepFool fools essentially every correctly classified image.
-    assert deepfool["ours_success"] >= 0.95
-    assert 0 <= deepfool["torchattacks_success"] <= 1
-    occlusion = report["occlusion"]
-    assert occlusion["speedup"] == pytest.approx(
-        occlusion["captum_per_image_s"] / occlusion["ours_s"]
-    )
+    assert deepfool["ours_success"] >= 0.95 and deepfool["torchattacks_success"] >= 0.95
+    assert report["occlusion"]["ours_s"] > 0 and report["occlusion"]["captum_per_image_s"] > 0
+    assert {row["arch"] for row in report["utilisation"]} >= set(ARCHITECTURES)
+    assert "stages" not in report  # the grids' times are the Performance page's, from results
     assert "speedup" in printed and str(out / "cpu-quick.json") in printed
 
 
 @pytest.mark.slow
 def test_the_performance_tables_read_the_report(quick_report):
     out, _ = quick_report
-    reports = load_benchmarks(out)
+    reports = load_reports(out)
     assert list(reports) == ["cpu-quick"]
     assert hardware_table(reports).loc["cpu-quick", "quick"]
     training = section_table(reports, "training")
@@ -72,7 +68,7 @@ def test_the_performance_tables_read_the_report(quick_report):
 
 
 def test_no_reports_means_empty_tables(tmp_path):
-    assert load_benchmarks(tmp_path) == {}
+    assert load_reports(tmp_path) == {}
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from paperlib.run.plan import (
     sustained_rate,
 )
 from paperlib.run.profiles import load_grid, load_profile
+from paperlib.run.store import REPO_ROOT
 
 
 def test_density_stages_count_every_pass_of_a_cell():
@@ -71,7 +72,7 @@ def test_a_plan_without_a_rate_or_for_an_unknown_device_says_what_to_do():
 
 
 def test_the_plan_has_every_cell_and_overlaps_their_start_up():
-    table = plan("smoke", "h100")
+    table = plan("smoke", "h100", {})  # no measurement: the default utilisation
     startup = table[table["stage"] == "start-up"].set_index("experiment")
     workers = load_profile("smoke").grid.workers
     for experiment in EXPERIMENTS:
@@ -84,10 +85,14 @@ def test_the_plan_has_every_cell_and_overlaps_their_start_up():
 
 
 def test_the_plan_command_prints_totals_for_one_and_eight_devices(capsys):
-    assert main(["plan", "--profile", "paper", "--device", "h100"]) == 0
+    folder = REPO_ROOT / "benchmarks" / "results"
+    assert (
+        main(["plan", "--profile", "paper", "--device", "h100", "--benchmarks", str(folder)]) == 0
+    )
     out = capsys.readouterr().out
     assert "total on 1 device:" in out and "total on 8 devices:" in out
-    assert "rate for resnet50:" in out
+    # The committed H200 report measured VGG-16's share of peak: the plan uses it.
+    assert "rate for vgg16:" in out and "measured by make bench" in out
 
 
 def test_the_sweep_profile_is_the_paper_profile_with_the_weaker_strengths():

@@ -1,4 +1,5 @@
-"""Tests for paperlib.core.regularizers and the objectives of paperlib.core.train (Eq. 5)."""
+"""Tests for paperlib.core.regularizers (activity L1, the kernel penalties), the objectives
+of paperlib.core.train (Eq. 5, penalized cross-entropy) and weight sparsity."""
 
 from __future__ import annotations
 
@@ -11,8 +12,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from paperlib.core.models import SingleLayerCNN
-from paperlib.core.regularizers import activity_l1, penalized_params
-from paperlib.core.train import density_objective, one_hot_bce
+from paperlib.core.registry import REGULARIZERS
+from paperlib.core.regularizers import (
+    activity_l1,
+    elastic_penalty,
+    l1_penalty,
+    l2_penalty,
+    make_penalty,
+    no_penalty,
+    penalized_params,
+)
+from paperlib.core.sparsity import weight_sparsity
+from paperlib.core.train import density_objective, one_hot_bce, penalized_cross_entropy
 
 # --- activity_l1 ----------------------------------------------------------------------
 
@@ -84,16 +95,97 @@ def test_penalized_params_of_the_single_layer_cnn():
     assert chosen[0] is model.conv.weight and chosen[1] is model.head.weight
 
 
-def test_l1_penalty_over_penalized_params_matches_a_hand_computation():
-    """0.01 * sum |W| on a two-layer net with known weights; biases would add 1000 if counted."""
-    net = nn.Sequential(nn.Conv2d(1, 2, 2), nn.Flatten(), nn.Linear(2, 3))
+# --- kernel penalties on a hand-made two-layer net ------------------------------------
+
+
+def _two_layer_net() -> nn.Sequential:
+    """Conv (8 kernel entries of 0.5) + BN + Linear (6 entries of -0.25); huge biases and
+    BN parameters that would dominate any penalty that wrongly counted them."""
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 2), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(2, 3)
+    )
     with torch.no_grad():
-        net[0].weight.fill_(0.5)  # 2 * 1 * 2 * 2 = 8 entries -> 4.0
-        net[2].weight.fill_(-0.25)  # 3 * 2 = 6 entries -> 1.5
+        net[0].weight.fill_(0.5)  # sum |W| = 4, sum W^2 = 2
+        net[4].weight.fill_(-0.25)  # sum |W| = 1.5, sum W^2 = 0.375
         net[0].bias.fill_(100.0)
-        net[2].bias.fill_(-100.0)
-    penalty = 0.01 * sum(p.abs().sum() for p in penalized_params(net))
-    assert penalty.item() == pytest.approx(0.01 * (4.0 + 1.5))
+        net[4].bias.fill_(-100.0)
+        net[1].weight.fill_(50.0)
+        net[1].bias.fill_(-50.0)
+    return net
+
+
+C = 0.01
+L1_BY_HAND = C * (4.0 + 1.5)
+L2_BY_HAND = C * (2.0 + 0.375)
+
+
+@pytest.mark.parametrize(
+    ("penalty", "expected"),
+    [
+        (l1_penalty, L1_BY_HAND),
+        (l2_penalty, L2_BY_HAND),
+        (elastic_penalty, L1_BY_HAND + L2_BY_HAND),
+        (no_penalty, 0.0),
+    ],
+)
+def test_penalties_equal_their_values_by_hand(penalty, expected):
+    value = penalty(_two_layer_net(), C)
+    assert value.shape == ()
+    assert value.item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("base", 0.0), ("l1", L1_BY_HAND), ("l2", L2_BY_HAND), ("elastic", L1_BY_HAND + L2_BY_HAND)],
+)
+def test_make_penalty_binds_the_factor(name, expected):
+    assert make_penalty(name, C)(_two_layer_net()).item() == pytest.approx(expected, rel=1e-6)
+    assert make_penalty(name, 2 * C)(_two_layer_net()).item() == pytest.approx(
+        2 * expected, rel=1e-6
+    )
+
+
+def test_penalty_gradients_are_c_sign_w_and_2_c_w_on_kernels_only():
+    net = _two_layer_net()
+    elastic_penalty(net, C).backward()
+    torch.testing.assert_close(net[0].weight.grad, torch.full_like(net[0].weight, C * (1 + 1.0)))
+    torch.testing.assert_close(net[4].weight.grad, torch.full_like(net[4].weight, C * (-1 - 0.5)))
+    assert net[0].bias.grad is None and net[4].bias.grad is None
+    assert net[1].weight.grad is None and net[1].bias.grad is None
+
+
+def test_make_penalty_rejects_an_unknown_name_naming_the_choices():
+    with pytest.raises(ValueError, match="unknown regularizer 'dropout'") as err:
+        make_penalty("dropout", C)
+    for name in REGULARIZERS:
+        assert name in str(err.value)
+
+
+def test_penalized_cross_entropy_adds_the_penalty_to_the_mean_cross_entropy():
+    net = _two_layer_net().eval()
+    x = torch.tensor([[[[0.1, 0.2], [0.3, 0.4]]], [[[0.9, 0.8], [0.7, 0.6]]]])
+    y = torch.tensor([2, 0])
+    loss, logits = penalized_cross_entropy(make_penalty("elastic", C))(net, x, y)
+    torch.testing.assert_close(logits, net(x))
+    expected = F.cross_entropy(net(x), y).item() + L1_BY_HAND + L2_BY_HAND
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    base, _ = penalized_cross_entropy(make_penalty("base", C))(net, x, y)
+    assert base.item() == pytest.approx(F.cross_entropy(net(x), y).item(), rel=1e-6)
+
+
+def test_weight_sparsity_counts_small_kernel_entries_only():
+    net = _two_layer_net()
+    with torch.no_grad():
+        conv = [0.0, 5e-4, -9e-4, 9.9e-4, 2e-3, 0.5, -0.5, 1.0]  # 4 below 1e-3
+        net[0].weight.copy_(torch.tensor(conv).view(2, 1, 2, 2))
+        net[4].weight.zero_()  # 6 below any threshold
+        net[0].bias.zero_()  # would add 2 + 3 + 4 entries if biases and BN counted
+        net[4].bias.zero_()
+        net[1].weight.zero_()
+    assert weight_sparsity(net) == pytest.approx(10 / 14)
+    assert weight_sparsity(net, threshold=1e-4) == pytest.approx(7 / 14)
+    assert weight_sparsity(net, threshold=0.6) == pytest.approx(13 / 14)
+    assert weight_sparsity(net, threshold=2.0) == 1.0
 
 
 # --- objectives -----------------------------------------------------------------------

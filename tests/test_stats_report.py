@@ -3,11 +3,11 @@ and verdicts), on result dicts shaped like the ones notebooks/density.py writes.
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
+from helpers import make_result
 
 from paperlib.core.stats import (
     bootstrap_ci,
@@ -24,6 +24,7 @@ from paperlib.report.density import (
     density_verdicts,
 )
 from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from paperlib.run.results import write_result
 from paperlib.run.store import result_path, write_json
 
 # --- stats ----------------------------------------------------------------------------
@@ -93,36 +94,23 @@ def _worse_flags(base: np.ndarray, lost: int) -> np.ndarray:
 
 
 def _result(lam, density, density_ci, flags, train_accuracy=0.9, commit="0123456789abcdef", seed=0):
-    """A result shaped as notebooks/density.py writes it, read back from JSON."""
-    result = {
-        "experiment": "density",
-        "profile": "smoke",
-        "cell": f"lambda-{lam!r}-s{seed}",
-        "config_hash": "0" * 16,
-        "params": {"activity_l1": lam, "seed": seed},
-        "settings": {"epochs": 2},
-        "metrics": {
+    """A result as notebooks/density.py writes it, built by the same writer."""
+    return make_result(
+        "density",
+        {"activity_l1": lam, "seed": seed},
+        {
             "average_density": density,
             "average_density_ci": tuple(density_ci),
             "test_accuracy": float(flags.mean()),
             "test_accuracy_ci": bootstrap_ci(flags),
             "train_accuracy": train_accuracy,
             "val_accuracy": 0.5,
+            "predicted_counts": [len(flags) // 10] * 10,  # every class predicted alike
         },
-        "test_correct": pack_bits(flags),
-        "history": [],
-        "provenance": {
-            "commit": commit,
-            "dirty": False,
-            "device": "CPU (x86_64, 2 threads)",
-            "seed": 0,
-            "data_source": "synthetic (no CIFAR-10 copy found)",
-            "data_note": "",
-            "started_at": "2024-01-01T00:00:00+00:00",
-            "wall_seconds": 12.5,
-        },
-    }
-    return json.loads(json.dumps(result))
+        provenance={"commit": commit},
+        settings={"epochs": 2},
+        test_correct=pack_bits(flags),
+    )
 
 
 def _verdicts(results) -> dict[str, str]:
@@ -370,9 +358,11 @@ def test_run_table_shortens_the_commit_and_marks_dirty_trees():
 
 
 def test_grid_results_ignores_stale_cells_and_lists_missing_ones_in_order(smoke_env):
-    # "lambda-0.0": an id of an older grid without seeds.
-    for cell in ("lambda-1e-05-s1", "lambda-0.0-s0", "lambda-0.0"):
-        write_json(result_path("smoke", "density", cell), {"cell": cell})
+    for lam, seed in ((1e-5, 1), (0.0, 0)):
+        write_result(_result(lam, 0.4, (0.3, 0.5), np.ones(10), seed=seed))
+    # "lambda-0.0": an id of an older grid without seeds, in an otherwise valid result.
+    old = {**_result(0.0, 0.4, (0.3, 0.5), np.ones(10)), "cell": "lambda-0.0"}
+    write_json(result_path("smoke", "density", "lambda-0.0"), old)
     results, missing = grid_results("smoke", "density")
     assert sorted(r["cell"] for r in results) == ["lambda-0.0-s0", "lambda-1e-05-s1"]
     assert missing == [

@@ -1,4 +1,5 @@
-"""Tests for paperlib.run.store: atomic writes, safe paths, hashes and stale temporaries."""
+"""Tests for paperlib.run.store: atomic writes, safe paths, hashes and stale temporaries.
+The results' schema, its reader and its writer are tested in test_results.py."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from paperlib.run import store
+from paperlib.run.checkpoints import checkpoint_path
 from paperlib.run.store import (
     config_hash,
-    is_done,
-    load_results,
     output_root,
-    read_result,
+    read_json,
     remove_stale_temporaries,
     result_path,
     run_path,
@@ -117,49 +117,25 @@ def test_an_unserializable_result_writes_nothing(tmp_path):
     assert _files(tmp_path) == ["x.json"]
 
 
-def test_read_result_of_a_missing_file_is_none(tmp_path):
-    assert read_result(tmp_path / "nope.json") is None
+def test_read_json_of_a_missing_file_is_none(tmp_path):
+    assert read_json(tmp_path / "nope.json") is None
 
 
-def test_read_result_warns_about_a_truncated_file_and_returns_none(tmp_path):
+def test_read_json_warns_about_a_truncated_file_and_returns_none(tmp_path):
     path = tmp_path / "x.json"
     write_json(path, {"config_hash": "abc", "metrics": {"a": 1}})
     full = path.read_bytes()
     path.write_bytes(full[: len(full) // 2])
-    with pytest.warns(UserWarning, match="ignoring corrupt result .*x.json"):
-        assert read_result(path) is None
+    with pytest.warns(UserWarning, match="ignoring corrupt file .*x.json"):
+        assert read_json(path) is None
     assert path.read_bytes() == full[: len(full) // 2]  # left for a rerun to replace
 
 
-def test_read_result_warns_about_bytes_that_are_not_utf8(tmp_path):
+def test_read_json_warns_about_bytes_that_are_not_utf8(tmp_path):
     path = tmp_path / "x.json"
     path.write_bytes(b'{"a": "\xff\xfe"}')
-    with pytest.warns(UserWarning, match="corrupt result"):
-        assert read_result(path) is None
-
-
-def test_is_done_only_for_a_readable_result_with_the_same_hash(tmp_path):
-    path = tmp_path / "x.json"
-    assert not is_done(path, "abc")
-    write_json(path, {"config_hash": "abc"})
-    assert is_done(path, "abc")
-    assert not is_done(path, "abd")
-    write_json(path, {"metrics": {}})  # no hash at all
-    assert not is_done(path, "abc")
-    path.write_text('{"config_hash": "abc"')  # truncated
-    with pytest.warns(UserWarning, match="corrupt result"):
-        assert not is_done(path, "abc")
-
-
-def test_load_results_reads_every_good_result_in_file_name_order(out):
-    for cell in ("lambda-1e-05", "lambda-0", "lambda-0.0001"):
-        write_json(result_path("smoke", "density", cell), {"cell": cell})
-    result_path("smoke", "density", "lambda-1e-06").write_text('{"cell": ')
-    with pytest.warns(UserWarning, match="lambda-1e-06.json"):
-        results = load_results("smoke", "density")
-    # the order is the file names' ("lambda-0.0001.json" < "lambda-0.json"), not the bare ids'
-    assert [r["cell"] for r in results] == ["lambda-0.0001", "lambda-0", "lambda-1e-05"]
-    assert load_results("smoke", "other") == []
+    with pytest.warns(UserWarning, match="corrupt file"):
+        assert read_json(path) is None
 
 
 # --- names and paths ------------------------------------------------------------------
@@ -223,20 +199,25 @@ def test_default_output_root_is_the_repository(monkeypatch):
     assert (store.REPO_ROOT / "paperlib" / "run" / "store.py").is_file()
 
 
-@pytest.mark.parametrize(
-    ("profile", "experiment", "cell"),
-    [
-        ("../x", "density", "c"),
-        ("smoke", "a/b", "c"),
-        ("smoke", "density", "../../etc"),
-        ("smoke", "density", ""),
-    ],
-)
-def test_unsafe_parts_never_become_paths(out, profile, experiment, cell):
-    with pytest.raises(ValueError, match="unsafe name"):
-        result_path(profile, experiment, cell)
-    with pytest.raises(ValueError, match="unsafe name"):
-        run_path(profile, experiment, cell)
+UNSAFE = ["../escape", "..", "a/b", "/etc/passwd", "", ".hidden", "a b", "x\n"]
+
+
+@pytest.mark.parametrize("bad", UNSAFE)
+def test_no_unsafe_part_becomes_a_path_to_write(out, bad):
+    """Profiles, experiments, cells and checkpoint keys come from parameters: none of them
+    may lead a result, an executed notebook or a checkpoint outside the output folders."""
+    writers = [
+        lambda part: result_path(part, "density", "c"),
+        lambda part: result_path("smoke", part, "c"),
+        lambda part: result_path("smoke", "density", part),
+        lambda part: run_path(part, "density", "c"),
+        lambda part: run_path("smoke", "density", part),
+        lambda part: checkpoint_path(part, "0123abcd"),
+        lambda part: checkpoint_path("smoke", part),
+    ]
+    for make_path in writers:
+        with pytest.raises(ValueError, match="unsafe name"):
+            make_path(bad)
 
 
 def test_paths_stay_under_the_output_root(out):

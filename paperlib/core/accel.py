@@ -14,8 +14,6 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from paperlib.core.data import to_unit_float
-
 
 def place(model: nn.Module, device: torch.device) -> nn.Module:
     """Move ``model`` to ``device`` in the layout that device runs fastest."""
@@ -30,11 +28,11 @@ def as_input(images: torch.Tensor, device: torch.device | None = None) -> torch.
     """Images (uint8, or floats in [0, 1] such as crafted adversarial images) -> [0, 1]
     floats on ``device`` (default: where they are), in that device's layout.
 
-    The one place pixels become model inputs: training, evaluation, attacks and
-    attributions all go through it.
+    The one place pixels become model inputs: training, evaluation, attacks, attributions,
+    plots and benchmarks all go through it.
     """
     x = images if device is None else images.to(device, non_blocking=True)
-    x = to_unit_float(x) if x.dtype == torch.uint8 else x
+    x = x.to(torch.float32) / 255 if x.dtype == torch.uint8 else x
     return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
 
 

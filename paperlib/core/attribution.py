@@ -1,4 +1,5 @@
-"""Attribution maps and their stability: occlusion, Grad-CAM, blur, SSD, rank correlation.
+"""Attribution maps and their stability: occlusion, Grad-CAM, blur, SSD, rank correlation,
+top-k intersection, sensitivity, and their summaries.
 
 Maps are (N, 32, 32) tensors for (N, 3, 32, 32) images in [0, 1]. Before two maps are
 compared they are min-max normalized to [0, 1] each, so that the SSD measures a change
@@ -11,8 +12,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from captum.attr import LayerAttribution, LayerGradCam, Occlusion
 from torch import nn
+
+from paperlib.core.stats import bootstrap_ci
 
 GRAY = 0.5  # occlusion baseline: a mid-gray patch, in pixel units
 
@@ -38,6 +40,8 @@ def occlusion_map(
     once, ``perturbations_per_eval`` patch positions per forward pass. The target is
     the predicted class unless given.
     """
+    from captum.attr import Occlusion  # here: importing paperlib stays light
+
     model.eval()
     target = predicted_class(model, images) if target is None else target
     maps = Occlusion(model).attribute(
@@ -51,6 +55,25 @@ def occlusion_map(
     return maps.sum(dim=1).detach()
 
 
+def occlusion_maps(
+    model: nn.Module,
+    images: torch.Tensor,
+    target: torch.Tensor,
+    patch: int,
+    stride: int,
+    batch_size: int,
+    perturbations_per_eval: int = 32,
+) -> torch.Tensor:
+    """``occlusion_map`` over many images, ``batch_size`` at a time (its memory grows
+    with the batch times ``perturbations_per_eval``)."""
+    return torch.cat(
+        [
+            occlusion_map(model, x, patch, stride, t, perturbations_per_eval)
+            for x, t in zip(images.split(batch_size), target.split(batch_size), strict=True)
+        ]
+    )
+
+
 def gradcam_map(
     model: nn.Module, images: torch.Tensor, target: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -60,6 +83,8 @@ def gradcam_map(
     names its own. ReLU on the map, bilinear upsampling. The target is the predicted
     class unless given.
     """
+    from captum.attr import LayerAttribution, LayerGradCam
+
     model.eval()
     target = predicted_class(model, images) if target is None else target
     cam = LayerGradCam(model, model.gradcam_layer).attribute(
@@ -146,6 +171,23 @@ def informative(values: torch.Tensor, map_a: torch.Tensor, map_b: torch.Tensor) 
     over the whole range, so its SSD or rank correlation says nothing about stability;
     such images are left out and counted, never averaged in."""
     return values.masked_fill((flat_maps(map_a) | flat_maps(map_b)).to(values.device), float("nan"))
+
+
+def stability_summary(values: torch.Tensor) -> dict:
+    """Mean, spread and bootstrap interval of per-image ``values`` over the images whose
+    maps were not flat (NaN: left out), and how many were left out."""
+    kept = values[~values.isnan()].cpu()
+    return {
+        "mean": kept.mean().item() if len(kept) else None,
+        "std": kept.std().item() if len(kept) > 1 else None,
+        "ci": bootstrap_ci(kept.numpy()) if len(kept) else (None, None),
+        "left_out": int(values.isnan().sum()),
+    }
+
+
+def ssd_summary(map_a: torch.Tensor, map_b: torch.Tensor) -> dict:
+    """``stability_summary`` of the per-image SSD between two sets of maps."""
+    return stability_summary(informative(ssd(map_a, map_b), map_a, map_b))
 
 
 def rank_correlation(map_a: torch.Tensor, map_b: torch.Tensor) -> torch.Tensor:

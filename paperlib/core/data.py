@@ -169,13 +169,6 @@ def stratified_indices(
     return torch.cat(picked).sort().values
 
 
-def to_unit_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels in [0, 255] -> float32 in [0, 1]."""
-    if images.dtype != torch.uint8:
-        raise TypeError(f"to_unit_float expects uint8 images, got {images.dtype}")
-    return images.to(torch.float32) / 255
-
-
 def _load_torchvision(root: Path, download: bool) -> Cifar10:
     # Imported here: torchvision takes seconds to import and only this source needs it.
     from torchvision.datasets import CIFAR10

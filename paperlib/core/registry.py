@@ -11,6 +11,10 @@ ATTACKS = ("deepfool", "fgsm", "pgd")  # the paper's three, in Table 1's column 
 AUTOATTACK_COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
 # One notebook and one results page each; experiment 3 explains experiment 2's models.
 EXPERIMENTS = ("density", "adversarial", "attribution")
+# Checks that run as grid jobs after the experiments: each has a notebook, a cell type
+# and a grid, and its executed notebook appears in the book beside the results.
+CHECKS = ("deepfool_check",)
+GRID_JOBS = EXPERIMENTS + CHECKS  # what `paperlib grid --experiment all` runs, in order
 OPTIMIZERS = ("sgd", "adam")  # sgd: Nesterov momentum with a one-cycle schedule; adam: constant
 EXECUTORS = ("local", "slurm")  # where grid cells run: here, or as a Slurm job array
 # c of every kernel penalty in the paper's Table 1 and Table 2 (Sec. 4.2). The grids'

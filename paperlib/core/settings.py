@@ -18,7 +18,7 @@ from typing import Any
 from paperlib.core.registry import (
     ARCHITECTURES,
     AUTOATTACK_COMPONENTS,
-    EXPERIMENTS,
+    GRID_JOBS,
     OPTIMIZERS,
     PAPER_PENALTY,
     REGULARIZERS,
@@ -213,6 +213,20 @@ class AdversarialCell:
         return f"{self.arch}-{self.regularizer}-c{self.penalty!r}-s{self.seed}"
 
 
+@dataclass(frozen=True)
+class DeepFoolCheckCell:
+    """The check of our batched DeepFool against torchattacks': an architecture's
+    clean-trained base model (experiment 2's checkpoint) and a number of test images."""
+
+    arch: str = field(default="vgg16", metadata=_choices(*ARCHITECTURES))
+    # torchattacks' DeepFool computes a Jacobian image by image: slow on a CPU.
+    n_images: int = field(default=40, metadata=_min(1))
+
+    @property
+    def cell_id(self) -> str:
+        return f"{self.arch}-n{self.n_images}"
+
+
 def check_penalty(cell: AdversarialCell, where: str) -> None:
     """A base model has no penalty; a regularized one needs a strength above zero."""
     if cell.regularizer == "base" and cell.penalty != 0:
@@ -225,7 +239,13 @@ def check_penalty(cell: AdversarialCell, where: str) -> None:
 
 
 # Experiment 3 explains experiment 2's clean-trained models: the same cells.
-CELL_TYPES = dict(zip(EXPERIMENTS, (DensityCell, AdversarialCell, AdversarialCell), strict=True))
+CELL_TYPES = dict(
+    zip(
+        GRID_JOBS,
+        (DensityCell, AdversarialCell, AdversarialCell, DeepFoolCheckCell),
+        strict=True,
+    )
+)
 
 
 def make_cell(experiment: str, params: dict[str, Any], where: str = "parameters") -> Any:

@@ -277,7 +277,9 @@ def comparisons_table(
     )
 
 
-def verdicts(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) -> list[Verdict]:
+def adversarial_verdicts(
+    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES
+) -> list[Verdict]:
     comparisons = _comparisons(results, rules=rules)
     return [
         _helps(comparisons),

@@ -170,7 +170,9 @@ STABILITY_CLAIMS = {
 }
 
 
-def verdicts(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) -> list[Verdict]:
+def attribution_verdicts(
+    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES
+) -> list[Verdict]:
     """Each claim compares regularizers with each other (or with base), so a single
     untestable model makes all three not testable."""
     lost = untestable(results, rules)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import nbformat
 
-from paperlib.core.registry import EXPERIMENTS
+from paperlib.core.registry import CHECKS, EXPERIMENTS, GRID_JOBS
 from paperlib.run.grid import execute_notebook, worker_pool
 from paperlib.run.profiles import available_profiles, load_grid, load_profile
-from paperlib.run.store import REPO_ROOT, load_results, output_root, run_path
+from paperlib.run.results import load_results
+from paperlib.run.store import REPO_ROOT, output_root, run_path
 
 BOOK_DIR = REPO_ROOT / "book"
 # The cell whose narrative notebook opens each chapter: one that every profile's grid
@@ -25,8 +26,6 @@ REPRESENTATIVE = {
     "adversarial": "vgg16-elastic-c0.0001-s0",
     "attribution": "vgg16-elastic-c0.0001-s0",
 }
-# Checks executed at build time beside a chapter's results (notebooks/<name>.py).
-CHECKS = {"adversarial": ("deepfool_check",)}
 HIDDEN_TAGS = {"parameters", "injected-parameters"}  # shown collapsed in the book
 PAGE_WORKERS = 2  # results pages executed at once
 
@@ -42,10 +41,15 @@ def prepare_book(profile_name: str, book_dir: Path = BOOK_DIR) -> None:
     beside = _profiles_beside(profile.name)
     others = ",".join(beside[1:])
     for experiment in EXPERIMENTS:
-        _representative_page(profile.name, experiment, generated)
+        cell = representative_cell(profile.name, experiment)
+        _executed_page(profile.name, experiment, cell, generated / f"{experiment}_cell")
         pages.append((f"{experiment}_results", {"profile": profile.name, "others": others}))
-        pages += [(page, {"profile": profile.name}) for page in CHECKS.get(experiment, ())]
-        rows += _copy_all_runs(profile.name, experiment, generated)
+    # The checks ran as grid jobs: the book shows their executed notebooks, never runs them.
+    for check in CHECKS:
+        cell = load_grid(check, profile.name)[0].cell_id
+        _executed_page(profile.name, check, cell, generated / check)
+    for job in GRID_JOBS:
+        rows += _copy_all_runs(profile.name, job, generated)
     (generated / "runs.md").write_text(_runs_page(profile.name, rows))
     pages += [(name, {"profiles": ",".join(beside)}) for name in ("summary", "performance")]
     # The pages are independent and mostly kernel start-up, so two run at once.
@@ -81,21 +85,21 @@ def representative_cell(profile: str, experiment: str) -> str:
     return next((c for c in cells if "-elastic-" in c), cells[0])
 
 
-def _representative_page(profile: str, experiment: str, generated: Path) -> None:
-    """The chapter's walk-through: the representative cell's executed notebook.
+def _executed_page(profile: str, job: str, cell: str, target: Path) -> None:
+    """A grid cell's executed notebook as a page (``target`` without its suffix): a
+    chapter's walk-through, or a check.
 
-    If that cell failed or never ran, the chapter says so instead of breaking the build.
+    If that cell failed or never ran, the page says so instead of breaking the build.
     """
-    cell = representative_cell(profile, experiment)
-    path = run_path(profile, experiment, cell)
+    path = run_path(profile, job, cell)
     for source in (path, path.with_suffix(".failed.ipynb")):
         if source.exists():
-            _copy_run(source, generated / f"{experiment}_cell.ipynb", title=None)
+            _copy_run(source, target.with_suffix(".ipynb"), title=None)
             return
-    (generated / f"{experiment}_cell.md").write_text(
+    target.with_suffix(".md").write_text(
         f"# The {cell} cell did not run\n\nNo executed notebook exists for `{cell}` in the "
         f"`{profile}` profile. Run `python -m paperlib grid --profile {profile} "
-        f"--experiment {experiment}` (make book does), then rebuild the book.\n"
+        f"--experiment {job}` (make book does), then rebuild the book.\n"
     )
 
 

@@ -9,7 +9,7 @@ from paperlib.core.registry import ARCHITECTURES, PAPER_PENALTY
 from paperlib.core.settings import EligibilityConfig
 from paperlib.report.verdicts import Verdict
 from paperlib.run.profiles import load_grid
-from paperlib.run.store import load_results
+from paperlib.run.results import load_results
 
 # A regularized model "keeps its accuracy" when its clean accuracy is at most this far
 # below its base model's (mean over seeds; percentage points): the default of the
@@ -49,15 +49,16 @@ def run_table(results: list[dict]) -> pd.DataFrame:
 
 
 def grid_results(profile: str, experiment: str) -> tuple[list[dict], list[str]]:
-    """The results of the profile's current grid, and the cells that have none.
+    """The results of the profile's current grid, in the grid's order (the density grid:
+    by lambda, then seed), and the cells that have none.
 
     Result files of cells that are no longer in the grid (left by an older grid) are
     ignored, so they can never be mixed into a table.
     """
     expected = [cell.cell_id for cell in load_grid(experiment, profile)]
-    results = [r for r in load_results(profile, experiment) if r.get("cell") in expected]
-    done = {r["cell"] for r in results}
-    return results, [cell for cell in expected if cell not in done]
+    by_cell = {r["cell"]: r for r in load_results(profile, experiment)}
+    results = [by_cell[cell] for cell in expected if cell in by_cell]
+    return results, [cell for cell in expected if cell not in by_cell]
 
 
 def at_paper_strength(results: list[dict]) -> list[dict]:

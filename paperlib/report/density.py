@@ -93,8 +93,6 @@ def _collapsed_lambdas(results: list[dict], rules: EligibilityConfig) -> dict[fl
         by_lambda.setdefault(r["params"]["activity_l1"], []).append(r["metrics"])
     lost = {}
     for lam, runs in by_lambda.items():
-        if not all("predicted_counts" in m for m in runs):
-            continue  # results from before the counts were stored: accuracy alone
         counts = np.sum([m["predicted_counts"] for m in runs], axis=0)
         reason = collapse_reason(float(np.mean([m["test_accuracy"] for m in runs])), counts, rules)
         if reason:

@@ -13,16 +13,9 @@ from paperlib.core.registry import EXPERIMENTS
 from paperlib.report.common import grid_results
 from paperlib.run.plan import PlanError, plan
 from paperlib.run.profiles import load_profile
-from paperlib.run.store import REPO_ROOT
 
-BENCHMARKS_DIR = REPO_ROOT / "benchmarks" / "results"
 # Issue targets for the grids of each profile, seconds of wall time end to end.
 BUDGET_SECONDS = {"smoke": 5 * 60, "cpu": 30 * 60, "paper": 30 * 60}
-
-
-def load_benchmarks(folder: Path = BENCHMARKS_DIR) -> dict[str, dict]:
-    """Every benchmark report in ``folder``, by file stem (``cpu``, ``cuda``, ...)."""
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
 def hardware_table(reports: dict[str, dict]) -> pd.DataFrame:
@@ -68,7 +61,7 @@ def utilisation_table(reports: dict[str, dict], section: str) -> pd.DataFrame:
     return table.set_index(keys)[["per s (min-max)", "tflop_per_s", "% of bf16 peak"]].round(1)
 
 
-def load_recipe_probes(folder: Path = BENCHMARKS_DIR / "recipe") -> pd.DataFrame:
+def load_recipe_probes(folder: Path) -> pd.DataFrame:
     """``python -m benchmarks.recipe`` runs: accuracy after a given number of epochs."""
     rows = []
     for path in sorted(folder.glob("*.json")):
@@ -139,11 +132,12 @@ def stage_table(profiles: list[str]) -> pd.DataFrame:
     return table
 
 
-def plan_vs_measured(planned_for: dict[str, str | None]) -> pd.DataFrame:
-    """Each profile's plan (``paperlib.run.plan``) beside the time its grids took, per
-    experiment. A profile with results is planned for the device they record; one
-    without, for the device ``planned_for`` names (None: this machine). Measured time
-    is the cells' summed wall time divided by the cells the profile runs at once."""
+def plan_vs_measured(planned_for: dict[str, str | None], reports: dict) -> pd.DataFrame:
+    """Each profile's plan (``paperlib.run.plan``, at the rates in ``reports``) beside the
+    time its grids took, per experiment. A profile with results is planned for the device
+    they record; one without, for the device ``planned_for`` names (None: this machine).
+    Measured time is the cells' summed wall time divided by the cells the profile runs
+    at once."""
     measured = stage_table(list(planned_for))
     rows = []
     for profile, default in planned_for.items():
@@ -152,7 +146,7 @@ def plan_vs_measured(planned_for: dict[str, str | None]) -> pd.DataFrame:
         gpu = next((key for key in BF16_PEAK if device and key in device.lower()), None)
         gpu = gpu if len(done) else default
         try:
-            planned = plan(profile, gpu).groupby("experiment")["seconds"].sum()
+            planned = plan(profile, gpu, reports).groupby("experiment")["seconds"].sum()
         except PlanError:
             continue
         at_once = load_profile(profile).grid.workers or 1

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from paperlib.core.accel import as_input
 from paperlib.report.paper import SPARSE_DENSITY
 
 
@@ -97,7 +98,7 @@ def adversarial_examples(
     from paperlib.core.data import CLASSES
     from paperlib.core.metrics import predict
 
-    clean = images.float() / 255 if images.dtype == torch.uint8 else images
+    clean = as_input(images)
     before = predict(model, clean)
     n = len(clean)
     fig, axes = plt.subplots(

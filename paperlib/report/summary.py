@@ -7,17 +7,15 @@ import pandas as pd
 from paperlib.core.registry import EXPERIMENTS
 from paperlib.report import adversarial as adversarial_report
 from paperlib.report import attribution as attribution_report
+from paperlib.report.adversarial import adversarial_verdicts
+from paperlib.report.attribution import attribution_verdicts
 from paperlib.report.common import grid_results
 from paperlib.report.density import density_verdicts
 from paperlib.report.verdicts import Verdict
 from paperlib.run.profiles import load_profile
 
 JUDGES = dict(
-    zip(
-        EXPERIMENTS,
-        (density_verdicts, adversarial_report.verdicts, attribution_report.verdicts),
-        strict=True,
-    )
+    zip(EXPERIMENTS, (density_verdicts, adversarial_verdicts, attribution_verdicts), strict=True)
 )
 
 

@@ -34,12 +34,12 @@ from traitlets import CaselessStrEnum
 from paperlib.core.registry import EXECUTORS
 from paperlib.core.settings import ConfigError, as_dict
 from paperlib.run.profiles import cell_hash, load_grid, load_profile
+from paperlib.run.results import is_done
 from paperlib.run.splits import data_identity, load_profile_data
 from paperlib.run.store import (
     NOTEBOOKS_DIR,
     REPO_ROOT,
     claim,
-    is_done,
     live_claims,
     output_root,
     process_alive,
@@ -389,37 +389,32 @@ def _watch_slurm(cell_of: dict, first_job: tuple):
     """
     profile, experiment = first_job[0], first_job[1]
     pending, gone_since = dict(cell_of), {}
+
+    def failed(job, cell_id: str, err: Exception) -> CellOutcome:
+        failed_notebook = run_path(profile, experiment, cell_id).with_suffix(".failed.ipynb")
+        return _record_failure(cell_id, None, failed_notebook, err, traceback=job.paths.stderr)
+
     while pending:
         queued = _slurm_queue()
         for job, cell_id in list(pending.items()):
-            final = run_path(profile, experiment, cell_id)
             if job.paths.result_pickle.exists():
                 del pending[job]
                 try:
                     yield job.result()
                 except Exception as err:  # noqa: BLE001 - the task itself raised
-                    yield _record_failure(
-                        cell_id,
-                        None,
-                        final.with_suffix(".failed.ipynb"),
-                        err,
-                        traceback=job.paths.stderr,
-                    )
+                    yield failed(job, cell_id, err)
             elif queued is not None and job.job_id not in queued:
                 gone_since.setdefault(job, time.monotonic())
                 if time.monotonic() - gone_since[job] > SLURM_GRACE_S:
                     del pending[job]
                     state = _slurm_state(job.job_id) or "state unknown"
-                    err = RuntimeError(
-                        f"Slurm task {job.job_id} ended without a result ({state}); "
-                        f"its log: {job.paths.stderr}"
-                    )
-                    yield _record_failure(
+                    yield failed(
+                        job,
                         cell_id,
-                        None,
-                        final.with_suffix(".failed.ipynb"),
-                        err,
-                        traceback=job.paths.stderr,
+                        RuntimeError(
+                            f"Slurm task {job.job_id} ended without a result ({state}); "
+                            f"its log: {job.paths.stderr}"
+                        ),
                     )
         if pending:
             time.sleep(SLURM_POLL_S)

@@ -23,9 +23,7 @@ import pandas as pd
 from paperlib.core.cost import BF16_PEAK, forward_flops, gradient_flops
 from paperlib.core.settings import AdversarialConfig, AttributionConfig, DensityConfig
 from paperlib.run.profiles import load_grid, load_profile
-from paperlib.run.store import REPO_ROOT
 
-BENCHMARKS_DIR = REPO_ROOT / "benchmarks" / "results"
 DEFAULT_UTILISATION = 0.35  # of the bf16 peak, where no GPU run was measured
 # Kernel start, imports, data from the cache, writing results: a smoke density cell,
 # whose arithmetic is negligible, takes about 4 s on two CPU cores. Steps too small to
@@ -184,16 +182,18 @@ def sustained_rate(arch: str, device: str | None, reports: dict[str, dict]) -> t
     return peak * DEFAULT_UTILISATION, f"{DEFAULT_UTILISATION:.0%} of peak (not measured)"
 
 
-def load_reports(folder: Path = BENCHMARKS_DIR) -> dict[str, dict]:
+def load_reports(folder: Path) -> dict[str, dict]:
+    """Every ``make bench`` report in ``folder`` (``benchmarks/results``), by file stem
+    (``cpu``, ``cuda``, ...): the measured rates a plan uses and the Performance page shows."""
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
-def plan(profile_name: str, device: str | None = None) -> pd.DataFrame:
-    """Per experiment and stage: cells, TFLOPs and predicted seconds on one device.
+def plan(profile_name: str, device: str | None, reports: dict[str, dict]) -> pd.DataFrame:
+    """Per experiment and stage: cells, TFLOPs and predicted seconds on one device, at the
+    rates measured in ``reports`` (``load_reports``).
 
     The arithmetic of cells that run at once (the profile's ``grid.workers``) shares the
     device, so it adds up; their start-up, on the CPU, overlaps, so it divides."""
-    reports = load_reports()
     at_once = load_profile(profile_name).grid.workers or 1
     rows = []
     for cell_id, stage in profile_stages(profile_name):
@@ -229,16 +229,17 @@ def plan(profile_name: str, device: str | None = None) -> pd.DataFrame:
     return summary.reset_index(drop=True)
 
 
-def rate_sources(profile_name: str, device: str | None) -> dict[str, str]:
+def rate_sources(profile_name: str, device: str | None, reports: dict) -> dict[str, str]:
     """Where each architecture's sustained rate comes from."""
-    reports = load_reports()
     archs = {stage.arch for _, stage in profile_stages(profile_name)}
     return {arch: sustained_rate(arch, device, reports)[1] for arch in sorted(archs)}
 
 
-def format_plan(profile_name: str, device: str | None, workers_list=(1, 8)) -> str:
+def format_plan(
+    profile_name: str, device: str | None, reports: dict[str, dict], workers_list=(1, 8)
+) -> str:
     """The text ``python -m paperlib plan`` prints."""
-    table = plan(profile_name, device)
+    table = plan(profile_name, device, reports)
     where = device.upper() if device else f"this machine ({os.cpu_count()} cores)"
     lines = [f"plan for profile {profile_name!r} on {where}", ""]
     shown = table.assign(tflop=table["tflop"].round(1), seconds=table["seconds"].round(0))
@@ -253,6 +254,7 @@ def format_plan(profile_name: str, device: str | None, workers_list=(1, 8)) -> s
         lines.append(f"total on {workers} {label}: {total / workers / 60:.1f} min")
     lines.append("")
     lines += [
-        f"rate for {arch}: {source}" for arch, source in rate_sources(profile_name, device).items()
+        f"rate for {arch}: {source}"
+        for arch, source in rate_sources(profile_name, device, reports).items()
     ]
     return "\n".join(lines)

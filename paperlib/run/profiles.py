@@ -37,11 +37,12 @@ HASHED_SECTIONS = {
     "density": ("density",),
     "adversarial": ("adversarial", "testable"),  # the audit skips collapsed models
     "attribution": ("adversarial", "attribution"),
+    "deepfool_check": ("adversarial",),  # the base model and the attack's settings
 }
 
 
 def cell_hash(profile: Profile, experiment: str, cell: Any, data: str) -> str:
-    """Hash of everything that determines a cell's result; see ``store.is_done``.
+    """Hash of everything that determines a cell's result; see ``results.is_done``.
 
     ``data`` names the CIFAR-10 copy (``splits.data_identity``), so switching copies
     recomputes the grid.
@@ -114,7 +115,12 @@ def _merged(base: dict, changes: dict) -> dict:
 
 
 # Experiment 3 explains experiment 2's models, cell for cell: it has no grid of its own.
-GRID_OF = {"density": "density", "adversarial": "adversarial", "attribution": "adversarial"}
+GRID_OF = {
+    "density": "density",
+    "adversarial": "adversarial",
+    "attribution": "adversarial",
+    "deepfool_check": "deepfool_check",
+}
 
 
 def load_grid(experiment: str, profile: str | None = None) -> list[Any]:

@@ -9,6 +9,7 @@ import subprocess
 
 import torch
 
+from paperlib.run.splits import Splits
 from paperlib.run.store import REPO_ROOT
 
 PACKAGES = ("paperlib", "torch", "torchvision", "numpy", "captum", "torchattacks", "papermill")
@@ -45,9 +46,8 @@ def device_description(device: torch.device) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def provenance(
-    *, device: torch.device, seed: int, data_source: str, data_note: str, started: dt.datetime
-) -> dict:
+def provenance(*, device: torch.device, seed: int, splits: Splits, started: dt.datetime) -> dict:
+    """What produced a cell's result: code, packages, device, threads, seed, data, time."""
     finished = dt.datetime.now(dt.UTC)
     return {
         **git_state(),
@@ -57,8 +57,8 @@ def provenance(
         # between runs with the same count.
         "threads": torch.get_num_threads(),
         "seed": seed,
-        "data_source": data_source,
-        "data_note": data_note,
+        "data_source": splits.source,
+        "data_note": splits.note,
         "started_at": started.isoformat(timespec="seconds"),
         "wall_seconds": round((finished - started).total_seconds(), 1),
     }

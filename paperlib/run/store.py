@@ -82,14 +82,14 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    write_atomic(path, (json.dumps(_finite(obj), indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(path, (json.dumps(finite(obj), indent=1, sort_keys=True) + "\n").encode())
 
 
-def read_result(path: Path) -> dict | None:
-    """The result at ``path``, or None if it is missing or unreadable.
+def read_json(path: Path) -> dict | None:
+    """The JSON object at ``path``, or None if it is missing or unreadable.
 
     An unreadable (for example truncated) file is reported and left for a rerun to
-    replace; it is never returned.
+    replace; it is never returned. ``results.read_result`` adds the schema check.
     """
     if not path.exists():
         return None
@@ -99,22 +99,10 @@ def read_result(path: Path) -> dict | None:
             raise ValueError(f"expected a JSON object, got {type(result).__name__}")
     except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
         warnings.warn(
-            f"ignoring corrupt result {path} ({err}); the cell will be recomputed", stacklevel=2
+            f"ignoring corrupt file {path} ({err}); the cell will be recomputed", stacklevel=2
         )
         return None
     return result
-
-
-def is_done(path: Path, expected_hash: str) -> bool:
-    result = read_result(path)
-    return result is not None and result.get("config_hash") == expected_hash
-
-
-def load_results(profile: str, experiment: str) -> list[dict]:
-    """Every readable result of one experiment in one profile, in file-name order."""
-    folder = output_root() / "results" / safe_id(profile) / safe_id(experiment)
-    results = (read_result(p) for p in sorted(folder.glob("*.json")))
-    return [r for r in results if r is not None]
 
 
 # --- claiming a cell -------------------------------------------------------------------
@@ -209,12 +197,12 @@ def remove_stale_temporaries(folder: Path) -> int:
     return len(stale)
 
 
-def _finite(obj: Any) -> Any:
+def finite(obj: Any) -> Any:
     """JSON has no NaN or infinity: store them as None."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
+        return [finite(v) for v in obj]
     return obj

@@ -1,0 +1,113 @@
+"""The results format: one schema, one writer, one reader (paperlib.run.results)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from helpers import make_result
+
+from paperlib.core.registry import GRID_JOBS
+from paperlib.core.settings import make_cell
+from paperlib.run.profiles import cell_hash, load_profile
+from paperlib.run.results import (
+    METRICS,
+    PARTS,
+    ResultError,
+    cell_result,
+    check_result,
+    is_done,
+    load_results,
+    read_result,
+    write_result,
+)
+from paperlib.run.store import result_path, write_json
+
+DENSITY = {"activity_l1": 1e-5, "seed": 0}
+
+
+@pytest.fixture
+def out(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAPERLIB_OUTPUT", str(tmp_path))
+    return tmp_path
+
+
+def test_every_grid_job_has_a_schema():
+    assert set(PARTS) == set(METRICS) == set(GRID_JOBS)
+
+
+def test_the_writer_fills_identity_and_hash_and_reads_back_as_written(out):
+    profile = load_profile("smoke")
+    result = make_result("density", DENSITY, {"average_density": math.nan})
+    cell = make_cell("density", DENSITY)
+    assert result["cell"] == cell.cell_id and result["params"] == DENSITY
+    assert result["config_hash"] == cell_hash(profile, "density", cell, "synthetic")
+    assert result["metrics"]["average_density"] is None  # JSON has no NaN
+    path = write_result(result)
+    assert path == result_path("smoke", "density", cell.cell_id)
+    assert read_result(path) == result
+    assert is_done(path, result["config_hash"]) and not is_done(path, "0" * 16)
+    assert load_results("smoke", "density") == [result]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.pop("provenance"), "missing provenance"),
+        (lambda r: r.update(extra=1), "unknown extra"),
+        (lambda r: r["metrics"].pop("test_accuracy"), "metrics: missing test_accuracy"),
+        (lambda r: r["metrics"].update(accuracy=1), "metrics: unknown accuracy"),
+        (lambda r: r.update(experiment="robustness"), "unknown experiment 'robustness'"),
+        (lambda r: r.update(metrics=[]), "metrics must be a mapping"),
+    ],
+)
+def test_a_result_off_the_schema_is_refused_by_the_writer(out, change, message):
+    result = make_result("density", DENSITY, {})
+    change(result)
+    with pytest.raises(ResultError, match=message):
+        write_result(result)
+    assert not result_path("smoke", "density", "lambda-1e-05-s0").exists()
+
+
+def test_the_builder_refuses_a_part_the_experiment_does_not_have():
+    with pytest.raises(ResultError, match="unknown per_image"):
+        cell_result(
+            "density",
+            load_profile("smoke"),
+            make_cell("density", DENSITY),
+            "synthetic",
+            metrics=dict.fromkeys(METRICS["density"]),
+            provenance={},
+            settings={},
+            test_correct="",
+            history=[],
+            per_image={},
+        )
+
+
+def test_the_reader_skips_a_file_off_the_schema_and_the_grid_recomputes_it(out):
+    good = make_result("density", DENSITY, {})
+    write_result(good)
+    stale = {**make_result("density", {**DENSITY, "seed": 1}, {}), "metrics": {"old": 1}}
+    write_json(result_path("smoke", "density", stale["cell"]), stale)
+    with pytest.warns(UserWarning, match="lambda-1e-05-s1.json: metrics: missing"):
+        assert load_results("smoke", "density") == [good]
+    with pytest.warns(UserWarning, match="will be recomputed"):
+        assert not is_done(result_path("smoke", "density", stale["cell"]), stale["config_hash"])
+
+
+def test_results_load_in_file_name_order_and_a_truncated_file_is_left_out(out):
+    cells = ("lambda-1e-05-s0", "lambda-0.0-s0", "lambda-0.0001-s0")
+    for lam in (1e-5, 0.0, 1e-4):
+        write_result(make_result("density", {"activity_l1": lam, "seed": 0}, {}))
+    result_path("smoke", "density", "lambda-1e-06-s0").write_text('{"cell": ')
+    with pytest.warns(UserWarning, match="lambda-1e-06-s0.json"):
+        results = load_results("smoke", "density")
+    # in the order of the file names, not of lambda
+    assert [r["cell"] for r in results] == sorted(cells, key=lambda c: f"{c}.json")
+    assert load_results("smoke", "attribution") == []
+
+
+def test_check_result_names_where_it_looked():
+    with pytest.raises(ResultError, match="^some/file.json: expected a JSON object"):
+        check_result([], where="some/file.json")
