@@ -1,7 +1,8 @@
 """Measure our fast paths against plain baselines, in one run, on whatever device is here.
 
 Each section times our implementation and a straightforward baseline on the same
-inputs and prints the ratio. Speed is checked here, never in timed tests. Results go
+inputs (the median of five runs after a warm-up run; ``--quick`` runs once, to check
+the script) and prints the ratio. Speed is checked here, never in timed tests. Results go
 to ``benchmarks/results/<device>.json`` with the hardware they were measured on.
 """
 
@@ -11,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import torch
@@ -21,7 +21,12 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
-from benchmarks.throughput import REPEATS, bench_attack_throughput, bench_training_utilisation
+from benchmarks.throughput import (
+    REPEATS,
+    bench_attack_throughput,
+    bench_training_utilisation,
+    repeated,
+)
 from paperlib.core.accel import as_input
 from paperlib.core.attacks import deepfool
 from paperlib.core.attribution import occlusion_map
@@ -35,16 +40,6 @@ from paperlib.run.store import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("training", "deepfool", "occlusion", "utilisation", "attacks")
-
-
-def timed(fn) -> tuple[float, object]:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, out
 
 
 class PILImages(Dataset):
@@ -82,8 +77,9 @@ def baseline_epoch(model, loader, val_loader, device):
             torch.nn.functional.cross_entropy(model(x), y).item()
 
 
-def bench_training(data, width: float, device, n: int) -> list[dict]:
-    """One epoch of crop-and-flip training per architecture, ours against the baseline."""
+def bench_training(data, width: float, device, n: int, repeats: int) -> list[dict]:
+    """One epoch of crop-and-flip training per architecture, ours against the baseline
+    (the median of ``repeats`` epochs after a warm-up one, each)."""
     images, labels = data.train_images[:n], data.train_labels[:n]
     # A GPU baseline gets the loader workers a GPU user would give it; on a small CPU
     # machine, workers would only take cores away from the model.
@@ -93,7 +89,7 @@ def bench_training(data, width: float, device, n: int) -> list[dict]:
         seed_everything(0)
         ours_model = make_model(arch, width).to(device)
         objective = penalized_cross_entropy(make_penalty("base", 0.0))
-        ours, _ = timed(
+        ours = repeated(
             lambda m=ours_model, objective=objective: train(
                 m,
                 (images, labels),
@@ -106,8 +102,9 @@ def bench_training(data, width: float, device, n: int) -> list[dict]:
                 device=device,
                 augment=True,
                 progress=False,
-            )
-        )
+            ),
+            repeats,
+        )["median_s"]
         seed_everything(0)
         base_model = make_model(arch, width).to(device)
         loader, val_loader = (
@@ -123,9 +120,9 @@ def bench_training(data, width: float, device, n: int) -> list[dict]:
                 (images[:256], labels[:256], False, 1000),
             )
         )
-        base, _ = timed(
-            lambda m=base_model, a=loader, b=val_loader: baseline_epoch(m, a, b, device)
-        )
+        base = repeated(
+            lambda m=base_model, a=loader, b=val_loader: baseline_epoch(m, a, b, device), repeats
+        )["median_s"]
         rows.append(
             {
                 "arch": arch,
@@ -166,11 +163,14 @@ def success_rate(model, adversarial, images, labels) -> float:
     return fooled[right].float().mean().item()
 
 
-def bench_deepfool(model, images, labels) -> dict:
-    ours, adv = timed(lambda: deepfool(model, images, labels, steps=50, overshoot=0.02))
-    theirs, adv_ta = timed(
-        lambda: torchattacks.DeepFool(model, steps=50, overshoot=0.02)(images, labels)
-    )
+def bench_deepfool(model, images, labels, repeats: int) -> dict:
+    """Our batched DeepFool against torchattacks' (median seconds of ``repeats`` runs after
+    a warm-up one), and how many correctly classified images each fools."""
+    ours_attack = lambda: deepfool(model, images, labels, steps=50, overshoot=0.02)  # noqa: E731
+    theirs_attack = torchattacks.DeepFool(model, steps=50, overshoot=0.02)
+    ours = repeated(ours_attack, repeats)["median_s"]
+    theirs = repeated(lambda: theirs_attack(images, labels), repeats)["median_s"]
+    adv, adv_ta = ours_attack(), theirs_attack(images, labels)
     return {
         "images": len(images),
         "ours_s": ours,
@@ -181,13 +181,15 @@ def bench_deepfool(model, images, labels) -> dict:
     }
 
 
-def bench_occlusion(model, images) -> dict:
+def bench_occlusion(model, images, repeats: int) -> dict:
+    """Batched occlusion against captum's image by image (median of ``repeats`` runs)."""
     target = model(images).argmax(1)
-    ours, _ = timed(
-        lambda: occlusion_map(model, images, 4, 2, target=target, perturbations_per_eval=64)
-    )
+    ours = repeated(
+        lambda: occlusion_map(model, images, 4, 2, target=target, perturbations_per_eval=64),
+        repeats,
+    )["median_s"]
     occlusion = Occlusion(model)
-    per_image, _ = timed(
+    per_image = repeated(
         lambda: [
             occlusion.attribute(
                 x[None],
@@ -198,8 +200,9 @@ def bench_occlusion(model, images) -> dict:
                 perturbations_per_eval=1,
             )
             for x, t in zip(images, target, strict=True)
-        ]
-    )
+        ],
+        repeats,
+    )["median_s"]
     return {
         "images": len(images),
         "ours_s": ours,
@@ -239,25 +242,28 @@ def main() -> None:
         # A run of some sections updates them in the report of this device, keeping the rest.
         report = json.loads(path.read_text()) | report
     big = device.type == "cuda" and not args.quick
+    repeats = 1 if args.quick else REPEATS  # --quick checks the script, not speed
+    report["repeats"] = repeats
     for section in args.sections:
         if section == "training":
-            report[section] = bench_training(data, width, device, n)
+            report[section] = bench_training(data, width, device, n, repeats)
         elif section == "deepfool":
-            report[section] = bench_deepfool(*_trained_inputs(data, device, args.quick, 64))
+            inputs = _trained_inputs(data, device, args.quick, 64)
+            report[section] = bench_deepfool(*inputs, repeats)
         elif section == "occlusion":
             model, images, _ = _trained_inputs(data, device, args.quick, 16)
-            report[section] = bench_occlusion(model, images)
+            report[section] = bench_occlusion(model, images, repeats)
         elif section == "utilisation":
             report[section] = bench_training_utilisation(
                 device,
                 width,
                 n=8192 if big else 256,
                 batch_sizes=[128, 512] if big else [64],
-                repeats=1 if args.quick else REPEATS,  # --quick checks the script, not speed
+                repeats=repeats,
             )
         elif section == "attacks":
             report[section] = bench_attack_throughput(
-                device, width, n=500 if big else 16, repeats=1 if args.quick else REPEATS
+                device, width, n=500 if big else 16, repeats=repeats
             )
         _print_section(section, report[section])
         write_json(path, report)  # after every section: a run cut short keeps what finished
