@@ -115,7 +115,7 @@ class AdversarialConfig:
     val_size: int = field(default=5_000, metadata=_min(10))  # for the training curves
     test_size: int = field(default=10_000, metadata=_min(10))  # clean accuracy is measured here
     eval_size: int = field(default=500, metadata=_min(10))  # attacked: the first of test_size
-    adv_train_size: int = field(default=10_000, metadata=_min(10))  # crafted per attack
+    adv_train_size: int = field(default=5_000, metadata=_min(10))  # crafted per attack
     epochs: int = field(default=30, metadata=_min(1))
     finetune_epochs: int = field(default=5, metadata=_min(1))
     batch_size: int = field(default=128, metadata=_min(1))
