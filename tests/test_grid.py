@@ -4,11 +4,17 @@ import asyncio
 import json
 import re
 
+import nbformat
 import pytest
 from helpers import mark_done
 
 from paperlib.core.registry import ATTACKS
-from paperlib.report.book import REPRESENTATIVE, representative_cell
+from paperlib.report.book import (
+    REPRESENTATIVE,
+    _copy_all_runs,
+    _runs_page,
+    representative_cell,
+)
 from paperlib.run.grid import CellOutcome, _IPCKernelManager, run_grid
 from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
 from paperlib.run.results import load_results
@@ -141,3 +147,34 @@ def test_each_chapters_walk_through_cell_is_in_every_profiles_grid(profile):
         assert cell in {c.cell_id for c in load_grid(experiment, profile)}, (experiment, cell)
     if profile in ("smoke", "cpu"):  # the miniatures open on the same, weaker-penalty cells
         assert all(representative_cell(profile, e) == cell for e, cell in REPRESENTATIVE.items())
+
+
+def test_the_runs_appendix_shows_done_failed_and_missing_cells(smoke_env, tmp_path):
+    """A cell that failed keeps its executed notebook, under a title that says so; a cell
+    that never ran is listed without a page."""
+    done, failed, *missing = [c.cell_id for c in load_grid("density", "smoke")]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Density\ntext")])
+    for cell, suffix in ((done, ".ipynb"), (failed, ".failed.ipynb")):
+        path = run_path("smoke", "density", cell).with_suffix(suffix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, path)
+    generated = tmp_path / "generated"
+    (generated / "runs").mkdir(parents=True)
+
+    rows = {r["cell"]: r for r in _copy_all_runs("smoke", "density", generated)}
+
+    assert [rows[c]["status"] for c in (done, failed, *missing)] == (
+        ["done", "failed"] + ["missing"] * len(missing)
+    )
+    titles = {
+        c: nbformat.read(generated / "runs" / f"density-{c}.ipynb", 4).cells[0].source
+        for c in (done, failed)
+    }
+    assert titles[done].startswith(f"# Run: density, {done} (smoke)\ntext")
+    assert titles[failed].startswith(f"# Failed run: density, {failed} (smoke)")
+    assert sorted(p.stem for p in (generated / "runs").iterdir()) == sorted(
+        f"density-{c}" for c in (done, failed)
+    )
+    page = _runs_page("smoke", list(rows.values()))
+    assert f"{{doc}}`{failed} <runs/density-{failed}>` | failed" in page
+    assert f"| density | {missing[0]} | missing | – |" in page

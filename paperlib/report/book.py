@@ -110,20 +110,15 @@ def _copy_all_runs(profile: str, experiment: str, generated: Path) -> list[dict]
         source = run_path(profile, experiment, cell.cell_id)
         failed = source.with_suffix(".failed.ipynb")
         page = f"{experiment}-{cell.cell_id}"
-        if source.exists():
+        found = [(path, s) for path, s in ((source, "done"), (failed, "failed")) if path.exists()]
+        if found:
+            executed, status = found[0]
+            prefix = "Run" if status == "done" else "Failed run"
             _copy_run(
-                source,
+                executed,
                 generated / "runs" / f"{page}.ipynb",
-                title=f"Run: {experiment}, {cell.cell_id} ({profile})",
+                title=f"{prefix}: {experiment}, {cell.cell_id} ({profile})",
             )
-            status = "done"
-        elif failed.exists():
-            _copy_run(
-                failed,
-                generated / "runs" / f"{page}.ipynb",
-                title=f"Failed run: {experiment}, {cell.cell_id} ({profile})",
-            )
-            status = "failed"
         else:
             page, status = None, "missing"
         result = results.get(cell.cell_id, {})
