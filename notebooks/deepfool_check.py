@@ -63,7 +63,7 @@ device = default_device()
 data_id = data_identity(settings, data_path)
 data = load_profile_data(settings, data_path)
 splits = make_splits(
-    data, train_size=cfg.train_size, val_size=cfg.val_size, test_size=cfg.eval_size, seed=0
+    data, train_size=cfg.train_size, val_size=cfg.val_size, test_size=check.n_images, seed=0
 )
 
 # %% [markdown]
@@ -72,8 +72,8 @@ splits = make_splits(
 
 # %%
 model, _, _, reused = clean_trained_model(settings, cell, splits.train, splits.val, data_id, device)
-images = as_input(splits.test[0][: check.n_images], device)
-labels = splits.test[1][: check.n_images].to(device)
+images = as_input(splits.test[0], device)
+labels = splits.test[1].to(device)
 correct_before = int((predict(model, images) == labels.cpu()).sum())
 print(
     f"checkpoint {'reused' if reused else 'trained'}; {correct_before} of {len(images)} "

@@ -100,6 +100,12 @@ def test_smoke_grids_complete_with_sound_results(smoke_book, monkeypatch):
     explained = load_results("smoke", "attribution")
     assert len(explained) == len(cells) and all(r["checkpoint_reused"] for r in explained)
     assert {r["model_key"] for r in explained} == {r["model_key"] for r in adversarial}
+    # The DeepFool check attacks as many images as its cell id says.
+    (check,) = load_results("smoke", "deepfool_check")
+    (cell,) = load_grid("deepfool_check", "smoke")
+    assert check["metrics"]["images"] == cell.n_images
+    rows = check["metrics"]["implementations"]
+    assert [row["implementation"] for row in rows] == ["paperlib (batched)", "torchattacks"]
 
     # A rerun does nothing.
     assert {o.status for o in run_grid("smoke", "density", progress=False)} == {"skipped"}
