@@ -34,7 +34,7 @@ from IPython.display import Markdown, display
 from paperlib import (
     accuracy_kept,
     adversarial_verdicts,
-    at_paper_strength,
+    at_strength,
     audit_details,
     audit_table,
     clean_and_undefended,
@@ -140,7 +140,7 @@ fig = figure2(t1_white_box)
 # %% mystnb={"figure": {"caption": "Counterpart of the paper's Figure 3: VGG-16 training and validation accuracy and loss per epoch for each regularizer (log loss axis)."}}
 vgg = {
     r["params"]["regularizer"]: r["history"]
-    for r in at_paper_strength(results)
+    for r in at_strength(results)
     if r["params"]["arch"] == "vgg16" and r["params"]["seed"] == 0
 }
 fig = figure3(vgg) if vgg else display(Markdown("No VGG-16 cells in this profile's grid."))

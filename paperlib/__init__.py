@@ -71,7 +71,7 @@ from paperlib.report.attribution import (
     table2,
     table2_beside,
 )
-from paperlib.report.common import at_paper_strength, grid_results, run_table, verdict_table
+from paperlib.report.common import at_strength, grid_results, run_table, verdict_table
 from paperlib.report.density import density_beside, density_display, density_table, density_verdicts
 from paperlib.report.performance import (
     hardware_table,
@@ -96,7 +96,13 @@ from paperlib.report.plots import (
     sweep_figure,
     training_curves,
 )
-from paperlib.report.summary import audit_summary, claims_table, run_facts, strength_table
+from paperlib.report.summary import (
+    audit_summary,
+    claims_table,
+    run_facts,
+    strength_table,
+    verdicts_by_strength,
+)
 from paperlib.report.verdicts import collapse_reason
 from paperlib.run.checkpoints import clean_trained_model
 from paperlib.run.plan import load_reports
@@ -114,7 +120,7 @@ __all__ = [
     "adversarial_verdicts",
     "as_dict",
     "as_input",
-    "at_paper_strength",
+    "at_strength",
     "ATTACKS",
     "attribution_verdicts",
     "audit_details",
@@ -195,6 +201,7 @@ __all__ = [
     "stage_table",
     "stratified_indices",
     "strength_table",
+    "verdicts_by_strength",
     "strongest_kept",
     "sweep_figure",
     "table1",

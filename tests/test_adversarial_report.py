@@ -32,7 +32,7 @@ from paperlib.report.adversarial import (
     table1_display,
     val_loss_rise,
 )
-from paperlib.report.paper import TABLE1
+from paperlib.report.paper import CLAIMS, TABLE1
 from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
 # --- fake results, shaped like notebooks/adversarial.py's `result` --------------------
@@ -270,8 +270,8 @@ def test_clean_and_undefended_lists_each_run_in_percent():
 # --- the verdicts ---------------------------------------------------------------------
 
 
-def _verdict(results: list[dict], claim: str):
-    by_claim = {v.claim: v for v in adversarial_verdicts(results)}
+def _verdict(results: list[dict], claim: str, **kwargs):
+    by_claim = {v.claim: v for v in adversarial_verdicts(results, **kwargs)}
     assert list(by_claim) == [
         "regularization-helps",
         "elastic-most-consistent",
@@ -293,6 +293,30 @@ def test_regularization_helps_is_reproduced_when_all_27_comparisons_are_clear_ga
     assert verdict.verdict == REPRODUCED
     assert "27 testable comparison(s)" in verdict.evidence
     assert "27 significant gain(s), 0 significant loss(es)" in verdict.evidence
+
+
+def test_each_penalty_strength_is_judged_on_its_own_cells():
+    """Collapsed models at the paper's c leave its claims not testable; the same grid's
+    weaker strength, whose models learned and gained, still answers them."""
+    base = [_result(a, "base", defended=0.2) for a in ARCHITECTURES]
+    collapsed = [
+        _result(a, r, defended=0.1, clean=0.1, collapsed=True)
+        for a in ARCHITECTURES
+        for r in REGULARIZERS[1:]
+    ]
+    learned = [
+        _result(a, r, defended=0.6, penalty=1e-4) for a in ARCHITECTURES for r in REGULARIZERS[1:]
+    ]
+    results = base + collapsed + learned
+
+    def verdict(**kwargs):
+        found = adversarial_verdicts(results, **kwargs)
+        return next(v for v in found if v.claim == "regularization-helps")
+
+    assert verdict().verdict == NOT_TESTABLE
+    weaker = verdict(penalty=1e-4)
+    assert weaker.verdict == REPRODUCED
+    assert "27 significant gain(s)" in weaker.evidence
 
 
 def test_regularization_helps_is_not_reproduced_when_all_comparisons_are_clear_losses():
@@ -381,7 +405,7 @@ def test_convergence_verdict_follows_the_vgg_curves():
     assert _verdict(same, "regularized-converge-slower").verdict == INCONCLUSIVE
 
 
-def test_same_accuracy_slower_is_judged_per_architecture_and_strength():
+def test_same_accuracy_slower_is_judged_per_architecture_at_each_strength():
     slower = [
         _result(arch, reg, history=FAST if reg == "base" else SLOW, penalty=c)
         for arch in ARCHITECTURES
@@ -389,13 +413,15 @@ def test_same_accuracy_slower_is_judged_per_architecture_and_strength():
     ]
     table = convergence_table(slower)
     assert len(table) == 9 and set(table.verdict) == {REPRODUCED}
-    assert _verdict(slower, "same-accuracy-slower").verdict == REPRODUCED
-    # One strength where a model collapses breaks "all models reach the same accuracy".
+    assert _verdict(slower, "same-accuracy-slower", penalty=1e-4).verdict == REPRODUCED
+    # A model that collapses at one strength breaks "all models reach the same accuracy"
+    # there, and only there.
     broken = [*slower, _result("vgg16", "l1", penalty=0.01, clean=0.1, collapsed=True)]
     table = convergence_table(broken).set_index(["arch", "regularizer", "penalty"])
     assert table.loc[("vgg16", "l1", 0.01), "verdict"] == NOT_REPRODUCED
     assert "collapsed: one class" in table.loc[("vgg16", "l1", 0.01), "why"]
     assert _verdict(broken, "same-accuracy-slower").verdict == NOT_REPRODUCED
+    assert _verdict(broken, "same-accuracy-slower", penalty=1e-4).verdict == REPRODUCED
 
 
 def test_curve_verdicts_are_inconclusive_without_the_vgg_cells():
@@ -522,6 +548,20 @@ def test_summary_strength_table_reads_the_profiles_grid(smoke_env):
     assert row["strongest c within the margin"] == 1e-4
     assert list(table.index.get_level_values("profile").unique()) == ["smoke"]
     assert strength_table(["cpu"]).empty
+
+
+def test_summary_judges_every_claim_at_every_strength_the_profile_ran(smoke_env):
+    from paperlib.report.summary import verdicts_by_strength
+    from paperlib.run.results import write_result
+
+    write_result(_result("vgg16", "base", defended=0.2))
+    for reg in REGULARIZERS[1:]:
+        write_result(_result("vgg16", reg, defended=0.1, clean=0.1, collapsed=True))
+        write_result(_result("vgg16", reg, defended=0.6, penalty=1e-4))
+    table = verdicts_by_strength(["smoke", "cpu"]).set_index("claim")  # cpu: no results
+    assert list(table.columns) == ["smoke, c = 0.01 (the paper's)", "smoke, c = 0.0001"]
+    helps = table.loc[CLAIMS["regularization-helps"][1]]
+    assert helps.tolist() == [NOT_TESTABLE, REPRODUCED]
 
 
 # --- the two readings, and DeepFool's rho ---------------------------------------------

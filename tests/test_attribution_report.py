@@ -174,3 +174,21 @@ def test_a_comparison_uses_only_images_with_informative_maps_in_both():
         if r["params"]["regularizer"] == "l1":
             r["per_image"]["occlusion_ssd"][: N_IMAGES // 2] = [None] * (N_IMAGES // 2)
     assert _by_claim(results)["l1-stablest-occlusion"] == NOT_REPRODUCED
+
+
+def test_each_penalty_strength_is_judged_on_its_own_cells():
+    """The paper's c judges its own cells only; a weaker strength's cells, with steadier
+    maps, answer the same claims at that strength."""
+    steady = dict(base=2.0, l1=1.0, l2=1.0, elastic=1.0)
+    results = _grid(dict.fromkeys(REGULARIZERS, 1.0), dict.fromkeys(REGULARIZERS, 2.0))
+    weaker = [r for r in _grid(dict.fromkeys(REGULARIZERS, 1.0), steady) if r["params"]["penalty"]]
+    for r in weaker:
+        r["params"]["penalty"] = 1e-4
+    claim = "regularized-stabler-gradcam"
+    judged = {
+        c: next(v for v in attribution_verdicts(results + weaker, penalty=c) if v.claim == claim)
+        for c in (0.01, 1e-4)
+    }
+    assert judged[0.01].verdict == INCONCLUSIVE  # no difference at the paper's strength
+    assert judged[1e-4].verdict == REPRODUCED
+    assert "base 2.00, l1 1.00" in judged[1e-4].evidence

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 
 from paperlib.core.audit import CHECKS
-from paperlib.core.registry import ATTACKS, REGULARIZERS
+from paperlib.core.registry import ATTACKS, PAPER_PENALTY, REGULARIZERS
 from paperlib.core.settings import EligibilityConfig
 from paperlib.core.stats import unpack_bits
-from paperlib.report.common import ACCURACY_KEPT, architectures_in, at_paper_strength, rounded
+from paperlib.report.common import ACCURACY_KEPT, architectures_in, at_strength, rounded
 from paperlib.report.paper import CLAIMS, TABLE1
 from paperlib.report.verdicts import (
     DEFAULT_RULES,
@@ -65,7 +65,7 @@ def table1(
     paper's value, one row per architecture x regularizer x attack (percent), for the
     cells at the paper's penalty strength, in one of the ``READINGS``. ``untestable``
     says why a model may not decide a claim ("" when it may)."""
-    results = at_paper_strength(results)
+    results = at_strength(results)
     rows = []
     for arch in architectures_in(results):
         for reg in REGULARIZERS:
@@ -224,17 +224,21 @@ def why_untestable(results: list[dict], arch: str, reg: str, rules: EligibilityC
 
 
 def _comparisons(
-    results: list[dict], reading: str = "transfer", rules: EligibilityConfig = DEFAULT_RULES
+    results: list[dict],
+    reading: str = "transfer",
+    rules: EligibilityConfig = DEFAULT_RULES,
+    penalty: float = PAPER_PENALTY,
 ) -> list[dict]:
-    """Paired (same images) differences of each regularizer against base, at the paper's
-    penalty strength, in one of the ``READINGS``; the family of the claim that
-    regularization helps, judged by ``verdicts.outcomes`` (Holm over the family).
+    """Paired (same images) differences of each regularizer against base, at penalty
+    strength ``penalty`` (the paper's by default), in one of the ``READINGS``; the family
+    of the claim that regularization helps, judged by ``verdicts.outcomes`` (Holm over
+    the family).
 
     A comparison with a model that is not testable (``why_untestable``) is "not
     testable", whatever its interval: a model that learned little keeps a chance-level
     share of images under any attack, which says nothing about robustness.
     """
-    results = at_paper_strength(results)
+    results = at_strength(results, penalty)
     out = []
     for arch in architectures_in(results):
         for attack in ATTACKS:
@@ -278,9 +282,12 @@ def comparisons_table(
 
 
 def adversarial_verdicts(
-    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES
+    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES, penalty: float = PAPER_PENALTY
 ) -> list[Verdict]:
-    comparisons = _comparisons(results, rules=rules)
+    """The claims of experiment 2, judged on the base models and the regularized ones at
+    penalty strength ``penalty`` (the paper's by default)."""
+    results = at_strength(results, penalty)
+    comparisons = _comparisons(results, rules=rules, penalty=penalty)
     return [
         _helps(comparisons),
         _elastic_most_consistent(comparisons),
@@ -358,8 +365,8 @@ def _elastic_most_consistent(comparisons: list[dict]) -> Verdict:
 
 
 def _vgg_histories(results: list[dict]) -> dict[str, list[list[dict]]]:
-    """VGG-16's clean training curves per regularizer, at the paper's strength."""
-    vgg = [r for r in at_paper_strength(results) if r["params"]["arch"] == "vgg16"]
+    """VGG-16's clean training curves per regularizer (``results`` at one strength)."""
+    vgg = [r for r in results if r["params"]["arch"] == "vgg16"]
     return {
         reg: [r["history"] for r in vgg if r["params"]["regularizer"] == reg]
         for reg in REGULARIZERS
@@ -385,8 +392,7 @@ def _convergence(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) 
         return Verdict(
             "regularized-converge-slower", where, statement, "VGG-16 cells missing", INCONCLUSIVE
         )
-    paper = at_paper_strength(results)
-    lost = {r: why_untestable(paper, "vgg16", r, rules) for r in REGULARIZERS[1:]}
+    lost = {r: why_untestable(results, "vgg16", r, rules) for r in REGULARIZERS[1:]}
     lost = {r: why for r, why in lost.items() if why}
     if lost:
         # The claim says all models reach the same accuracy, only later: these did not.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.core.registry import REGULARIZERS
+from paperlib.core.registry import PAPER_PENALTY, REGULARIZERS
 from paperlib.core.settings import EligibilityConfig
-from paperlib.report.common import architectures_in, at_paper_strength, rounded
+from paperlib.report.common import architectures_in, at_strength, rounded
 from paperlib.report.paper import CLAIMS, TABLE2
 from paperlib.report.verdicts import (
     DEFAULT_RULES,
@@ -23,9 +23,11 @@ from paperlib.report.verdicts import (
 METHODS = {"occlusion": "occlusion_ssd", "gradcam": "gradcam_ssd"}
 
 
-def pooled(results: list[dict], reg: str, key: str) -> np.ndarray | None:
-    """Per-image values of one regularizer at the paper's strength, averaged over
-    architectures and seeds.
+def pooled(
+    results: list[dict], reg: str, key: str, penalty: float = PAPER_PENALTY
+) -> np.ndarray | None:
+    """Per-image values of one regularizer at penalty strength ``penalty`` (the paper's
+    by default), averaged over architectures and seeds.
 
     Every cell saw the same images, so the average is taken image by image. None when
     an architecture of the grid has no cell of ``reg``, so that a partial grid never
@@ -34,7 +36,7 @@ def pooled(results: list[dict], reg: str, key: str) -> np.ndarray | None:
     Images whose maps were flat in a cell (stored as None) are averaged over the other
     cells, and stay NaN where every cell left them out.
     """
-    results = at_paper_strength(results)
+    results = at_strength(results, penalty)
     runs = [r for r in results if r["params"]["regularizer"] == reg]
     if not runs or {r["params"]["arch"] for r in runs} != set(architectures_in(results)):
         return None
@@ -114,10 +116,10 @@ def per_architecture(results: list[dict]) -> pd.DataFrame:
     return rounded(pd.DataFrame(rows), 3)
 
 
-def _evidence(results, key: str) -> str:
+def _evidence(results, key: str, penalty: float = PAPER_PENALTY) -> str:
     parts = []
     for reg in REGULARIZERS:
-        values = pooled(results, reg, key)
+        values = pooled(results, reg, key, penalty)
         if values is None:
             parts.append(f"{reg} missing")
         elif np.isnan(values).all():
@@ -127,12 +129,14 @@ def _evidence(results, key: str) -> str:
     return "mean SSD: " + ", ".join(parts)
 
 
-def untestable(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) -> list[str]:
-    """Why models at the paper's strength may not decide a claim, one line per
-    architecture and regularizer that is not testable (``verdicts.untestable_reason``;
-    base models only when collapsed). A model that predicts one class has constant
-    maps, whose SSD is 0 however unstable the model is."""
-    results = at_paper_strength(results)
+def untestable(
+    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES, penalty: float = PAPER_PENALTY
+) -> list[str]:
+    """Why models at penalty strength ``penalty`` (the paper's by default) may not decide
+    a claim, one line per architecture and regularizer that is not testable
+    (``verdicts.untestable_reason``; base models only when collapsed). A model that
+    predicts one class has constant maps, whose SSD is 0 however unstable the model is."""
+    results = at_strength(results, penalty)
 
     def state(arch, reg):
         runs = [
@@ -171,15 +175,16 @@ STABILITY_CLAIMS = {
 
 
 def attribution_verdicts(
-    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES
+    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES, penalty: float = PAPER_PENALTY
 ) -> list[Verdict]:
-    """Each claim compares regularizers with each other (or with base), so a single
+    """The claims of experiment 3 at penalty strength ``penalty`` (the paper's by
+    default). Each compares regularizers with each other (or with base), so a single
     untestable model makes all three not testable."""
-    lost = untestable(results, rules)
+    lost = untestable(results, rules, penalty)
 
     def evidence(pairs):
         methods = dict.fromkeys(method for method, _, _ in pairs)
-        return "; ".join(f"{m}: {_evidence(results, METHODS[m])}" for m in methods)
+        return "; ".join(f"{m}: {_evidence(results, METHODS[m], penalty)}" for m in methods)
 
     if lost:
         reason = f"not testable: {'; '.join(lost)}. "
@@ -187,14 +192,15 @@ def attribution_verdicts(
             Verdict(
                 claim,
                 *CLAIMS[claim],
-                reason + _evidence(results, METHODS[pairs[0][0]]),
+                reason + _evidence(results, METHODS[pairs[0][0]], penalty),
                 NOT_TESTABLE,
             )
             for claim, pairs in STABILITY_CLAIMS.items()
         ]
 
     def ours(method: str, model: str, rival: str) -> dict | None:
-        a, b = pooled(results, model, METHODS[method]), pooled(results, rival, METHODS[method])
+        key = METHODS[method]
+        a, b = pooled(results, model, key, penalty), pooled(results, rival, key, penalty)
         if a is None or b is None:
             return None
         both = ~np.isnan(a) & ~np.isnan(b)  # images with informative maps in both

@@ -61,13 +61,20 @@ def grid_results(profile: str, experiment: str) -> tuple[list[dict], list[str]]:
     return results, [cell for cell in expected if cell not in by_cell]
 
 
-def at_paper_strength(results: list[dict]) -> list[dict]:
-    """The cells the paper's tables describe: base, and every penalty at the paper's c."""
+def at_strength(results: list[dict], penalty: float = PAPER_PENALTY) -> list[dict]:
+    """The base cells and every regularized cell at penalty strength ``penalty``: by
+    default the paper's c, the cells its tables describe."""
     return [
         r
         for r in results
-        if r["params"]["regularizer"] == "base" or r["params"]["penalty"] == PAPER_PENALTY
+        if r["params"]["regularizer"] == "base" or r["params"]["penalty"] == penalty
     ]
+
+
+def penalties_in(results: list[dict]) -> list[float]:
+    """The penalty strengths of the regularized cells, strongest first."""
+    found = {r["params"]["penalty"] for r in results if r["params"]["regularizer"] != "base"}
+    return sorted(found, reverse=True)
 
 
 def rounded(table: pd.DataFrame, digits: int) -> pd.DataFrame:

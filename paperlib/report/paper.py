@@ -75,7 +75,7 @@ CLAIMS = {
     "same-accuracy-slower": (
         "Sec. 4.2",
         "All models reach about the same accuracy; the regularized ones only converge "
-        "more slowly (every architecture and penalty strength we run).",
+        "more slowly (every architecture, at the penalty strength judged).",
     ),
     "regularized-converge-slower": (
         "Figure 3, Sec. 4.2",

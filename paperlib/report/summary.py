@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from paperlib.core.registry import EXPERIMENTS
+from paperlib.core.registry import EXPERIMENTS, PAPER_PENALTY
 from paperlib.report import adversarial as adversarial_report
 from paperlib.report import attribution as attribution_report
 from paperlib.report.adversarial import adversarial_verdicts
 from paperlib.report.attribution import attribution_verdicts
-from paperlib.report.common import grid_results
+from paperlib.report.common import grid_results, penalties_in
 from paperlib.report.density import density_verdicts
 from paperlib.report.verdicts import Verdict
 from paperlib.run.profiles import load_profile
@@ -28,6 +28,27 @@ def all_verdicts(profile: str) -> list[Verdict]:
         if results:
             verdicts += judge(results, rules)
     return verdicts
+
+
+def verdicts_by_strength(profiles: list[str]) -> pd.DataFrame:
+    """The claims of experiments 2 and 3 judged at every penalty strength each profile
+    ran, one column per profile and strength (the paper's c marked): at the paper's
+    c some models stop learning and their claims are not testable, while a weaker
+    strength may still answer the question the paper asks."""
+    rows: dict[str, dict] = {}
+    for profile in profiles:
+        rules = load_profile(profile).testable
+        adversarial, _ = grid_results(profile, "adversarial")
+        attribution, _ = grid_results(profile, "attribution")
+        for c in penalties_in(adversarial):
+            found = adversarial_verdicts(adversarial, rules, penalty=c)
+            if attribution:
+                found += attribution_verdicts(attribution, rules, penalty=c)
+            mark = " (the paper's)" if c == PAPER_PENALTY else ""
+            for v in found:
+                row = rows.setdefault(v.claim, {"claim": v.statement})
+                row[f"{profile}, c = {c:g}{mark}"] = v.verdict
+    return pd.DataFrame(list(rows.values()))
 
 
 def paper_verdicts() -> dict[str, Verdict]:
