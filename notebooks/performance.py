@@ -125,7 +125,9 @@ recipes if not recipes.empty else Markdown("No recipe probe yet.")
 # `make plan PROFILE=… [DEVICE=h100]` predicts a profile's cost before it runs: the
 # FLOPs of every stage of every cell, counted from the profile's sizes, over the rate
 # `make bench` measured for our training loop on that device (35 % of the bf16 peak
-# where no GPU was measured), plus a start-up cost per cell. Attacks that stop early
+# where no GPU was measured), plus a start-up cost per cell; on a GPU every optimizer
+# step costs at least a few milliseconds, which is what a small model's training time is
+# made of. Attacks that stop early
 # (DeepFool, AutoAttack's later components) enter with stated assumptions
 # (`paperlib/run/plan.py`). Here is each profile's plan, for the device its results were
 # measured on, beside the time its cells took (summed, divided by the cells it runs at

@@ -6,11 +6,12 @@ import pytest
 
 from paperlib.__main__ import main
 from paperlib.core.cost import forward_flops, gradient_flops
-from paperlib.core.registry import EXPERIMENTS
+from paperlib.core.registry import ARCHITECTURES, EXPERIMENTS
 from paperlib.core.settings import DensityConfig
 from paperlib.run.plan import (
     CELL_OVERHEAD_S,
     DEFAULT_UTILISATION,
+    GPU_STEP_FLOOR_S,
     PlanError,
     adversarial_stages,
     density_stages,
@@ -27,6 +28,26 @@ def test_density_stages_count_every_pass_of_a_cell():
     f = forward_flops("single_layer")
     assert training.flops == 2 * 100 * 3 * f + 2 * 10 * f
     assert evaluation.flops == (2 * 20 + 100) * f
+
+
+def test_small_steps_on_a_gpu_cost_at_least_the_step_floor():
+    """A paper density cell does under a second of arithmetic in 3,520 steps, yet took
+    about 19 s on an H200: on a GPU each step costs at least the floor; on a CPU the
+    arithmetic alone sets the time."""
+    cfg = load_profile("paper").density
+    (training,) = [s for s in density_stages(cfg) if s.stage == "training"]
+    assert training.steps == cfg.epochs * -(-cfg.train_size // cfg.batch_size) == 3520
+    cells = len(load_grid("density", "paper"))
+    gpu = plan("paper", "h100", {}).set_index(["experiment", "stage"])
+    assert gpu.loc[("density", "training"), "seconds"] == pytest.approx(
+        cells * 3520 * GPU_STEP_FLOOR_S
+    )
+    rows = [{"arch": a, "tflop_per_s": 1.0} for a in ("single_layer", *ARCHITECTURES)]
+    on_cpu = plan("paper", None, {"cpu": {"device": "cpu", "utilisation": rows}})
+    on_cpu = on_cpu.set_index(["experiment", "stage"])
+    assert on_cpu.loc[("density", "training"), "seconds"] == pytest.approx(
+        cells * training.flops / 1e12
+    )
 
 
 def test_adversarial_training_and_crafting_follow_the_profile_sizes():

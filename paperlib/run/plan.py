@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from math import ceil
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +31,11 @@ DEFAULT_UTILISATION = 0.35  # of the bf16 peak, where no GPU run was measured
 # fill a GPU cost more than their FLOPs say (a paper density cell took 19.5 s on an
 # H200); the Performance page shows the plan beside what was measured.
 CELL_OVERHEAD_S = 5.0
+# A training step on a GPU costs at least this long, however little arithmetic it does:
+# kernel launches, the optimizer and the loader's bookkeeping. A paper density cell
+# (3,520 steps of a single-layer model, under a second of arithmetic) took 18.4-20.0 s on
+# an H200, start-up included: about 4 ms a step. On a CPU, arithmetic dominates.
+GPU_STEP_FLOOR_S = 0.004
 # Assumptions about attacks that stop early (on models that have not been made robust):
 DEEPFOOL_STEPS = 3  # DeepFool steps per image until the label flips
 SURVIVING = 0.1  # share of images left for AutoAttack's components after APGD-CE
@@ -48,6 +54,7 @@ class Stage:
     width: float
     forward: float  # forward passes of one image
     gradient: float  # forward and backward passes of one image
+    steps: float = 0.0  # optimizer steps (each at least GPU_STEP_FLOOR_S on a GPU)
 
     @property
     def flops(self) -> float:
@@ -57,11 +64,16 @@ class Stage:
 
 
 def density_stages(cfg: DensityConfig) -> list[Stage]:
-    def stage(name, forward=0.0, gradient=0.0):
-        return Stage("density", name, "single_layer", 1.0, forward, gradient)
+    def stage(name, forward=0.0, gradient=0.0, steps=0.0):
+        return Stage("density", name, "single_layer", 1.0, forward, gradient, steps)
 
     return [
-        stage("training", forward=cfg.epochs * cfg.val_size, gradient=cfg.epochs * cfg.train_size),
+        stage(
+            "training",
+            forward=cfg.epochs * cfg.val_size,
+            gradient=cfg.epochs * cfg.train_size,
+            steps=cfg.epochs * ceil(cfg.train_size / cfg.batch_size),
+        ),
         stage("evaluation", forward=2 * cfg.test_size + cfg.train_size),
     ]
 
@@ -91,8 +103,8 @@ def adversarial_stages(cfg: AdversarialConfig, arch: str) -> list[Stage]:
     square = SURVIVING * a.square_queries if "square" in a.autoattack else 0.0
     radii = len({*cfg.sweep_eps, cfg.standard_eps})
 
-    def stage(name, forward=0.0, gradient=0.0):
-        return Stage("adversarial", name, arch, width, forward, gradient)
+    def stage(name, forward=0.0, gradient=0.0, steps=0.0):
+        return Stage("adversarial", name, arch, width, forward, gradient, steps)
 
     mixed = 2 * cfg.adv_train_size  # clean images and their adversarial versions
     return [
@@ -100,6 +112,7 @@ def adversarial_stages(cfg: AdversarialConfig, arch: str) -> list[Stage]:
             "training",
             forward=cfg.epochs * cfg.val_size,
             gradient=cfg.epochs * cfg.train_size,
+            steps=cfg.epochs * ceil(cfg.train_size / cfg.batch_size),
         ),
         stage("clean evaluation", forward=2 * cfg.test_size + n),
         stage("attacks on the clean model", gradient=n * per_attack),
@@ -108,6 +121,7 @@ def adversarial_stages(cfg: AdversarialConfig, arch: str) -> list[Stage]:
             "fine-tuning",
             forward=3 * cfg.finetune_epochs * cfg.val_size,
             gradient=3 * cfg.finetune_epochs * mixed,
+            steps=3 * cfg.finetune_epochs * ceil(mixed / cfg.batch_size),
         ),
         # every fine-tuned model against every attack, white-box, plus the transfer images
         stage("cross-attack matrix", forward=9 * n, gradient=3 * n * per_attack),
@@ -193,8 +207,10 @@ def plan(profile_name: str, device: str | None, reports: dict[str, dict]) -> pd.
     rates measured in ``reports`` (``load_reports``).
 
     The arithmetic of cells that run at once (the profile's ``grid.workers``) shares the
-    device, so it adds up; their start-up, on the CPU, overlaps, so it divides."""
+    device, so it adds up; their start-up, on the CPU, overlaps, so it divides. On a GPU
+    a stage takes at least ``GPU_STEP_FLOOR_S`` per optimizer step."""
     at_once = load_profile(profile_name).grid.workers or 1
+    floor = GPU_STEP_FLOOR_S if device else 0.0
     rows = []
     for cell_id, stage in profile_stages(profile_name):
         rate, source = sustained_rate(stage.arch, device, reports)
@@ -205,7 +221,7 @@ def plan(profile_name: str, device: str | None, reports: dict[str, dict]) -> pd.
                 "cell": cell_id,
                 "arch": stage.arch,
                 "tflop": stage.flops / 1e12,
-                "seconds": stage.flops / rate,
+                "seconds": max(stage.flops / rate, stage.steps * floor),
                 "rate": source,
             }
         )
