@@ -68,15 +68,21 @@ def test_augmentation_rejects_an_unbatched_image(bad):
         random_crop_flip(bad, torch.Generator())
 
 
-def test_on_a_cpu_the_device_switches_change_nothing():
+def test_on_a_cpu_only_the_layout_changes():
+    """Channels-last on the CPU too (faster convolutions), the same values, float32."""
     model = nn.Conv2d(3, 4, 3)
     before = model.weight.clone()
-    assert place(model, torch.device("cpu")) is model
-    assert model.weight.is_contiguous() and torch.equal(model.weight, before)
     x = as_input(_batch())
-    assert x.dtype == torch.float32 and x.is_contiguous() and 0 <= x.min() <= x.max() <= 1
+    expected = model(x.contiguous())
+    assert place(model, torch.device("cpu")) is model
+    assert model.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(model.weight, before)
+    assert x.dtype == torch.float32 and 0 <= x.min() <= x.max() <= 1
+    assert x.is_contiguous(memory_format=torch.channels_last)
     with autocast(torch.device("cpu")):
-        assert model(x).dtype == torch.float32  # no reduced precision off CUDA
+        out = model(x)
+    assert out.dtype == torch.float32  # no reduced precision off CUDA
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
 
 
 def _small_cnn() -> nn.Module:
