@@ -73,7 +73,9 @@ def test_forward_is_classify_of_features():
     with torch.no_grad():
         assert torch.equal(model(x), model.classify(model.features(x)))
         hidden = model.features(x)
-        by_hand = hidden.flatten(1) @ model.head.weight.T + model.head.bias
+        # Keras' Flatten order on channels-last data: height, width, then channel.
+        by_hand = hidden.permute(0, 2, 3, 1).reshape(4, -1) @ model.head.weight.T
+        by_hand = by_hand + model.head.bias
         torch.testing.assert_close(model.classify(hidden), by_hand)
 
 

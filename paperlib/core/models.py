@@ -45,7 +45,9 @@ class SingleLayerCNN(nn.Module):
         return torch.relu(self.conv(self.normalize(x)))
 
     def classify(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.head(hidden.flatten(1))
+        # Flattened in height, width, channel order, as Keras' Flatten does on its default
+        # channels-last data; for our channels-last batches this order is free, no copy.
+        return self.head(hidden.permute(0, 2, 3, 1).flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.features(x))
