@@ -130,4 +130,6 @@ if any("JPEG" in d or "image-folder" in d for d in facts["data"]):
 # and the paper's numbers do not establish either is weak evidence in both; a claim the
 # paper's numbers support and our runs contradict is a disagreement, and the chapter
 # behind it shows where it comes from. "Not testable" marks a comparison that a model
-# which stopped learning would otherwise have decided.
+# which stopped learning would otherwise have decided; the table along the penalty
+# strength then shows what a weaker penalty, one that leaves the models accurate, says
+# about the same claim.
