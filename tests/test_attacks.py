@@ -13,6 +13,7 @@ from torch import nn
 from paperlib.core.accel import as_input
 from paperlib.core.attacks import (
     attack_in_batches,
+    autoattack_component,
     deepfool,
     fgsm,
     make_attack,
@@ -22,7 +23,7 @@ from paperlib.core.attacks import (
     standard_pgd,
 )
 from paperlib.core.metrics import attack_report, robustness_rho
-from paperlib.core.registry import ATTACKS
+from paperlib.core.registry import ATTACKS, AUTOATTACK_COMPONENTS
 from paperlib.core.regularizers import make_penalty
 from paperlib.core.settings import AttackConfig
 from paperlib.core.train import adversarial_finetune, penalized_cross_entropy
@@ -109,6 +110,20 @@ def test_make_attack_rejects_an_unknown_attack_naming_the_choices(cnn):
 
 
 # --- targeted PGD ---------------------------------------------------------------------
+
+
+def test_every_autoattack_component_runs_on_the_channels_last_models_of_the_grid(cnn, attacked):
+    """Models and batches are channels-last (``accel.place``, ``as_input``); torchattacks'
+    FAB reshapes gradients with ``view``, which fails on that layout unless it runs in
+    NCHW. The model comes back channels-last."""
+    images, labels = attacked[0][:8], attacked[1][:8]
+    assert images.is_contiguous(memory_format=torch.channels_last)
+    for name in AUTOATTACK_COMPONENTS:
+        attack = autoattack_component(name, cnn, 8 / 255, steps=3, queries=20)
+        adversarial = attack(images, labels)
+        assert (adversarial - images).abs().max() <= 8 / 255 + 1e-6, name
+    conv = next(m for m in cnn.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_random_targets_are_seeded_and_never_the_label():

@@ -73,14 +73,32 @@ def autoattack_component(
     builders = {
         "apgd-ce": lambda: torchattacks.APGD(model, steps=steps, loss="ce", **common),
         "apgd-t": lambda: torchattacks.APGDT(model, steps=steps, n_classes=10, **common),
-        "fab-t": lambda: torchattacks.FAB(
-            model, steps=steps, multi_targeted=True, n_classes=10, **common
+        "fab-t": lambda: in_nchw_layout(
+            model,
+            torchattacks.FAB(model, steps=steps, multi_targeted=True, n_classes=10, **common),
         ),
         "square": lambda: torchattacks.Square(model, n_queries=queries, **common),
     }
     if name not in builders:
         raise ValueError(f"unknown AutoAttack component {name!r}; choose one of {sorted(builders)}")
     return builders[name]()
+
+
+def in_nchw_layout(model: nn.Module, attack: Attack) -> Attack:
+    """``attack`` run on ``model`` and images in the plain NCHW layout, the model put back
+    in the channels-last layout of ``accel.place`` afterwards.
+
+    torchattacks' FAB reshapes input gradients with ``view``, which fails on
+    channels-last tensors; the layout changes no value."""
+
+    def run(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        model.to(memory_format=torch.contiguous_format)
+        try:
+            return attack(images.contiguous(), labels)
+        finally:
+            model.to(memory_format=torch.channels_last)
+
+    return run
 
 
 def run_autoattack(
