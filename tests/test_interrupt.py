@@ -36,7 +36,14 @@ def test_ctrl_c_stops_the_grid_cleanly_and_a_rerun_resumes(tmp_path, workers):
     command = [sys.executable, "-m", "paperlib", "grid", "--profile", "smoke"]
     command += ["--experiment", "density", "--workers", str(workers)]
     grid = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # A test run started in the background ignores SIGINT, and its children would
+        # inherit that; the grid under test must see Ctrl-C as a terminal sends it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     results, runs = tmp_path / "results/smoke/density", tmp_path / "runs/smoke/density"
     # Interrupt once a cell has finished and another is running.
