@@ -92,6 +92,12 @@ def test_overrides_use_dotted_keys_and_leave_the_rest_alone():
         ({"adversarial.attacks.pgd_eps": -8 / 255}, r"adversarial\.attacks\.pgd_eps must be >= 0"),
         ({"adversarial.sweep_eps": [0.1, -0.1]}, r"adversarial\.sweep_eps must be >= 0"),
         ({"adversarial.width": {"resnet": 0.5}}, r"unknown 'resnet' \(did you mean 'resnet50'\?\)"),
+        (
+            {"attribution.stride": 3},
+            r"attribution\.patch_small \(2\) is smaller than attribution\.stride \(3\)",
+        ),
+        ({"attribution.patch_sweep": [1, 4]}, r"attribution\.patch_sweep \(1\) is smaller"),
+        ({"attribution.patch": 40}, r"attribution\.patch: a patch of 40 pixels does not fit"),
     ],
 )
 def test_bad_profile_values_name_the_key_and_file(overrides, message):

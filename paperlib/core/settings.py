@@ -24,6 +24,8 @@ from paperlib.core.registry import (
     REGULARIZERS,
 )
 
+IMAGE_SIDE = 32  # CIFAR-10 images are 32 x 32 pixels
+
 
 class ConfigError(ValueError):
     """A profile, grid or parameter is invalid. The message says where and why."""
@@ -156,7 +158,7 @@ class AttributionConfig:
     figure_images: int = field(default=4, metadata=_min(1))  # examples drawn like Figs. 4-5
     # Beyond the paper: the top-k pixels two maps share (Ghorbani et al. 2019), and
     # captum's max-sensitivity of Grad-CAM (Yeh et al. 2019) in an L-inf ball.
-    top_k: int = field(default=100, metadata={"min": 1, "max": 1024})  # of 32 x 32 pixels
+    top_k: int = field(default=100, metadata={"min": 1, "max": IMAGE_SIDE**2})  # pixels
     sensitivity_radius: float = field(default=0.02, metadata=_min(0.0))
     sensitivity_samples: int = field(default=10, metadata=_min(1))
 
@@ -236,6 +238,32 @@ def check_penalty(cell: AdversarialCell, where: str) -> None:
             f"{where}: regularizer {cell.regularizer!r} needs a penalty > 0 "
             f"(the paper's is {PAPER_PENALTY}); got {cell.penalty!r}"
         )
+
+
+def check_occlusion(cfg: AttributionConfig, where: str) -> None:
+    """Every occlusion patch fits in a 32 x 32 image and is at least the stride.
+
+    A stride wider than the patch would leave pixels no patch covers: captum refuses
+    that with a bare assertion, deep inside a cell, after its model has trained.
+    """
+    patches = {
+        "patch": [cfg.patch],
+        "patch_small": [cfg.patch_small],
+        "patch_sweep": cfg.patch_sweep,
+    }
+    for key, sides in patches.items():
+        for side in sides:
+            if side > IMAGE_SIDE:
+                raise ConfigError(
+                    f"{where}: attribution.{key}: a patch of {side} pixels does not fit "
+                    f"in a {IMAGE_SIDE} x {IMAGE_SIDE} image"
+                )
+            if side < cfg.stride:
+                raise ConfigError(
+                    f"{where}: attribution.{key} ({side}) is smaller than "
+                    f"attribution.stride ({cfg.stride}), so some pixels would never be "
+                    f"occluded; use a stride of at most {side}"
+                )
 
 
 # Experiment 3 explains experiment 2's clean-trained models: the same cells.

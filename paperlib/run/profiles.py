@@ -19,6 +19,7 @@ from paperlib.core.settings import (
     ConfigError,
     Profile,
     as_dict,
+    check_occlusion,
     did_you_mean,
     from_dict,
     make_cell,
@@ -100,7 +101,10 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
     raw.setdefault("name", name)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value, where="override")
-    return from_dict(Profile, raw, where=str(path.relative_to(PARAMS_DIR.parent)))
+    where = str(path.relative_to(PARAMS_DIR.parent))
+    profile = from_dict(Profile, raw, where=where)
+    check_occlusion(profile.attribution, where)
+    return profile
 
 
 def _merged(base: dict, changes: dict) -> dict:
