@@ -46,6 +46,7 @@ from IPython.display import Markdown, display
 
 from paperlib import (
     audit_summary,
+    claims_evidence,
     claims_table,
     run_facts,
     strength_table,
@@ -63,6 +64,16 @@ pd.set_option("display.max_colwidth", None)
 
 # %%
 claims_table(names).set_index("claim")
+
+# %% [markdown]
+# ### The evidence behind each verdict
+#
+# For each claim and profile, the comparisons that decided the verdict: the effect with
+# its 95 % interval and p-value, how many comparisons were significant after Holm's
+# correction, and, for a comparison that is not testable, the reason.
+
+# %%
+claims_evidence(names).set_index(["claim", "profile"])
 
 # %% [markdown]
 # ## The penalty's strength

@@ -98,6 +98,7 @@ from paperlib.report.plots import (
 )
 from paperlib.report.summary import (
     audit_summary,
+    claims_evidence,
     claims_table,
     run_facts,
     strength_table,
@@ -131,6 +132,7 @@ __all__ = [
     "audit_undefended",
     "bootstrap_ci",
     "cell_result",
+    "claims_evidence",
     "claims_table",
     "clean_and_undefended",
     "clean_trained_model",

@@ -30,6 +30,10 @@ def all_verdicts(profile: str) -> list[Verdict]:
     return verdicts
 
 
+# What a table shows for a profile that has no results for a claim (never NaN).
+NO_RESULTS = "no results"
+
+
 def verdicts_by_strength(profiles: list[str]) -> pd.DataFrame:
     """The claims of experiments 2 and 3 judged at every penalty strength each profile
     ran, one column per profile and strength (the paper's c marked): at the paper's
@@ -48,7 +52,7 @@ def verdicts_by_strength(profiles: list[str]) -> pd.DataFrame:
             for v in found:
                 row = rows.setdefault(v.claim, {"claim": v.statement})
                 row[f"{profile}, c = {c:g}{mark}"] = v.verdict
-    return pd.DataFrame(list(rows.values()))
+    return pd.DataFrame(list(rows.values())).fillna(NO_RESULTS)
 
 
 def paper_verdicts() -> dict[str, Verdict]:
@@ -59,8 +63,9 @@ def paper_verdicts() -> dict[str, Verdict]:
 
 
 def claims_table(profiles: list[str]) -> pd.DataFrame:
-    """One row per claim: what the verdict rule concludes from the paper's own numbers,
-    then, for each profile with results, our evidence and verdict."""
+    """One row per claim: where the paper makes it, what the verdict rule concludes from
+    the paper's own numbers, then each profile's verdict ("no results" where that
+    profile has none for the claim). ``claims_evidence`` gives the evidence."""
     calibration = paper_verdicts()
     rows: dict[str, dict] = {}
     for profile in profiles:
@@ -68,9 +73,24 @@ def claims_table(profiles: list[str]) -> pd.DataFrame:
             row = rows.setdefault(v.claim, {"claim": v.statement, "paper": v.where})
             own = calibration.get(v.claim)
             row["from the paper's own numbers"] = own.verdict if own else "no numbers published"
-            row[f"evidence ({profile})"] = v.evidence
             row[f"verdict ({profile})"] = v.verdict
-    return pd.DataFrame(list(rows.values()))
+    columns = ["claim", "paper", "from the paper's own numbers"]
+    columns += [f"verdict ({p})" for p in profiles]
+    return pd.DataFrame(list(rows.values()), columns=columns).fillna(NO_RESULTS)
+
+
+def claims_evidence(profiles: list[str]) -> pd.DataFrame:
+    """The evidence behind ``claims_table``: one row per claim and profile with results,
+    the verdict beside the numbers that decided it."""
+    rows = [
+        {"claim": v.statement, "profile": profile, "verdict": v.verdict, "evidence": v.evidence}
+        for profile in profiles
+        for v in all_verdicts(profile)
+    ]
+    table = pd.DataFrame(rows, columns=["claim", "profile", "verdict", "evidence"])
+    # Claims in the order the paper makes them, each claim's profiles together.
+    order = {claim: i for i, claim in enumerate(dict.fromkeys(table.claim))}
+    return table.sort_values("claim", key=lambda col: col.map(order), kind="stable")
 
 
 def run_facts(profile: str) -> dict:
