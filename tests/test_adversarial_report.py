@@ -513,6 +513,7 @@ def test_sparsity_robustness_correlates_comparable_cells_only():
     row = table.loc[("activation density", "pgd @ 8/255")]
     assert row.cells == 6
     assert row.spearman == pytest.approx(-1.0) and row.high == pytest.approx(-1.0)
+    assert row["why none"] == ""
     assert table.loc[("hoyer", "pgd @ 8/255")].spearman == pytest.approx(1.0)
 
 
@@ -535,6 +536,20 @@ def test_sparsity_robustness_needs_four_cells_for_an_interval():
     results = [_result("vgg16", "base"), _result("vgg16", "l1")]
     table = sparsity_robustness(penalty_table(results))
     assert (table.cells == 2).all() and table.spearman.isna().all()
+    assert (table["why none"] == "fewer than 4 cells of comparable accuracy").all()
+
+
+def test_sparsity_robustness_says_which_measure_was_constant():
+    """Every model at 0 % under PGD at 8/255, as the cpu profile's are: no correlation,
+    and the table says why instead of showing a bare NaN."""
+    results = [
+        _result("vgg16", "l1", clean=0.7, pgd=0.0, density=0.5 - 0.05 * k, penalty=10.0**-k)
+        for k in range(1, 6)
+    ]
+    table = sparsity_robustness(penalty_table(results)).set_index(["sparsity", "robustness"])
+    row = table.loc[("activation density", "pgd @ 8/255")]
+    assert math.isnan(row.spearman)
+    assert row["why none"] == "pgd @ 8/255 is the same in every cell (0)"
 
 
 def test_summary_strength_table_reads_the_profiles_grid(smoke_env):

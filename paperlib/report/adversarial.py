@@ -608,7 +608,12 @@ def sparsity_robustness(table: pd.DataFrame, *, resamples: int = 2000) -> pd.Dat
             x, y = pairs[sparse].to_numpy(), pairs[robust].to_numpy()
             row = {"sparsity": sparse, "robustness": robust, "cells": len(x)}
             point = _spearman(x, y) if len(x) >= 4 else np.nan
-            row |= {"spearman": point, "low": np.nan, "high": np.nan}
+            row |= {"spearman": point, "low": np.nan, "high": np.nan, "why none": ""}
+            if len(x) < 4:
+                row["why none"] = "fewer than 4 cells of comparable accuracy"
+            elif np.isnan(point):
+                name, values = (robust, y) if np.ptp(y) == 0 else (sparse, x)
+                row["why none"] = f"{name} is the same in every cell ({values[0]:g})"
             if not np.isnan(point):  # a constant measure has no correlation to bound
                 picks = rng.integers(0, len(x), size=(resamples, len(x)))
                 draws = np.array([_spearman(x[i], y[i]) for i in picks])
