@@ -29,6 +29,7 @@ from paperlib.report.verdicts import (
     outcomes,
     untestable_reason,
 )
+from paperlib.run.profiles import load_grid
 
 # The two readings of the paper's protocol, and where each keeps its per-image outcomes:
 # "transfer" scores the fine-tuned model on test images crafted against the original
@@ -129,15 +130,22 @@ def table1_display(table: pd.DataFrame) -> pd.DataFrame:
 
 def table1_beside(by_profile: dict[str, list[dict]]) -> pd.DataFrame:
     """Table 1 of several profiles side by side (percent, with 95% intervals), then the
-    paper's column: one row per architecture x regularizer x attack."""
+    paper's column: one row per architecture x regularizer x attack. An entry without
+    a result reads "missing" when the profile's grid has that architecture, and "not
+    in the grid" when it leaves it out (the cpu grid runs VGG-16 only)."""
     keys = ["arch", "regularizer", "attack"]
     paper = table1([])  # every row, with the paper's values and no results of ours
     index = pd.MultiIndex.from_frame(paper[keys])
     columns = {}
     for profile, results in by_profile.items():
+        planned = {cell.arch for cell in load_grid("adversarial", profile)}
         t = table1(results).set_index(keys).reindex(index)
         columns[f"ours ({profile}, transfer)"] = [
-            "missing" if np.isnan(r.ours) else f"{r.ours:.1f} [{r.low:.1f}, {r.high:.1f}]"
+            f"{r.ours:.1f} [{r.low:.1f}, {r.high:.1f}]"
+            if not np.isnan(r.ours)
+            else "missing"
+            if r.Index[0] in planned
+            else "not in the grid"
             for r in t.itertuples()
         ]
     columns["paper (published)"] = [f"{v:.1f}" for v in paper["paper"]]
