@@ -715,6 +715,14 @@ def test_cross_attack_table_averages_seeds_and_shows_both_readings():
     assert set(table.to_numpy().ravel()) == {"70.0 / 30.0"}
 
 
+def test_cross_attack_table_keeps_the_papers_order_of_regularizers_and_attacks():
+    results = [_result("vgg16", reg) for reg in reversed(REGULARIZERS)]
+    table = cross_attack_table(results)
+    assert list(table.index.get_level_values("regularizer").unique()) == list(REGULARIZERS)
+    assert list(table.index.get_level_values("fine-tuned against").unique()) == list(ATTACKS)
+    assert list(table.columns) == list(ATTACKS)
+
+
 def test_penalty_figure_draws_when_deepfool_fooled_nothing_anywhere():
     from paperlib.report.plots import penalty_figure
 

@@ -697,8 +697,11 @@ def cross_attack_table(results: list[dict]) -> pd.DataFrame:
         return pd.DataFrame()
     keys = ["arch", "regularizer", "penalty", "fine-tuned against"]
     means = pd.DataFrame(rows).groupby([*keys, "attack"])[["transfer", "white-box"]].mean()
+    # Regularizers and attacks in the paper's table order, not alphabetical.
+    order = {name: i for i, name in enumerate(REGULARIZERS + ATTACKS)}
+    means = means.sort_index(key=lambda level: level.map(lambda v: order.get(v, v)))
     shown = means.apply(lambda v: f"{v['transfer']:.1f} / {v['white-box']:.1f}", axis=1)
-    return shown.unstack("attack")
+    return shown.unstack("attack", sort=False)
 
 
 def audit_table(results: list[dict]) -> pd.DataFrame:
