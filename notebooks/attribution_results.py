@@ -28,6 +28,7 @@ profile = "cpu"  # whose results to show: smoke, cpu or paper
 others = ""  # more profiles to set beside this one, comma-separated, e.g. "paper"
 
 # %%
+import pandas as pd
 from IPython.display import Markdown, display
 
 from paperlib import (
@@ -39,8 +40,10 @@ from paperlib import (
     sweep_figure,
     table2,
     table2_beside,
-    verdict_table,
+    verdicts_at_each_strength,
 )
+
+pd.set_option("display.max_colwidth", None)  # the evidence column in full
 
 rules = load_profile(profile).testable  # which models may decide a claim
 results, missing = grid_results(profile, "attribution")
@@ -107,10 +110,11 @@ fig = sweep_figure(results)
 # comparison of the family is significant in its favour. If any model behind a claim
 # is not testable (collapsed, or too far below base in clean accuracy), the claim is
 # not testable, and the reason is given: a model that predicts one class has constant
-# maps, whose SSD is 0 however unstable it is.
+# maps, whose SSD is 0 however unstable it is. The claims are judged at every penalty
+# strength the profile ran; the paper's c is the one set beside the paper.
 
 # %%
-verdict_table(attribution_verdicts(results, rules)).set_index("claim")
+verdicts_at_each_strength(attribution_verdicts, results, rules).set_index(["strength", "claim"])
 
 # %% [markdown]
 # ## Where these numbers come from

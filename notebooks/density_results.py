@@ -28,6 +28,7 @@ profile = "cpu"  # whose results to show: smoke, cpu or paper
 others = ""  # more profiles to set beside this one, comma-separated, e.g. "paper"
 
 # %%
+import pandas as pd
 from IPython.display import Markdown, display
 
 from paperlib import (
@@ -41,6 +42,8 @@ from paperlib import (
     run_table,
     verdict_table,
 )
+
+pd.set_option("display.max_colwidth", None)  # the evidence column in full
 
 results, missing = grid_results(profile, "density")
 print(f"profile {profile}: {len(results)} cells with results")

@@ -71,7 +71,13 @@ from paperlib.report.attribution import (
     table2,
     table2_beside,
 )
-from paperlib.report.common import at_strength, grid_results, run_table, verdict_table
+from paperlib.report.common import (
+    at_strength,
+    grid_results,
+    run_table,
+    verdict_table,
+    verdicts_at_each_strength,
+)
 from paperlib.report.density import density_beside, density_display, density_table, density_verdicts
 from paperlib.report.performance import (
     hardware_table,
@@ -218,5 +224,6 @@ __all__ = [
     "training_options",
     "utilisation_table",
     "verdict_table",
+    "verdicts_at_each_strength",
     "write_result",
 ]

@@ -11,6 +11,7 @@ from helpers import make_result
 
 from paperlib.core.audit import CHECKS
 from paperlib.core.registry import ARCHITECTURES, ATTACKS, REGULARIZERS
+from paperlib.core.settings import EligibilityConfig
 from paperlib.core.stats import pack_bits
 from paperlib.report.adversarial import (
     FLAG,
@@ -601,6 +602,22 @@ def test_summary_claims_say_no_results_where_a_profile_has_none_and_list_the_evi
     row = evidence.loc[(CLAIMS["regularization-helps"][1], "smoke")]
     assert row.verdict == NOT_TESTABLE and "collapsed" in row.evidence
     assert len(evidence) == len(table)  # one row per claim judged on smoke
+
+
+def test_results_pages_judge_the_claims_at_every_strength_the_paper_s_first():
+    from paperlib.report.common import verdicts_at_each_strength
+
+    results = [_result("vgg16", "base", defended=0.2)]
+    for reg in REGULARIZERS[1:]:
+        results.append(_result("vgg16", reg, defended=0.1, clean=0.1, collapsed=True))
+        results.append(_result("vgg16", reg, defended=0.6, penalty=1e-4))
+    table = verdicts_at_each_strength(adversarial_verdicts, results, EligibilityConfig())
+    helps = table[table.claim == CLAIMS["regularization-helps"][1]]
+    assert helps.strength.tolist() == ["c = 0.01 (the paper's)", "c = 0.0001"]
+    assert helps.verdict.tolist() == [NOT_TESTABLE, REPRODUCED]
+    # Only base models: the claims are still listed, at the paper's strength.
+    alone = verdicts_at_each_strength(adversarial_verdicts, results[:1], EligibilityConfig())
+    assert set(alone.strength) == {"c = 0.01 (the paper's)"}
 
 
 # --- the two readings, and DeepFool's rho ---------------------------------------------

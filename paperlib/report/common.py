@@ -3,6 +3,8 @@ strength, provenance and verdict tables, display helpers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from paperlib.core.registry import ARCHITECTURES, PAPER_PENALTY
@@ -29,6 +31,20 @@ def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
             for v in verdicts
         ]
     )
+
+
+def verdicts_at_each_strength(
+    judge: Callable[..., list[Verdict]], results: list[dict], rules: EligibilityConfig
+) -> pd.DataFrame:
+    """``verdict_table`` of ``judge``'s claims at every penalty strength in ``results``
+    (the paper's c when none is there), strongest first, the paper's c marked: where
+    the paper's strength left models that decide nothing, a weaker one still may."""
+    tables = []
+    for c in penalties_in(results) or [PAPER_PENALTY]:
+        mark = " (the paper's)" if c == PAPER_PENALTY else ""
+        table = verdict_table(judge(results, rules, penalty=c))
+        tables.append(table.assign(strength=f"c = {c:g}{mark}"))
+    return pd.concat(tables, ignore_index=True)
 
 
 def run_table(results: list[dict]) -> pd.DataFrame:
