@@ -133,12 +133,16 @@ recipes if not recipes.empty else Markdown("No recipe probe yet.")
 # measured on, beside the time its cells took (summed, divided by the cells it runs at
 # once).
 # %%
-plan_vs_measured({"smoke": None, "cpu": None, "paper": "h100", "sweep": "h100"}, reports)
+plan_vs_measured({"smoke": None, "cpu": None, "paper": "h100", "sweep": "h100"}, reports).set_index(
+    ["profile", "experiment"]
+)
 # %% [markdown]
 # ## How long each profile's grids took
 #
-# The sum of every cell's wall time, per experiment, on the device its results record,
-# next to the time budget the profile is meant to fit.
+# The sum of every cell's wall time, per experiment, on the device its results record.
+# The grid runs several cells at once, so that sum divided by their number estimates
+# the grid's wall time, which is what the profile's time budget bounds (kernel start-up
+# and the book build come on top).
 
 # %%
 stages = stage_table(names)

@@ -102,32 +102,38 @@ def training_figure(table: pd.DataFrame) -> plt.Figure:
 
 
 def stage_table(profiles: list[str]) -> pd.DataFrame:
-    """Summed cell wall time per experiment for each profile with results, against its budget.
+    """Cell time per experiment for each profile with results, against its budget.
 
-    Sums over cells are the time one worker would take; they leave out the book build
-    and the interpreter start-up of each cell's kernel, which the closing totals add.
+    "cell seconds" sums the cells' wall times: the time one worker would take. The grid
+    runs "at once" cells at a time (the profile's ``grid.workers``), so the summed time
+    over that is an estimate of the grid's wall time, which is what the budget bounds.
+    The estimate leaves out each kernel's start-up and the book build.
     """
     rows = []
     for profile in profiles:
+        at_once = load_profile(profile).grid.workers or 1
         for experiment in EXPERIMENTS:
             results, missing = grid_results(profile, experiment)
             if not results:
                 continue
+            seconds = sum(r["provenance"]["wall_seconds"] for r in results)
             rows.append(
                 {
                     "profile": profile,
                     "experiment": experiment,
                     "cells": len(results),
                     "missing": len(missing),
-                    "seconds": sum(r["provenance"]["wall_seconds"] for r in results),
+                    "cell seconds": seconds,
+                    "at once": at_once,
+                    "≈ wall (s)": seconds / at_once,
                     "device": results[0]["provenance"]["device"],
                 }
             )
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    totals = table.groupby("profile", sort=False)["seconds"].sum()
-    table["profile total (s)"] = table["profile"].map(totals)
+    totals = table.groupby("profile", sort=False)["≈ wall (s)"].sum()
+    table["profile ≈ wall (s)"] = table["profile"].map(totals)
     table["budget (s)"] = table["profile"].map(BUDGET_SECONDS)
     return table
 
@@ -136,8 +142,8 @@ def plan_vs_measured(planned_for: dict[str, str | None], reports: dict) -> pd.Da
     """Each profile's plan (``paperlib.run.plan``, at the rates in ``reports``) beside the
     time its grids took, per experiment. A profile with results is planned for the device
     they record; one without, for the device ``planned_for`` names (None: this machine).
-    Measured time is the cells' summed wall time divided by the cells the profile runs
-    at once."""
+    Measured time is ``stage_table``'s estimate of the grid's wall time; "–" where the
+    profile has no results."""
     measured = stage_table(list(planned_for))
     rows = []
     for profile, default in planned_for.items():
@@ -149,7 +155,6 @@ def plan_vs_measured(planned_for: dict[str, str | None], reports: dict) -> pd.Da
             planned = plan(profile, gpu, reports).groupby("experiment")["seconds"].sum()
         except PlanError:
             continue
-        at_once = load_profile(profile).grid.workers or 1
         for experiment, seconds in planned.items():
             row = done[done["experiment"] == experiment] if len(done) else done
             rows.append(
@@ -159,11 +164,9 @@ def plan_vs_measured(planned_for: dict[str, str | None], reports: dict) -> pd.Da
                     "planned on": gpu.upper() if gpu else "the CPU of make bench",
                     "plan (min)": round(seconds / 60, 1),
                     "cells run": int(row["cells"].iloc[0]) if len(row) else 0,
-                    "cells missing": int(row["missing"].iloc[0]) if len(row) else None,
-                    "measured (min)": round(row["seconds"].iloc[0] / at_once / 60, 1)
-                    if len(row)
-                    else None,
-                    "measured on": row["device"].iloc[0] if len(row) else None,
+                    "cells missing": int(row["missing"].iloc[0]) if len(row) else "–",
+                    "measured (min)": round(row["≈ wall (s)"].iloc[0] / 60, 1) if len(row) else "–",
+                    "measured on": row["device"].iloc[0] if len(row) else "–",
                 }
             )
     return pd.DataFrame(rows)
