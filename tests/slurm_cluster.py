@@ -91,6 +91,64 @@ def _stop(pid_file: Path) -> None:
         pass
 
 
+def job_steps(conf: Path) -> list[int]:
+    """The slurmstepd processes of the cluster whose configuration is ``conf``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or (proc / "comm").read_text().strip() != "slurmstepd":
+                continue
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # it ended while we looked
+            continue
+        if f"SLURM_CONF={conf}".encode() in environ:
+            found.append(int(proc.name))
+    return found
+
+
+def _children() -> dict[int, list[int]]:
+    """Every process's children, from /proc."""
+    tree: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit():
+                # The parent's pid is the second field after the parenthesised name.
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                tree.setdefault(ppid, []).append(int(proc.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return tree
+
+
+def _kill_job_steps(conf: Path) -> None:
+    """Job steps outlive slurmd by design (so that it can restart), and so do the tasks
+    they run; left alone, both would outlive the test run. Kill them, tasks first."""
+    tree = _children()
+    for step in job_steps(conf):
+        doomed, stack = [], [step]
+        while stack:
+            pid = stack.pop()
+            doomed.append(pid)
+            stack += tree.get(pid, [])
+        for pid in reversed(doomed):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10  # SIGKILL is delivered, not awaited
+        while any(_alive(pid) for pid in doomed) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """Running, or anything but a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 @contextmanager
 def local_slurm(root: Path):
     """Start munged, slurmctld and slurmd; yield the environment that reaches them."""
@@ -122,3 +180,4 @@ def local_slurm(root: Path):
     finally:
         for daemon in ("slurmd", "slurmctld", "munged"):
             _stop(root / f"{daemon}.pid")
+        _kill_job_steps(conf)
