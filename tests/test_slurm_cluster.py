@@ -27,7 +27,8 @@ def test_the_test_cluster_leaves_no_job_step_or_task_behind(tmp_path):
         pytest.skip(reason)
     root = tmp_path / "slurm"
     with local_slurm(root) as env:
-        subprocess.run(["sbatch", "--wrap", TASK], env=env, check=True, capture_output=True)
+        submit = ["sbatch", f"--chdir={tmp_path}", f"--output={tmp_path}/job.out", "--wrap", TASK]
+        subprocess.run(submit, env=env, check=True, capture_output=True)
         deadline = time.monotonic() + 60
         while not (job_steps(root / "slurm.conf") and _running(TASK)):
             assert time.monotonic() < deadline, "the job never started"
