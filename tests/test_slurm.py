@@ -78,13 +78,24 @@ def _hung(signum, frame):
     raise TimeoutError("the grid is still waiting for a Slurm task that died")
 
 
-def _cancel_the_first_running_task(cancelled: list, stop: threading.Event) -> None:
-    """``scancel`` the first array task seen running; its id goes into ``cancelled``."""
+def _array_jobs() -> set[str]:
+    """The ids of the array jobs in the queue now."""
+    listed = subprocess.run(["squeue", "--noheader", "--format=%F"], capture_output=True, text=True)
+    return set(listed.stdout.split())
+
+
+def _cancel_the_first_running_task(cancelled: list, stop: threading.Event, older: set[str]) -> None:
+    """``scancel`` the first array task seen running, of an array job not in ``older``;
+    its id goes into ``cancelled``. An earlier test's task may still be finishing (its
+    result is written before its process exits), and it must not be the one hit."""
     while not stop.is_set():
         listed = subprocess.run(
-            ["squeue", "--noheader", "--array", "--format=%i %T"], capture_output=True, text=True
+            ["squeue", "--noheader", "--array", "--format=%i %T %F"],
+            capture_output=True,
+            text=True,
         ).stdout.split()
-        running = [listed[i] for i in range(0, len(listed) - 1, 2) if listed[i + 1] == "RUNNING"]
+        rows = [listed[i : i + 3] for i in range(0, len(listed) - 2, 3)]
+        running = [task for task, state, job in rows if state == "RUNNING" and job not in older]
         if running:
             subprocess.run(["scancel", running[0]], check=True)
             cancelled.append(running[0])
@@ -103,7 +114,9 @@ def test_a_task_that_dies_without_a_result_is_failed_and_only_it_is_resubmitted(
     monkeypatch.setattr(grid, "SLURM_GRACE_S", 3.0)
     options = SlurmOptions(gpus_per_task=0, cpus_per_task=1, timeout_min=30)
     cancelled, stop = [], threading.Event()
-    killer = threading.Thread(target=_cancel_the_first_running_task, args=(cancelled, stop))
+    killer = threading.Thread(
+        target=_cancel_the_first_running_task, args=(cancelled, stop, _array_jobs())
+    )
     killer.start()
     # Without an accounting database, submitit alone would wait for the cancelled task
     # forever; the alarm turns such a hang into a failure of this test.

@@ -52,7 +52,7 @@ def verdicts_by_strength(profiles: list[str]) -> pd.DataFrame:
             for v in found:
                 row = rows.setdefault(v.claim, {"claim": v.statement})
                 row[f"{profile}, c = {c:g}{mark}"] = v.verdict
-    return pd.DataFrame(list(rows.values())).fillna(NO_RESULTS)
+    return pd.DataFrame(list(rows.values())).astype(object).fillna(NO_RESULTS)
 
 
 def paper_verdicts() -> dict[str, Verdict]:
@@ -76,7 +76,8 @@ def claims_table(profiles: list[str]) -> pd.DataFrame:
             row[f"verdict ({profile})"] = v.verdict
     columns = ["claim", "paper", "from the paper's own numbers"]
     columns += [f"verdict ({p})" for p in profiles]
-    return pd.DataFrame(list(rows.values()), columns=columns).fillna(NO_RESULTS)
+    table = pd.DataFrame(list(rows.values()), columns=columns)
+    return table.astype(object).fillna(NO_RESULTS)  # a column of no verdicts is float NaN
 
 
 def claims_evidence(profiles: list[str]) -> pd.DataFrame:
