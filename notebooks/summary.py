@@ -48,12 +48,14 @@ from paperlib import (
     audit_summary,
     claims_evidence,
     claims_table,
+    judge_profiles,
     run_facts,
     strength_table,
     verdicts_by_strength,
 )
 
 names = [p.strip() for p in profiles.split(",") if p.strip()]
+judged = judge_profiles(names)  # every claim's verdict, per profile
 pd.set_option("display.max_colwidth", None)
 
 # %% [markdown]
@@ -63,7 +65,7 @@ pd.set_option("display.max_colwidth", None)
 # about experiments 2 and 3 are judged at that strength.
 
 # %%
-claims_table(names).set_index("claim")
+claims_table(judged).set_index("claim")
 
 # %% [markdown]
 # ### The evidence behind each verdict
@@ -73,7 +75,7 @@ claims_table(names).set_index("claim")
 # correction, and, for a comparison that is not testable, the reason.
 
 # %%
-claims_evidence(names).set_index(["claim", "profile"])
+claims_evidence(judged).set_index(["claim", "profile"])
 
 # %% [markdown]
 # ## The penalty's strength

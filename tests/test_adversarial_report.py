@@ -584,20 +584,21 @@ def test_summary_judges_every_claim_at_every_strength_the_profile_ran(smoke_env)
 def test_summary_claims_say_no_results_where_a_profile_has_none_and_list_the_evidence(
     smoke_env,
 ):
-    from paperlib.report.summary import NO_RESULTS, claims_evidence, claims_table
+    from paperlib.report.summary import NO_RESULTS, claims_evidence, claims_table, judge_profiles
     from paperlib.run.results import write_result
 
     write_result(_result("vgg16", "base", defended=0.2))
     for reg in REGULARIZERS[1:]:
         write_result(_result("vgg16", reg, defended=0.1, clean=0.1, collapsed=True))
-    table = claims_table(["smoke", "cpu"]).set_index("claim")  # cpu: no results
+    judged = judge_profiles(["smoke", "cpu"])  # cpu: no results
+    table = claims_table(judged).set_index("claim")
     helps = table.loc[CLAIMS["regularization-helps"][1]]
     assert helps["verdict (smoke)"] == NOT_TESTABLE
     assert helps["verdict (cpu)"] == NO_RESULTS
     assert not table.isna().any().any()
     assert "evidence (smoke)" not in table.columns  # the evidence has its own table
 
-    evidence = claims_evidence(["smoke", "cpu"]).set_index(["claim", "profile"])
+    evidence = claims_evidence(judged).set_index(["claim", "profile"])
     assert set(evidence.index.get_level_values("profile")) == {"smoke"}
     row = evidence.loc[(CLAIMS["regularization-helps"][1], "smoke")]
     assert row.verdict == NOT_TESTABLE and "collapsed" in row.evidence

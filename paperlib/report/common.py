@@ -41,10 +41,14 @@ def verdicts_at_each_strength(
     the paper's strength left models that decide nothing, a weaker one still may."""
     tables = []
     for c in penalties_in(results) or [PAPER_PENALTY]:
-        mark = " (the paper's)" if c == PAPER_PENALTY else ""
         table = verdict_table(judge(results, rules, penalty=c))
-        tables.append(table.assign(strength=f"c = {c:g}{mark}"))
+        tables.append(table.assign(strength=strength_label(c)))
     return pd.concat(tables, ignore_index=True)
+
+
+def strength_label(c: float) -> str:
+    """How a table names penalty strength ``c``; the paper's is marked."""
+    return f"c = {c:g}" + (" (the paper's)" if c == PAPER_PENALTY else "")
 
 
 def run_table(results: list[dict]) -> pd.DataFrame:

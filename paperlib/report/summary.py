@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from paperlib.core.registry import EXPERIMENTS, PAPER_PENALTY
+from paperlib.core.registry import EXPERIMENTS
 from paperlib.report import adversarial as adversarial_report
 from paperlib.report import attribution as attribution_report
 from paperlib.report.adversarial import adversarial_verdicts
 from paperlib.report.attribution import attribution_verdicts
-from paperlib.report.common import grid_results, penalties_in
+from paperlib.report.common import grid_results, penalties_in, strength_label
 from paperlib.report.density import density_verdicts
 from paperlib.report.verdicts import Verdict
 from paperlib.run.profiles import load_profile
@@ -17,6 +17,12 @@ from paperlib.run.profiles import load_profile
 JUDGES = dict(
     zip(EXPERIMENTS, (density_verdicts, adversarial_verdicts, attribution_verdicts), strict=True)
 )
+
+
+def judge_profiles(profiles: list[str]) -> dict[str, list[Verdict]]:
+    """Every claim's verdict, per profile: judged once, read by ``claims_table`` and
+    ``claims_evidence``."""
+    return {profile: all_verdicts(profile) for profile in profiles}
 
 
 def all_verdicts(profile: str) -> list[Verdict]:
@@ -48,10 +54,9 @@ def verdicts_by_strength(profiles: list[str]) -> pd.DataFrame:
             found = adversarial_verdicts(adversarial, rules, penalty=c)
             if attribution:
                 found += attribution_verdicts(attribution, rules, penalty=c)
-            mark = " (the paper's)" if c == PAPER_PENALTY else ""
             for v in found:
                 row = rows.setdefault(v.claim, {"claim": v.statement})
-                row[f"{profile}, c = {c:g}{mark}"] = v.verdict
+                row[f"{profile}, {strength_label(c)}"] = v.verdict
     return pd.DataFrame(list(rows.values())).astype(object).fillna(NO_RESULTS)
 
 
@@ -62,31 +67,31 @@ def paper_verdicts() -> dict[str, Verdict]:
     return {v.claim: v for v in found}
 
 
-def claims_table(profiles: list[str]) -> pd.DataFrame:
+def claims_table(judged: dict[str, list[Verdict]]) -> pd.DataFrame:
     """One row per claim: where the paper makes it, what the verdict rule concludes from
     the paper's own numbers, then each profile's verdict ("no results" where that
     profile has none for the claim). ``claims_evidence`` gives the evidence."""
     calibration = paper_verdicts()
     rows: dict[str, dict] = {}
-    for profile in profiles:
-        for v in all_verdicts(profile):
+    for profile, verdicts in judged.items():
+        for v in verdicts:
             row = rows.setdefault(v.claim, {"claim": v.statement, "paper": v.where})
             own = calibration.get(v.claim)
             row["from the paper's own numbers"] = own.verdict if own else "no numbers published"
             row[f"verdict ({profile})"] = v.verdict
     columns = ["claim", "paper", "from the paper's own numbers"]
-    columns += [f"verdict ({p})" for p in profiles]
+    columns += [f"verdict ({p})" for p in judged]
     table = pd.DataFrame(list(rows.values()), columns=columns)
     return table.astype(object).fillna(NO_RESULTS)  # a column of no verdicts is float NaN
 
 
-def claims_evidence(profiles: list[str]) -> pd.DataFrame:
+def claims_evidence(judged: dict[str, list[Verdict]]) -> pd.DataFrame:
     """The evidence behind ``claims_table``: one row per claim and profile with results,
     the verdict beside the numbers that decided it."""
     rows = [
         {"claim": v.statement, "profile": profile, "verdict": v.verdict, "evidence": v.evidence}
-        for profile in profiles
-        for v in all_verdicts(profile)
+        for profile, verdicts in judged.items()
+        for v in verdicts
     ]
     table = pd.DataFrame(rows, columns=["claim", "profile", "verdict", "evidence"])
     # Claims in the order the paper makes them, each claim's profiles together.
