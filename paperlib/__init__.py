@@ -30,7 +30,14 @@ from paperlib.core.attribution import (
 )
 from paperlib.core.audit import audit_finetuned, audit_undefended, failures
 from paperlib.core.data import stratified_indices
-from paperlib.core.metrics import accuracy, correct, hidden_density, predict, predicted_counts
+from paperlib.core.metrics import (
+    accuracy,
+    correct,
+    hidden_density,
+    perturbation_ratios,
+    predict,
+    predicted_counts,
+)
 from paperlib.core.models import SingleLayerCNN
 from paperlib.core.registry import ATTACKS
 from paperlib.core.regularizers import make_penalty
@@ -42,6 +49,7 @@ from paperlib.core.train import (
     default_device,
     density_objective,
     penalized_cross_entropy,
+    placebo_finetune,
     seed_everything,
     train,
     training_options,
@@ -186,6 +194,8 @@ __all__ = [
     "occlusion_maps",
     "pack_bits",
     "penalized_cross_entropy",
+    "perturbation_ratios",
+    "placebo_finetune",
     "penalty_figure",
     "penalty_table",
     "per_architecture",

@@ -30,6 +30,7 @@ EMPTY_PARTS = {
         "model_key": "0" * 16,
         "n_params": 0,
         "correct": {},
+        "per_image": {},
         "history": [],
         "finetune_history": {},
     },

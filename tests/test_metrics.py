@@ -12,6 +12,7 @@ from paperlib.core.metrics import (
     average_density,
     correct,
     hidden_density,
+    perturbation_ratios,
     predict,
 )
 from paperlib.core.models import SingleLayerCNN
@@ -146,3 +147,15 @@ def test_predicted_counts_shows_a_collapsed_model_as_one_full_class():
 
     assert predicted_counts(torch.full((7,), 3)) == [0, 0, 0, 7, 0, 0, 0, 0, 0, 0]
     assert predicted_counts(torch.arange(20) % 10) == [2] * 10
+
+
+def test_perturbation_ratios_by_hand_and_none_where_the_clean_image_was_wrong():
+    clean = torch.zeros(3, 3, 32, 32)
+    clean[:, 0] = 0.5  # ||x||_2 = 0.5 * sqrt(1024) = 16
+    adversarial = clean.clone()
+    adversarial[0, 0, 0, 0] += 0.32  # ||r||_2 = 0.32: ratio 0.02
+    adversarial[1, 1, :2, :2] = 0.4  # ||r||_2 = 0.8: ratio 0.05
+    ratios = perturbation_ratios(clean, adversarial, torch.tensor([True, True, False]))
+    assert ratios[0] == pytest.approx(0.02, rel=1e-5)
+    assert ratios[1] == pytest.approx(0.05, rel=1e-5)
+    assert ratios[2] is None

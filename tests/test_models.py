@@ -7,7 +7,13 @@ import torch
 
 from paperlib.core.data import synthetic_cifar10
 from paperlib.core.models import Normalize, SingleLayerCNN
-from paperlib.core.train import density_objective, seed_everything, train
+from paperlib.core.train import (
+    adversarial_finetune,
+    density_objective,
+    placebo_finetune,
+    seed_everything,
+    train,
+)
 
 CPU = torch.device("cpu")
 MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10's channel statistics, as in the paper's code
@@ -139,3 +145,34 @@ def test_train_leaves_the_model_on_the_device_and_changes_its_weights(tiny_data,
     assert next(trained.parameters()).device == CPU
     assert not torch.equal(trained.conv.weight, untrained.conv.weight)
     assert not torch.equal(trained.head.weight, untrained.head.weight)
+
+
+def _finetune_kwargs(objective):
+    return dict(
+        objective=objective, epochs=1, batch_size=50, lr=1e-3, seed=3, device=CPU, progress=False
+    )
+
+
+def test_the_placebo_is_adversarial_finetuning_with_the_attack_taken_out(tiny_data, two_runs):
+    """With an attack that changes nothing, adversarial fine-tuning and the placebo take
+    the same steps on the same images: identical weights. With a real attack they differ,
+    and neither touches the model they start from."""
+    (_, trained), _ = two_runs
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    (images, labels), val_set = tiny_data
+    kwargs = _finetune_kwargs(density_objective(0.0))
+    no_attack = lambda x, y: x  # noqa: E731  (attacks get [0, 1] floats)
+    placebo, placebo_history = placebo_finetune(trained, (images, labels), val_set, **kwargs)
+    same, same_history = adversarial_finetune(
+        trained, no_attack, (images, labels), val_set, attack_batch=64, **kwargs
+    )
+    assert placebo_history == same_history
+    for name, weight in placebo.state_dict().items():
+        assert torch.equal(weight, same.state_dict()[name]), name
+    noisy = lambda x, y: (x + 0.1).clamp(0, 1)  # noqa: E731
+    moved, _ = adversarial_finetune(
+        trained, noisy, (images, labels), val_set, attack_batch=64, **kwargs
+    )
+    assert not torch.equal(moved.head.weight, placebo.head.weight)
+    for name, weight in trained.state_dict().items():
+        assert torch.equal(weight, before[name]), name

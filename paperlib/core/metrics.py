@@ -84,6 +84,21 @@ def attack_report(
     return report, now_right
 
 
+def perturbation_ratios(
+    clean: torch.Tensor, adversarial: torch.Tensor, was_right: torch.Tensor
+) -> list[float | None]:
+    """Per image, ||r||_2 / ||x||_2 (DeepFool's robustness for one image), None where the
+    model misclassified the clean image: there is no boundary to reach.
+
+    An image the attack failed to fool keeps the ratio where the attack gave up, a lower
+    bound of its distance; the per-image outcomes say which images those are.
+    """
+    clean = as_input(clean, torch.device("cpu")).flatten(1)
+    delta = adversarial.detach().cpu().flatten(1) - clean
+    ratios = (delta.norm(dim=1) / clean.norm(dim=1).clamp_min(1e-12)).tolist()
+    return [r if right else None for r, right in zip(ratios, was_right.tolist(), strict=True)]
+
+
 def robustness_rho(
     clean: torch.Tensor, delta: torch.Tensor, fooled: torch.Tensor, was_right: torch.Tensor
 ) -> dict:

@@ -138,6 +138,11 @@ class AdversarialConfig:
         default_factory=lambda: [1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 0.3],
         metadata=_min(0.0),
     )
+    # Radii (L-inf) where untargeted PGD and AutoAttack are both scored image by image:
+    # endpoints small enough that attacked models are not all at 0 %.
+    endpoint_eps: list[float] = field(
+        default_factory=lambda: [2 / 255, 4 / 255], metadata=_min(0.0)
+    )
     attacks: AttackConfig = AttackConfig()
     audit: AuditConfig = AuditConfig()
 

@@ -15,8 +15,11 @@ and exactly the experiment's own parts, which ``PARTS`` lists:
 * density: ``settings`` (the profile's density section), ``test_correct`` (per-image
   outcomes on the test images, packed bits) and ``history`` (per-epoch curves);
 * adversarial: ``model_key`` (its checkpoint), ``n_params``, ``correct`` (packed
-  per-image outcomes: clean, and per reading and attack), ``history`` and
-  ``finetune_history``;
+  per-image outcomes on the attacked images: clean, each fine-tuned model's clean,
+  per reading and attack, the placebo fine-tune's transfer reading, AutoAttack, and
+  untargeted PGD and AutoAttack at each endpoint radius), ``per_image`` (DeepFool's
+  ||r||/||x|| per image, before and after fine-tuning), ``history`` and
+  ``finetune_history`` (per attack, and the placebo's);
 * attribution: ``model_key``, ``checkpoint_reused`` and ``per_image`` (per-image
   values of each stability measure; null where a map was flat and left out);
 * deepfool_check: nothing more.
@@ -42,7 +45,14 @@ from paperlib.run.store import finite, output_root, read_json, result_path, safe
 COMMON = ("experiment", "profile", "cell", "config_hash", "params", "metrics", "provenance")
 PARTS = {
     "density": ("settings", "test_correct", "history"),
-    "adversarial": ("model_key", "n_params", "correct", "history", "finetune_history"),
+    "adversarial": (
+        "model_key",
+        "n_params",
+        "correct",
+        "per_image",
+        "history",
+        "finetune_history",
+    ),
     "attribution": ("model_key", "checkpoint_reused", "per_image"),
     "deepfool_check": (),
 }
@@ -64,6 +74,8 @@ METRICS = {
         "standard_eps",
         "eps_sweep",
         "autoattack",
+        "endpoints",
+        "placebo",
         "cross_attack",
         "audit",
     ),
