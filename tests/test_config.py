@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from paperlib.core.registry import ARCHITECTURES
+from paperlib.core.registry import PAPER_ARCHITECTURES
 from paperlib.core.settings import ConfigError, DensityCell, Profile, from_dict, make_cell
 from paperlib.run import profiles
 from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
@@ -251,7 +251,7 @@ def test_adversarial_grid_joins_its_blocks_base_with_seeds_and_every_penalty():
     cells = load_grid("adversarial")
     base = [c for c in cells if c.regularizer == "base"]
     penalized = [c for c in cells if c.regularizer != "base"]
-    assert {(c.arch, c.seed) for c in base} == {(a, s) for a in ARCHITECTURES for s in (0, 1)}
+    assert {(c.arch, c.seed) for c in base} == {(a, s) for a in PAPER_ARCHITECTURES for s in (0, 1)}
     assert all(c.penalty == 0.0 for c in base)
     assert {(c.regularizer, c.penalty) for c in penalized} == {
         (r, c) for r in ("l1", "l2", "elastic") for c in (1e-2, 1e-3, 1e-4)
@@ -259,6 +259,21 @@ def test_adversarial_grid_joins_its_blocks_base_with_seeds_and_every_penalty():
     assert len(cells) == 3 * (2 + 9) and len({c.cell_id for c in cells}) == len(cells)
     assert "vgg16-l1-c0.01-s0" in {c.cell_id for c in cells}
     assert load_grid("attribution") == cells  # experiment 3 explains the same models
+
+
+def test_a_profiles_own_blocks_replace_the_grid():
+    """The study lists blocks of its own: its base models, its ladder and the paper's
+    strength, on its own architectures, and nothing of the default grid."""
+    cells = load_grid("adversarial", "study")
+    assert {c.arch for c in cells} == {"vgg16", "resnet26"}
+    base = [c for c in cells if c.regularizer == "base"]
+    assert {(c.arch, c.seed) for c in base} == {
+        (a, s) for a in ("vgg16", "resnet26") for s in (0, 1)
+    }
+    ladder = {(c.regularizer, c.penalty) for c in cells if c.regularizer != "base"}
+    assert ("l1", 3e-5) in ladder and ("l2", 3e-3) in ladder and ("elastic", 1e-2) in ladder
+    assert ("l1", 1e-2) in ladder and ("l2", 3e-5) not in ladder
+    assert load_grid("attribution", "study") == cells
 
 
 def test_profile_overrides_replace_an_axis_only_where_a_block_has_it():
@@ -303,9 +318,17 @@ def test_a_profile_override_that_is_not_a_mapping_is_rejected(params_dir):
     _write(
         params_dir,
         "grids.yaml",
-        "density:\n  activity_l1: [0.0]\nprofiles:\n  smoke:\n    density: [1]\n",
+        "density:\n  activity_l1: [0.0]\nprofiles:\n  smoke:\n    density: 1\n",
     )
     with pytest.raises(ConfigError, match=r"profiles\.smoke\.density: expected a mapping"):
+        load_grid("density", "smoke")
+    # A list is the profile's own blocks: each must be a mapping of axes.
+    _write(
+        params_dir,
+        "grids.yaml",
+        "density:\n  activity_l1: [0.0]\nprofiles:\n  smoke:\n    density: [1]\n",
+    )
+    with pytest.raises(ConfigError, match=r"density: a block must be a mapping of axes, got 1"):
         load_grid("density", "smoke")
 
 

@@ -17,6 +17,8 @@ from paperlib.core.registry import (
     CHECKS,
     EXPERIMENTS,
     GRID_JOBS,
+    PAPER_ARCHITECTURES,
+    PAPER_COUNTERPART,
     PAPER_PENALTY,
     REGULARIZERS,
 )
@@ -97,7 +99,9 @@ def test_the_grid_file_names_only_registered_experiments_and_values():
 
 
 def test_the_papers_tables_use_the_registered_names_in_order():
-    assert tuple(TABLE1) == ARCHITECTURES
+    assert tuple(TABLE1) == PAPER_ARCHITECTURES
+    assert set(PAPER_COUNTERPART) == set(ARCHITECTURES)
+    assert set(PAPER_COUNTERPART.values()) == set(PAPER_ARCHITECTURES)
     for row in TABLE1.values():
         assert tuple(row) == REGULARIZERS and all(len(v) == len(ATTACKS) for v in row.values())
     assert all(tuple(by_reg) == REGULARIZERS for by_reg in TABLE2.values())

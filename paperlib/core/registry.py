@@ -4,7 +4,14 @@ A test (``tests/test_registry.py``) ties these names to the profiles and grids i
 ``params/``, the notebooks and the builders that accept them.
 """
 
-ARCHITECTURES = ("resnet50", "mobilenet", "vgg16")
+# The paper's three architectures, in its Table 1's row order.
+PAPER_ARCHITECTURES = ("resnet50", "mobilenet", "vgg16")
+# Every architecture a profile may run: the paper's, then reduced members of their
+# families that a CPU can train (each named for what it is, never for the paper's).
+ARCHITECTURES = (*PAPER_ARCHITECTURES, "resnet26")
+# The paper's row that a reduced architecture stands in for, where the paper's own
+# numbers are set beside ours or supply a claim's margin.
+PAPER_COUNTERPART = {**{a: a for a in PAPER_ARCHITECTURES}, "resnet26": "resnet50"}
 REGULARIZERS = ("base", "l1", "l2", "elastic")  # in the paper's table order
 ATTACKS = ("deepfool", "fgsm", "pgd")  # the paper's three, in Table 1's column order
 # AutoAttack's standard ensemble (Croce and Hein 2020), in the order it runs.

@@ -135,7 +135,8 @@ def load_grid(experiment: str, profile: str | None = None) -> list[Any]:
     under ``profiles: <name>: <experiment>:``; an override replaces that axis in every
     block that has it (the paper profile adds seeds, the cpu profile leaves out
     architectures, and a penalty override leaves the base block, which has no penalty
-    axis, alone).
+    axis, alone). A list there instead is the profile's own blocks, which replace the
+    grid (the study's design has blocks of its own).
     """
     path = PARAMS_DIR / "grids.yaml"
     where = str(path.relative_to(PARAMS_DIR.parent))
@@ -147,8 +148,13 @@ def load_grid(experiment: str, profile: str | None = None) -> list[Any]:
     blocks = raw.get(source)
     blocks = blocks if isinstance(blocks, list) else [blocks]
     overrides = ((raw.get("profiles") or {}).get(profile) or {}).get(source) or {}
+    if isinstance(overrides, list):  # a profile's own blocks replace the whole grid
+        blocks, overrides = overrides, {}
     if not isinstance(overrides, dict):
-        raise ConfigError(f"{where}: profiles.{profile}.{source}: expected a mapping of axes")
+        raise ConfigError(
+            f"{where}: profiles.{profile}.{source}: expected a mapping of axes, or a list "
+            "of blocks that replaces the grid"
+        )
     axes_in_blocks = {key for block in blocks if isinstance(block, dict) for key in block}
     for key in overrides:
         if key not in axes_in_blocks:
@@ -159,7 +165,11 @@ def load_grid(experiment: str, profile: str | None = None) -> list[Any]:
             )
     cells: list[Any] = []
     for block in blocks:
-        if not isinstance(block, dict) or not block:
+        if block is not None and not isinstance(block, dict):
+            raise ConfigError(
+                f"{where}: {source}: a block must be a mapping of axes, got {block!r}"
+            )
+        if not block:
             raise ConfigError(f"{where}: {source}: the grid is empty; list at least one value")
         axes = {key: overrides.get(key, values) for key, values in block.items()}
         for cell in _expand(axes, where=f"{where}: {source}"):
