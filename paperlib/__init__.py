@@ -30,6 +30,7 @@ from paperlib.core.attribution import (
 )
 from paperlib.core.audit import audit_finetuned, audit_undefended, failures
 from paperlib.core.data import stratified_indices
+from paperlib.core.eligibility import collapse_reason
 from paperlib.core.metrics import (
     accuracy,
     correct,
@@ -119,7 +120,6 @@ from paperlib.report.summary import (
     strength_table,
     verdicts_by_strength,
 )
-from paperlib.report.verdicts import collapse_reason
 from paperlib.run.checkpoints import clean_trained_model
 from paperlib.run.plan import load_reports
 from paperlib.run.profiles import load_profile

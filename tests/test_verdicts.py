@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from paperlib.core.eligibility import collapse_reason, prediction_entropy, untestable_reason
 from paperlib.core.settings import EligibilityConfig
+from paperlib.core.stats import holm, wilson_interval
 from paperlib.report.verdicts import (
     GAIN,
     INCONCLUSIVE,
@@ -16,16 +18,11 @@ from paperlib.report.verdicts import (
     REPRODUCED,
     TIE,
     accuracy_interval,
-    collapse_reason,
     compare,
     compare_counts,
     family_verdict,
-    holm,
     mcnemar_p,
     outcomes,
-    prediction_entropy,
-    untestable_reason,
-    wilson_interval,
 )
 
 CFG = EligibilityConfig()

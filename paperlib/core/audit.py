@@ -132,7 +132,7 @@ def audit_undefended(
 ) -> dict:
     """All five checks on the clean-trained model: the ε sweep (untargeted PGD and
     FGSM), the paper's three attacks at ART's settings, and AutoAttack. ``collapsed``
-    says why the model has collapsed (``verdicts.collapse_reason``), or is ""."""
+    says why the model has collapsed (``eligibility.collapse_reason``), or is ""."""
     largest = max(pgd_by_eps)
     step_pairs = {f"PGD vs FGSM at {e:.4g}": (pgd_by_eps[e], fgsm_by_eps[e]) for e in pgd_by_eps}
     step_pairs["targeted PGD vs FGSM (paper settings)"] = (

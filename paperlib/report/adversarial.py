@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from paperlib.core.audit import CHECKS
-from paperlib.core.registry import ATTACKS, PAPER_PENALTY, REGULARIZERS
+from paperlib.core.eligibility import collapse_reason, untestable_reason
+from paperlib.core.registry import ATTACKS, PAPER_COUNTERPART, PAPER_PENALTY, REGULARIZERS
 from paperlib.core.settings import EligibilityConfig
 from paperlib.core.stats import unpack_bits
 from paperlib.report.common import ACCURACY_KEPT, architectures_in, at_strength, rounded
@@ -22,12 +23,10 @@ from paperlib.report.verdicts import (
     TIE,
     Verdict,
     accuracy_interval,
-    collapse_reason,
     compare,
     compare_counts,
     family_verdict,
     outcomes,
-    untestable_reason,
 )
 from paperlib.run.profiles import load_grid
 
@@ -92,7 +91,7 @@ def table1(
                         "ours": ours[0],
                         "low": ours[1],
                         "high": ours[2],
-                        "paper": TABLE1[arch][reg][ATTACKS.index(attack)],
+                        "paper": TABLE1[PAPER_COUNTERPART[arch]][reg][ATTACKS.index(attack)],
                         "seeds": sum(
                             r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
                             for r in results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from paperlib.core.eligibility import untestable_reason
 from paperlib.core.registry import PAPER_PENALTY, REGULARIZERS
 from paperlib.core.settings import EligibilityConfig
 from paperlib.report.common import architectures_in, at_strength, rounded
@@ -17,7 +18,6 @@ from paperlib.report.verdicts import (
     compare,
     family_verdict,
     outcomes,
-    untestable_reason,
 )
 
 METHODS = {"occlusion": "occlusion_ssd", "gradcam": "gradcam_ssd"}

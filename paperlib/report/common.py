@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from paperlib.core.registry import ARCHITECTURES, PAPER_PENALTY
+from paperlib.core.registry import ARCHITECTURES, PAPER_ARCHITECTURES, PAPER_PENALTY
 from paperlib.core.settings import EligibilityConfig
 from paperlib.report.verdicts import Verdict
 from paperlib.run.profiles import load_grid
@@ -103,6 +103,6 @@ def rounded(table: pd.DataFrame, digits: int) -> pd.DataFrame:
 
 
 def architectures_in(results: list[dict]) -> list[str]:
-    """The architectures that have results, in the usual order (all of them if none do)."""
+    """The architectures that have results, in the usual order (the paper's if none do)."""
     present = {r["params"]["arch"] for r in results}
-    return [a for a in ARCHITECTURES if a in present] or list(ARCHITECTURES)
+    return [a for a in ARCHITECTURES if a in present] or list(PAPER_ARCHITECTURES)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from paperlib.core.eligibility import collapse_reason
 from paperlib.core.settings import EligibilityConfig
 from paperlib.core.stats import bootstrap_ci, hierarchical_ci, unpack_bits
 from paperlib.report.paper import CLAIMS, SPARSE_DENSITY
@@ -19,7 +20,6 @@ from paperlib.report.verdicts import (
     NOT_TESTABLE,
     REPRODUCED,
     Verdict,
-    collapse_reason,
     compare,
     family_verdict,
     outcomes,

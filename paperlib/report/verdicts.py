@@ -22,7 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from paperlib.core.settings import EligibilityConfig
-from paperlib.core.stats import RESAMPLES, hierarchical_ci, hierarchical_draws, mcnemar_p
+from paperlib.core.stats import (
+    RESAMPLES,
+    hierarchical_ci,
+    hierarchical_draws,
+    holm,
+    mcnemar_p,
+    wilson_interval,
+)
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 NOT_TESTABLE = "not testable"  # every comparison of the claim involves a collapsed model
@@ -40,50 +47,6 @@ class Verdict:
     verdict: str
 
 
-# --- which models may decide ----------------------------------------------------------
-
-
-def prediction_entropy(counts) -> float:
-    """Entropy of a predicted-class histogram, normalized to [0, 1]: 0 when one class
-    takes every image, 1 when every class is predicted equally often."""
-    counts = np.asarray(counts, dtype=float)
-    shares = counts[counts > 0] / counts.sum()
-    # abs(): a single class gives -0.0, which would print as "-0.00".
-    return abs(float((shares * np.log(shares)).sum() / np.log(len(counts))))
-
-
-def collapse_reason(accuracy: float, counts, cfg: EligibilityConfig) -> str:
-    """Why a model has collapsed ("" when it has not). ``accuracy`` on [0, 1];
-    ``counts``: how many test images it predicted as each class."""
-    counts = np.asarray(counts)
-    entropy = prediction_entropy(counts)
-    if entropy < cfg.min_prediction_entropy:
-        share = counts.max() / counts.sum()
-        return (
-            f"collapsed: one class predicted for {100 * share:.0f} % of images "
-            f"(prediction entropy {entropy:.2f} < {cfg.min_prediction_entropy:g})"
-        )
-    if accuracy < cfg.min_accuracy:
-        return f"near chance: clean accuracy {100 * accuracy:.1f} % < {100 * cfg.min_accuracy:g} %"
-    return ""
-
-
-def untestable_reason(
-    accuracy: float, counts, cfg: EligibilityConfig, base_accuracy: float | None = None
-) -> str:
-    """Why a model may not decide a claim ("" when it may): collapsed, or, against its
-    base model, more than ``cfg.max_accuracy_drop`` points less accurate."""
-    reason = collapse_reason(accuracy, counts, cfg)
-    if reason or base_accuracy is None:
-        return reason
-    drop = 100 * (base_accuracy - accuracy)
-    if drop > cfg.max_accuracy_drop:
-        return (
-            f"lost {drop:.1f} points of clean accuracy against base (> {cfg.max_accuracy_drop:g})"
-        )
-    return ""
-
-
 # --- comparing two models -------------------------------------------------------------
 
 
@@ -97,16 +60,6 @@ def accuracy_interval(runs) -> tuple[float, float]:
     low, high = hierarchical_ci(runs)
     wilson = wilson_interval(int(np.sum(runs)), int(np.size(runs)))
     return min(low, wilson[0]), max(high, wilson[1])
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson's 95% score interval of a proportion."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def compare(runs, baseline) -> dict:
@@ -148,17 +101,6 @@ def compare_counts(correct_a: int, correct_b: int, n: int) -> dict:
 
 
 # --- from a family of comparisons to a verdict ---------------------------------------
-
-
-def holm(pvalues, alpha: float = ALPHA) -> list[bool]:
-    """Holm's step-down procedure: which hypotheses are rejected at family-wise ``alpha``."""
-    order = np.argsort(pvalues, kind="stable")
-    rejected = [False] * len(pvalues)
-    for rank, i in enumerate(order):
-        if pvalues[i] > alpha / (len(pvalues) - rank):
-            break
-        rejected[i] = True
-    return rejected
 
 
 def outcomes(comparisons: list[dict], alpha: float = ALPHA) -> list[str]:
