@@ -62,8 +62,6 @@ from paperlib.report.adversarial import (
     audit_frame,
     audit_table,
     clean_and_undefended,
-    comparisons_table,
-    convergence_table,
     cross_attack_frame,
     cross_attack_table,
     deepfool_rho,
@@ -82,12 +80,14 @@ from paperlib.report.attribution import (
 )
 from paperlib.report.common import (
     at_strength,
+    comparisons_frame,
     grid_results,
     run_table,
     verdict_table,
     verdicts_at_each_strength,
 )
 from paperlib.report.density import density_beside, density_display, density_table, density_verdicts
+from paperlib.report.forest import forest_plot
 from paperlib.report.performance import (
     hardware_table,
     load_recipe_probes,
@@ -151,10 +151,9 @@ __all__ = [
     "claims_table",
     "clean_and_undefended",
     "clean_trained_model",
+    "comparisons_frame",
     "collapse_reason",
     "compare_attacks",
-    "comparisons_table",
-    "convergence_table",
     "correct",
     "cross_attack_frame",
     "cross_attack_table",
@@ -172,6 +171,7 @@ __all__ = [
     "failures",
     "figure2",
     "figure3",
+    "forest_plot",
     "gaussian_blur",
     "gradcam_figure",
     "gradcam_map",

@@ -15,15 +15,13 @@ from paperlib.core.stats import (
     pack_bits,
     unpack_bits,
 )
-from paperlib.report.common import grid_results, run_table, verdict_table
+from paperlib.report.common import grid_results, run_table
 from paperlib.report.density import (
-    ACCURACY_MARGIN,
     density_beside,
     density_display,
     density_table,
     density_verdicts,
 )
-from paperlib.report.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 from paperlib.run.results import write_result
 from paperlib.run.store import result_path, write_json
 
@@ -202,142 +200,10 @@ def test_density_display_formats_percentages_and_signed_deltas():
 # --- report: verdicts -----------------------------------------------------------------
 
 
-def test_density_falls_is_reproduced_when_the_intervals_separate():
-    base = _base_flags()
-    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.2, (0.18, 0.22), base)]
-    assert _verdicts(results)["density-falls"] == REPRODUCED
-
-
-def test_density_falls_is_not_reproduced_when_the_density_rises():
-    base = _base_flags()
-    results = [_result(0.0, 0.6, (0.58, 0.62), base), _result(1e-4, 0.9, (0.88, 0.92), base)]
-    assert _verdicts(results)["density-falls"] == NOT_REPRODUCED
-
-
-def test_density_falls_is_inconclusive_when_the_intervals_overlap():
-    base = _base_flags()
-    results = [_result(0.0, 0.80, (0.70, 0.90), base), _result(1e-4, 0.75, (0.65, 0.85), base)]
-    verdict = density_verdicts(results)[0]
-    assert verdict.claim == "density-falls"
-    assert verdict.verdict == INCONCLUSIVE
-    assert "0.800 [0.700, 0.900] at lambda = 0" in verdict.evidence
-    assert "0.750 [0.650, 0.850] at lambda = 0.0001" in verdict.evidence
-
-
-def test_density_falls_compares_lambda_zero_with_the_largest_lambda():
-    base = _base_flags()
-    results = [
-        _result(0.0, 0.8, (0.78, 0.82), base),
-        _result(1e-6, 0.95, (0.94, 0.96), base),  # an intermediate bump does not decide it
-        _result(1e-4, 0.2, (0.18, 0.22), base),
-    ]
-    assert _verdicts(results)["density-falls"] == REPRODUCED
-
-
-@pytest.mark.parametrize("lambdas", [[0.0], [1e-6, 1e-4]])
-def test_density_falls_needs_lambda_zero_and_a_positive_lambda(lambdas):
-    results = [_result(lam, 0.2, (0.18, 0.22), _base_flags()) for lam in lambdas]
-    verdicts = _verdicts(results)
-    assert verdicts == {"density-falls": INCONCLUSIVE, "sparse-as-accurate": INCONCLUSIVE}
-
-
-def test_sparse_as_accurate_is_reproduced_when_the_sparse_model_is_as_accurate():
-    base = _base_flags()
-    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.3, (0.28, 0.32), base)]
-    verdict = density_verdicts(results)[1]
-    assert verdict.claim == "sparse-as-accurate"
-    assert verdict.verdict == REPRODUCED
-    assert "lambda = 0.0001 (density 0.300): test accuracy change +0.0 pt" in verdict.evidence
-
-
-def test_sparse_as_accurate_is_reproduced_when_the_sparse_model_is_better():
-    base = _base_flags()
-    better = _worse_flags(np.ones(N_TEST, dtype=bool), 200)  # 80% correct
-    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.3, (0.28, 0.32), better)]
-    assert _verdicts(results)["sparse-as-accurate"] == REPRODUCED
-
-
-def test_sparse_as_accurate_is_not_reproduced_when_clearly_worse():
-    base = _base_flags()
-    worse = _worse_flags(base, 100)  # -10 pt, interval about [-11.9, -8.1]
-    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.3, (0.28, 0.32), worse)]
-    assert _verdicts(results)["sparse-as-accurate"] == NOT_REPRODUCED
-
-
-def test_sparse_as_accurate_is_not_reproduced_if_any_sparse_model_is_clearly_worse():
-    base = _base_flags()
-    results = [
-        _result(0.0, 0.8, (0.78, 0.82), base),
-        _result(1e-5, 0.4, (0.38, 0.42), base),
-        _result(1e-4, 0.3, (0.28, 0.32), _worse_flags(base, 100)),
-    ]
-    assert _verdicts(results)["sparse-as-accurate"] == NOT_REPRODUCED
-
-
-def test_sparse_as_accurate_is_inconclusive_when_the_interval_straddles_the_margin():
-    base = _base_flags()
-    worse = _worse_flags(base, 10)  # -1 pt, interval about [-1.6, -0.4]
-    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.3, (0.28, 0.32), worse)]
-    row = density_table(results).iloc[1]
-    assert row.delta_low < -ACCURACY_MARGIN < row.delta_high
-    assert _verdicts(results)["sparse-as-accurate"] == INCONCLUSIVE
-
-
-def test_sparse_as_accurate_ignores_dense_models_with_lambda_above_zero():
-    base = _base_flags()
-    results = [
-        _result(0.0, 0.8, (0.78, 0.82), base),
-        _result(1e-6, 0.7, (0.68, 0.72), _worse_flags(base, 300)),  # not sparse: ignored
-        _result(1e-4, 0.5, (0.48, 0.52), base),  # density exactly 0.5 counts as sparse
-    ]
-    assert _verdicts(results)["sparse-as-accurate"] == REPRODUCED
-
-
-def test_sparse_as_accurate_is_inconclusive_without_a_sparse_model():
-    base = _base_flags()
-    results = [_result(0.0, 0.9, (0.88, 0.92), base), _result(1e-4, 0.6, (0.58, 0.62), base)]
-    verdict = density_verdicts(results)[1]
-    assert verdict.verdict == INCONCLUSIVE
-    assert verdict.evidence == "no model with lambda > 0 reached a density <= 0.5"
-
-
 def _collapsed(result: dict) -> dict:
     """``result`` from a model that predicts one class for every test image."""
     result["metrics"]["predicted_counts"] = [N_TEST] + [0] * 9
     return result
-
-
-def test_a_collapsed_sparse_model_decides_neither_density_claim():
-    base = _base_flags()
-    dead = _collapsed(_result(1e-4, 0.01, (0.0, 0.02), base))  # silent units, one class
-    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-5, 0.78, (0.76, 0.8), base), dead]
-    verdicts = {v.claim: v for v in density_verdicts(results)}
-    # without the dead model, density barely moves: no verdict rests on the collapse
-    assert verdicts["density-falls"].verdict == INCONCLUSIVE
-    assert "lambda = 1e-05" in verdicts["density-falls"].evidence
-    assert verdicts["sparse-as-accurate"].verdict == NOT_TESTABLE
-    assert "collapsed: one class predicted for 100 %" in verdicts["sparse-as-accurate"].evidence
-
-
-def test_a_collapsed_dense_model_makes_the_density_claims_not_testable():
-    base = _base_flags()
-    results = [
-        _collapsed(_result(0.0, 0.8, (0.78, 0.82), base)),
-        _result(1e-4, 0.3, (0.28, 0.32), base),
-    ]
-    assert _verdicts(results) == {
-        "density-falls": NOT_TESTABLE,
-        "sparse-as-accurate": NOT_TESTABLE,
-    }
-
-
-def test_verdict_table_has_one_row_per_claim():
-    base = _base_flags()
-    results = [_result(0.0, 0.8, (0.78, 0.82), base), _result(1e-4, 0.3, (0.28, 0.32), base)]
-    table = verdict_table(density_verdicts(results))
-    assert table.columns.tolist() == ["claim", "paper", "our evidence", "verdict"]
-    assert table["verdict"].tolist() == [REPRODUCED, REPRODUCED]
-    assert table["paper"].tolist() == ["Figure 1, Sec. 4.1"] * 2
 
 
 # --- report: provenance and missing cells ---------------------------------------------

@@ -1,5 +1,5 @@
-"""Tests for paperlib.report.verdicts: testability, exact comparisons, Holm, and the one rule
-that turns a family of comparisons into a verdict."""
+"""Which models may decide (core.eligibility), and the small statistics the verdicts and
+tables share: Wilson's interval, McNemar's exact test, Holm's procedure."""
 
 from __future__ import annotations
 
@@ -8,22 +8,8 @@ import pytest
 
 from paperlib.core.eligibility import collapse_reason, prediction_entropy, untestable_reason
 from paperlib.core.settings import EligibilityConfig
-from paperlib.core.stats import holm, wilson_interval
-from paperlib.report.verdicts import (
-    GAIN,
-    INCONCLUSIVE,
-    LOSS,
-    NOT_REPRODUCED,
-    NOT_TESTABLE,
-    REPRODUCED,
-    TIE,
-    accuracy_interval,
-    compare,
-    compare_counts,
-    family_verdict,
-    mcnemar_p,
-    outcomes,
-)
+from paperlib.core.stats import holm, mcnemar_p, wilson_interval
+from paperlib.report.verdicts import accuracy_interval
 
 CFG = EligibilityConfig()
 
@@ -62,69 +48,7 @@ def test_mcnemar_is_exact_on_the_discordant_images():
     assert mcnemar_p(a, a) == 1.0
 
 
-def test_compare_one_seed_each_uses_mcnemar_and_several_seeds_the_bootstrap():
-    rng = np.random.default_rng(0)
-    base = rng.random(400) < 0.3
-    better = base | (rng.random(400) < 0.2)
-    one = compare([better], [base])
-    assert one["p"] == pytest.approx(mcnemar_p(better, base))
-    assert one["low"] > 0 and one["diff"] == pytest.approx(better.mean() - base.mean())
-    several = compare([better, better], [base, base])
-    assert several["p"] < 0.01 and several["low"] > 0
-
-
-def test_seed_to_seed_variance_widens_the_comparison():
-    """Two seeds of a regularized model that disagree wildly (40 % and 80 %) against a
-    steady base at 55 %: images alone would call the 5-point gain certain; the seeds
-    make it uncertain."""
-    rng = np.random.default_rng(1)
-    n = 2000
-    base = [rng.random(n) < 0.55, rng.random(n) < 0.55]
-    other = [rng.random(n) < 0.40, rng.random(n) < 0.80]
-    pooled = compare([np.concatenate(other)], [np.concatenate(base)])
-    seeds = compare(other, base)
-    assert pooled["low"] > 0  # as if the seeds were more images
-    assert seeds["low"] < 0 < seeds["high"]
-    assert seeds["p"] > 0.05
-
-
-def test_unpaired_counts_use_fisher_and_a_newcombe_interval():
-    result = compare_counts(171, 98, 500)  # 34.2 % against 19.6 % of 500
-    assert result["diff"] == pytest.approx(0.146)
-    assert result["low"] > 0 and result["p"] < 1e-5
-    assert compare_counts(50, 50, 500)["p"] == pytest.approx(1.0)
-
-
 def test_holm_steps_down_until_the_first_p_value_it_keeps():
     assert holm([0.01, 0.04, 0.03]) == [True, False, False]
     assert holm([0.001, 0.02, 0.04]) == [True, True, True]
     assert holm([]) == []
-
-
-def test_outcomes_apply_holm_over_the_testable_comparisons_only():
-    family = [
-        {"diff": 0.1, "p": 0.001},
-        {"diff": -0.1, "p": 0.02},
-        {"diff": 0.1, "p": 0.5},
-        {"diff": 0.5, "p": 0.0, "untestable": "collapsed: one class"},
-    ]
-    assert outcomes(family) == [GAIN, LOSS, TIE, NOT_TESTABLE]
-
-
-@pytest.mark.parametrize(
-    ("marks", "share", "expected"),
-    [
-        ([GAIN, GAIN, GAIN, TIE], 0.75, REPRODUCED),  # built to satisfy "nearly all"
-        ([LOSS, LOSS, GAIN, TIE], 0.75, NOT_REPRODUCED),  # built to contradict it
-        ([TIE, TIE, GAIN, TIE], 0.75, INCONCLUSIVE),  # overlapping intervals
-        ([NOT_TESTABLE, NOT_TESTABLE], 0.75, NOT_TESTABLE),  # collapsed models only
-        ([GAIN, TIE, NOT_TESTABLE], 1.0, INCONCLUSIVE),  # "every" needs every one
-        ([GAIN] * 9 + [LOSS], 1.0, NOT_REPRODUCED),  # one counterexample sinks "every"
-        ([GAIN] * 20 + [LOSS] * 2 + [TIE] * 5, 0.75, INCONCLUSIVE),  # 25 of 27 could gain
-        ([GAIN] * 10 + [LOSS] * 7 + [TIE] * 10, 0.75, NOT_REPRODUCED),  # at most 20 of 27
-    ],
-)
-def test_the_one_rule(marks, share, expected):
-    verdict, counts = family_verdict(marks, share)
-    assert verdict == expected
-    assert f"{sum(m != NOT_TESTABLE for m in marks)} testable" in counts

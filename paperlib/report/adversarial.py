@@ -7,26 +7,15 @@ import pandas as pd
 
 from paperlib.core.audit import CHECKS
 from paperlib.core.eligibility import collapse_reason, untestable_reason
-from paperlib.core.registry import ATTACKS, PAPER_COUNTERPART, PAPER_PENALTY, REGULARIZERS
+from paperlib.core.registry import ATTACKS, PAPER_COUNTERPART, REGULARIZERS
 from paperlib.core.settings import EligibilityConfig
-from paperlib.core.stats import unpack_bits
+from paperlib.core.stats import spearman, unpack_bits
+from paperlib.report.claims_robustness import robustness_verdicts
 from paperlib.report.common import ACCURACY_KEPT, architectures_in, at_strength, rounded
-from paperlib.report.paper import CLAIMS, TABLE1
+from paperlib.report.paper import TABLE1
 from paperlib.report.verdicts import (
     DEFAULT_RULES,
-    GAIN,
-    INCONCLUSIVE,
-    LOSS,
-    NOT_REPRODUCED,
-    NOT_TESTABLE,
-    REPRODUCED,
-    TIE,
-    Verdict,
     accuracy_interval,
-    compare,
-    compare_counts,
-    family_verdict,
-    outcomes,
 )
 from paperlib.run.profiles import load_grid
 
@@ -230,276 +219,6 @@ def why_untestable(results: list[dict], arch: str, reg: str, rules: EligibilityC
     return untestable_reason(*other, rules, base_accuracy=base[0] if base else None)
 
 
-def _comparisons(
-    results: list[dict],
-    reading: str = "transfer",
-    rules: EligibilityConfig = DEFAULT_RULES,
-    penalty: float = PAPER_PENALTY,
-) -> list[dict]:
-    """Paired (same images) differences of each regularizer against base, at penalty
-    strength ``penalty`` (the paper's by default), in one of the ``READINGS``; the family
-    of the claim that regularization helps, judged by ``verdicts.outcomes`` (Holm over
-    the family).
-
-    A comparison with a model that is not testable (``why_untestable``) is "not
-    testable", whatever its interval: a model that learned little keeps a chance-level
-    share of images under any attack, which says nothing about robustness.
-    """
-    results = at_strength(results, penalty)
-    out = []
-    for arch in architectures_in(results):
-        for attack in ATTACKS:
-            base = _per_seed(results, arch, "base", READINGS[reading], attack)
-            for reg in REGULARIZERS[1:]:
-                other = _per_seed(results, arch, reg, READINGS[reading], attack)
-                if base is None or other is None:
-                    continue
-                c = compare(other, base)
-                out.append(
-                    {
-                        "arch": arch,
-                        "attack": attack,
-                        "regularizer": reg,
-                        "diff": 100 * c["diff"],
-                        "low": 100 * c["low"],
-                        "high": 100 * c["high"],
-                        "p": c["p"],
-                        "untestable": why_untestable(results, arch, reg, rules),
-                        "audit": FLAG
-                        if any(
-                            audit_failures(r)
-                            for r in results
-                            if r["params"]["arch"] == arch
-                            and r["params"]["regularizer"] in ("base", reg)
-                        )
-                        else "pass",
-                    }
-                )
-    for c, outcome in zip(out, outcomes(out), strict=True):
-        c["outcome"] = outcome
-    return out
-
-
-def comparisons_table(
-    results: list[dict], reading: str = "transfer", rules: EligibilityConfig = DEFAULT_RULES
-) -> pd.DataFrame:
-    return pd.DataFrame(_comparisons(results, reading, rules)).round(
-        {"diff": 2, "low": 2, "high": 2, "p": 4}
-    )
-
-
-def adversarial_verdicts(
-    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES, penalty: float = PAPER_PENALTY
-) -> list[Verdict]:
-    """The claims of experiment 2, judged on the base models and the regularized ones at
-    penalty strength ``penalty`` (the paper's by default)."""
-    results = at_strength(results, penalty)
-    comparisons = _comparisons(results, rules=rules, penalty=penalty)
-    return [
-        _helps(comparisons),
-        _elastic_most_consistent(comparisons),
-        _same_accuracy_slower(convergence_table(results, rules)),
-        _convergence(results, rules),
-        _overfitting(results),
-    ]
-
-
-def paper_comparisons() -> list[dict]:
-    """The family of ``_comparisons`` built from the paper's own Table 1: each entry an
-    accuracy out of 500 attacked images, per-image outcomes unpublished, so regularizer
-    and base are compared as two counts (Fisher's exact test)."""
-    n = 500
-    out = []
-    for arch, rows in TABLE1.items():
-        for i, attack in enumerate(ATTACKS):
-            base = round(rows["base"][i] * n / 100)
-            for reg in REGULARIZERS[1:]:
-                c = compare_counts(round(rows[reg][i] * n / 100), base, n)
-                out.append(
-                    {"arch": arch, "attack": attack, "regularizer": reg, "untestable": ""}
-                    | {"diff": 100 * c["diff"], "p": c["p"]}
-                )
-    for c, outcome in zip(out, outcomes(out), strict=True):
-        c["outcome"] = outcome
-    return out
-
-
-def paper_verdicts() -> list[Verdict]:
-    """What the verdict rule concludes from the paper's own Table 1."""
-    comparisons = paper_comparisons()
-    how = "the paper's counts of 500, unpaired, Fisher's exact test"
-    return [_helps(comparisons, how), _elastic_most_consistent(comparisons)]
-
-
-def _helps(comparisons: list[dict], how: str = "ours paired by image, transfer reading") -> Verdict:
-    where, statement = CLAIMS["regularization-helps"]
-    verdict, counts = family_verdict([c["outcome"] for c in comparisons], share=0.75)
-    reasons = sorted(
-        {
-            f"{c['arch']} {c['regularizer']}: {c['untestable']}"
-            for c in comparisons
-            if c["untestable"]
-        }
-    )
-    evidence = f"comparisons with the base model (architecture x attack x regularizer; {how}): "
-    evidence += counts + (f" ({'; '.join(reasons)})" if reasons else "")
-    if not comparisons:
-        verdict = INCONCLUSIVE
-    return Verdict("regularization-helps", where, statement, evidence, verdict)
-
-
-def _elastic_most_consistent(comparisons: list[dict]) -> Verdict:
-    where, statement = CLAIMS["elastic-most-consistent"]
-    wins = {
-        reg: sum(c["outcome"] == GAIN and c["regularizer"] == reg for c in comparisons)
-        for reg in REGULARIZERS[1:]
-    }
-    evidence = "significant gains over base (Holm): " + ", ".join(
-        f"{k} {v}" for k, v in wins.items()
-    )
-    untestable = sorted({c["regularizer"] for c in comparisons if c["outcome"] == NOT_TESTABLE})
-    if untestable:
-        evidence += f"; not testable: {', '.join(untestable)}"
-    others = max(v for k, v in wins.items() if k != "elastic")
-    if "elastic" in untestable or (untestable and wins["elastic"] <= others):
-        # Elastic net cannot be judged, or could only "win" against untestable rivals.
-        verdict = NOT_TESTABLE
-    elif not comparisons or wins["elastic"] == others:
-        verdict = INCONCLUSIVE
-    else:
-        verdict = REPRODUCED if wins["elastic"] > others else NOT_REPRODUCED
-    return Verdict("elastic-most-consistent", where, statement, evidence, verdict)
-
-
-def _vgg_histories(results: list[dict]) -> dict[str, list[list[dict]]]:
-    """VGG-16's clean training curves per regularizer (``results`` at one strength)."""
-    vgg = [r for r in results if r["params"]["arch"] == "vgg16"]
-    return {
-        reg: [r["history"] for r in vgg if r["params"]["regularizer"] == reg]
-        for reg in REGULARIZERS
-    }
-
-
-def epochs_to_converge(history: list[dict], fraction: float = 0.9) -> int:
-    """First epoch whose train accuracy reaches ``fraction`` of the run's best."""
-    best = max(h["train_acc"] for h in history)
-    return next(h["epoch"] for h in history if h["train_acc"] >= fraction * best)
-
-
-def val_loss_rise(history: list[dict]) -> float:
-    """Final validation loss minus its minimum: how far it climbed back (overfitting)."""
-    losses = [h["val_loss"] for h in history]
-    return losses[-1] - min(losses)
-
-
-def _convergence(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) -> Verdict:
-    where, statement = CLAIMS["regularized-converge-slower"]
-    histories = _vgg_histories(results)
-    if any(not runs for runs in histories.values()):
-        return Verdict(
-            "regularized-converge-slower", where, statement, "VGG-16 cells missing", INCONCLUSIVE
-        )
-    lost = {r: why_untestable(results, "vgg16", r, rules) for r in REGULARIZERS[1:]}
-    lost = {r: why for r, why in lost.items() if why}
-    if lost:
-        # The claim says all models reach the same accuracy, only later: these did not.
-        evidence = "; ".join(f"{r}: {why}" for r, why in lost.items()) + (
-            ": they did not converge to the same accuracy at all"
-        )
-        return Verdict("regularized-converge-slower", where, statement, evidence, NOT_TESTABLE)
-    epochs = {reg: [epochs_to_converge(h) for h in runs] for reg, runs in histories.items()}
-    evidence = "epochs to reach 90% of the best train accuracy: " + ", ".join(
-        f"{reg} {'/'.join(map(str, e))}" for reg, e in epochs.items()
-    )
-    slower = all(min(epochs[r]) > max(epochs["base"]) for r in REGULARIZERS[1:])
-    faster = all(max(epochs[r]) < min(epochs["base"]) for r in REGULARIZERS[1:])
-    verdict = REPRODUCED if slower else NOT_REPRODUCED if faster else INCONCLUSIVE
-    return Verdict("regularized-converge-slower", where, statement, evidence, verdict)
-
-
-def convergence_table(
-    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES
-) -> pd.DataFrame:
-    """Section 4.2's claim, per architecture, regularizer and penalty strength: did the
-    model reach its base model's clean accuracy (within ``rules.max_accuracy_drop``
-    points, and not collapsed), and did it take more epochs to get there (train
-    accuracy at 90% of its best, every seed later than every base seed)?"""
-    groups: dict[tuple, list[dict]] = {}
-    for r in results:
-        p = r["params"]
-        groups.setdefault((p["arch"], p["regularizer"], p["penalty"]), []).append(r)
-    base = {arch: runs for (arch, reg, _), runs in groups.items() if reg == "base"}
-    rows = []
-    for (arch, reg, c), runs in sorted(groups.items()):
-        if reg == "base" or arch not in base:
-            continue
-        base_accuracy = float(np.mean([r["metrics"]["clean"]["accuracy"] for r in base[arch]]))
-        base_epochs = [epochs_to_converge(r["history"]) for r in base[arch]]
-        accuracy = float(np.mean([r["metrics"]["clean"]["accuracy"] for r in runs]))
-        counts = np.sum([r["metrics"]["clean"]["predicted_counts"] for r in runs], axis=0)
-        epochs = [epochs_to_converge(r["history"]) for r in runs]
-        missed = untestable_reason(accuracy, counts, rules, base_accuracy=base_accuracy)
-        if missed:
-            verdict, why = NOT_REPRODUCED, f"did not reach base's accuracy ({missed})"
-        elif min(epochs) > max(base_epochs):
-            verdict, why = REPRODUCED, "same accuracy, later"
-        elif max(epochs) < min(base_epochs):
-            verdict, why = NOT_REPRODUCED, "same accuracy, sooner"
-        else:
-            verdict, why = INCONCLUSIVE, "same accuracy, as soon (seeds overlap)"
-        rows.append(
-            {
-                "arch": arch,
-                "regularizer": reg,
-                "penalty": c,
-                "clean": 100 * accuracy,
-                "base clean": 100 * base_accuracy,
-                "epochs to 90%": "/".join(map(str, epochs)),
-                "base epochs": "/".join(map(str, base_epochs)),
-                "verdict": verdict,
-                "why": why,
-            }
-        )
-    return rounded(pd.DataFrame(rows), 2)
-
-
-def _same_accuracy_slower(table: pd.DataFrame) -> Verdict:
-    """The claim holds only if it holds for every architecture and strength."""
-    where, statement = CLAIMS["same-accuracy-slower"]
-    if table.empty:
-        return Verdict(
-            "same-accuracy-slower", where, statement, "no regularized cells", INCONCLUSIVE
-        )
-    marks = table.verdict.map({REPRODUCED: GAIN, NOT_REPRODUCED: LOSS}).fillna(TIE).tolist()
-    verdict, _ = family_verdict(marks, share=1.0)
-    evidence = "; ".join(
-        f"{r.arch} {r.regularizer} c={r.penalty:g}: {r.why}" for r in table.itertuples()
-    )
-    return Verdict("same-accuracy-slower", where, statement, evidence, verdict)
-
-
-def _overfitting(results: list[dict]) -> Verdict:
-    where, statement = CLAIMS["base-overfits"]
-    histories = _vgg_histories(results)
-    if any(not runs for runs in histories.values()):
-        return Verdict("base-overfits", where, statement, "VGG-16 cells missing", INCONCLUSIVE)
-    rise = {reg: [val_loss_rise(h) for h in runs] for reg, runs in histories.items()}
-    evidence = "validation-loss rise from its minimum to the last epoch: " + ", ".join(
-        f"{reg} {'/'.join(f'{v:.3f}' for v in r)}" for reg, r in rise.items()
-    )
-    base_low = min(rise["base"])
-    if len(rise["base"]) < 2:
-        evidence += " (one seed: no interval, so no verdict either way)"
-        verdict = INCONCLUSIVE
-    elif all(base_low > max(rise[r]) for r in REGULARIZERS[1:]):
-        verdict = REPRODUCED
-    elif all(max(rise["base"]) < min(rise[r]) for r in REGULARIZERS[1:]):
-        verdict = NOT_REPRODUCED
-    else:
-        verdict = INCONCLUSIVE
-    return Verdict("base-overfits", where, statement, evidence, verdict)
-
-
 # --- the penalty's strength: the curve the paper does not have -----------------------
 
 
@@ -523,6 +242,7 @@ def penalty_table(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES)
                 "clean": 100 * m["clean"]["accuracy"],
                 "pgd @ 8/255": 100 * m["standard_eps"]["pgd"]["accuracy"],
                 "autoattack @ 8/255": 100 * m["autoattack"]["accuracy"],
+                **_at_endpoints(m),
                 "deepfool rho": _or_nan(m["undefended"]["deepfool"]["rho"]),
                 "activation density": 100 * m["sparsity"]["activation_density"],
                 "hoyer": m["sparsity"]["hoyer"],
@@ -535,6 +255,18 @@ def penalty_table(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES)
     return (
         pd.DataFrame(rows).sort_values(columns).reset_index(drop=True) if rows else pd.DataFrame()
     )
+
+
+def _at_endpoints(metrics: dict) -> dict:
+    """Accuracy (%) under AutoAttack and PGD at the endpoint radii (2/255, 4/255), where
+    models are not all at 0 %; NaN for results written before they were measured."""
+    found = metrics.get("endpoints") or {"eps": []}
+    out = {}
+    for eps, name in ((2 / 255, "2/255"), (4 / 255, "4/255")):
+        at = [i for i, e in enumerate(found["eps"]) if abs(e - eps) < 1e-4]
+        for attack in ("autoattack", "pgd"):
+            out[f"{attack} @ {name}"] = 100 * found[attack][at[0]] if at else np.nan
+    return out
 
 
 def _cell_untestable(results: list[dict], result: dict, rules: EligibilityConfig) -> str:
@@ -592,7 +324,8 @@ def strongest_kept(table: pd.DataFrame) -> pd.DataFrame:
 
 
 SPARSITY_MEASURES = ("activation density", "hoyer", "weights < 1e-3")
-ROBUSTNESS_MEASURES = ("pgd @ 8/255", "deepfool rho")
+# Endpoints that vary between models: at 8/255 every cpu model is at 0 % under PGD.
+ROBUSTNESS_MEASURES = ("autoattack @ 2/255", "pgd @ 2/255", "deepfool rho")
 
 
 def sparsity_robustness(table: pd.DataFrame, *, resamples: int = 2000) -> pd.DataFrame:
@@ -614,7 +347,7 @@ def sparsity_robustness(table: pd.DataFrame, *, resamples: int = 2000) -> pd.Dat
             pairs = comparable[[sparse, robust]].dropna()
             x, y = pairs[sparse].to_numpy(), pairs[robust].to_numpy()
             row = {"sparsity": sparse, "robustness": robust, "cells": len(x)}
-            point = _spearman(x, y) if len(x) >= 4 else np.nan
+            point = spearman(x, y) if len(x) >= 4 else np.nan
             row |= {"spearman": point, "low": np.nan, "high": np.nan, "why none": ""}
             if len(x) < 4:
                 row["why none"] = "fewer than 4 cells of comparable accuracy"
@@ -623,7 +356,7 @@ def sparsity_robustness(table: pd.DataFrame, *, resamples: int = 2000) -> pd.Dat
                 row["why none"] = f"{name} is the same in every cell ({values[0]:g})"
             if not np.isnan(point):  # a constant measure has no correlation to bound
                 picks = rng.integers(0, len(x), size=(resamples, len(x)))
-                draws = np.array([_spearman(x[i], y[i]) for i in picks])
+                draws = np.array([spearman(x[i], y[i]) for i in picks])
                 # Resamples that drew one value over and over have no correlation.
                 row["low"], row["high"] = np.percentile(draws[~np.isnan(draws)], [2.5, 97.5])
             rows.append(row)
@@ -632,14 +365,6 @@ def sparsity_robustness(table: pd.DataFrame, *, resamples: int = 2000) -> pd.Dat
 
 def _or_nan(value: float | None) -> float:
     return np.nan if value is None else value
-
-
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rank correlation (average ranks for ties); NaN if either is constant."""
-    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 # --- what a robustness researcher checks beyond the paper ----------------------------
@@ -731,3 +456,9 @@ def audit_details(results: list[dict]) -> pd.DataFrame:
         if c["passed"] is False
     ]
     return pd.DataFrame(rows, columns=["cell", "model", "check", "detail"])
+
+
+def adversarial_verdicts(results, rules=DEFAULT_RULES, penalty=None):
+    """Experiment 2's claims (``claims_robustness.robustness_verdicts``): at each
+    regularizer's primary strength, or at ``penalty`` as a secondary verdict."""
+    return robustness_verdicts(results, rules, penalty)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from paperlib.core.registry import ARCHITECTURES, PAPER_ARCHITECTURES, PAPER_PENALTY
 from paperlib.core.settings import EligibilityConfig
-from paperlib.report.verdicts import Verdict
+from paperlib.report.judge import DISPLAY, Verdict
 from paperlib.run.profiles import load_grid
 from paperlib.run.results import load_results
 
@@ -20,30 +20,72 @@ ACCURACY_KEPT = EligibilityConfig().max_accuracy_drop
 
 
 def verdict_table(verdicts: list[Verdict]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "claim": v.statement,
-                "paper": v.where,
-                "our evidence": v.evidence,
-                "verdict": v.verdict,
-            }
-            for v in verdicts
-        ]
-    )
+    """One row per verdict: the claim, its label and the numbers that earned it: the
+    family's mean effect with its 95 % interval, the margin and the design's minimum
+    detectable effect (in the endpoint's display unit), seeds and images; the evidence
+    last."""
+    return pd.DataFrame([verdict_row(v) for v in verdicts])
+
+
+def verdict_row(v: Verdict) -> dict:
+    scale, unit = DISPLAY[v.unit]
+
+    def shown(x):
+        return "–" if x is None else f"{scale * x:+.3g}"
+
+    interval = "–" if v.low is None else f"[{shown(v.low)}, {shown(v.high)}]"
+    return {
+        "claim": v.statement,
+        "paper": v.where,
+        "endpoint": v.endpoint,
+        "strength": v.strength,
+        "role": v.role,
+        "verdict": v.verdict,
+        "effect": shown(v.effect),
+        "95 % interval": interval,
+        "margin": "–" if v.margin is None else f"{scale * v.margin:.3g}",
+        "MDE": "–" if v.mde is None else f"{scale * v.mde:.3g}",
+        "unit": unit,
+        "seeds x images": f"{v.seeds} x {v.images}" if v.seeds else "–",
+        "our evidence": v.evidence,
+    }
+
+
+def comparisons_frame(verdicts: list[Verdict]) -> pd.DataFrame:
+    """The long table of comparisons behind ``verdicts``: one row per claim, endpoint,
+    strength and comparison, with effect, interval, margin, seeds and images (in the
+    endpoint's display unit), and the outcome of its two tests after Holm."""
+    rows = []
+    for v in verdicts:
+        scale, unit = DISPLAY[v.unit]
+        for c in v.comparisons:
+            rows.append(
+                {
+                    "claim": v.claim,
+                    "endpoint": v.endpoint,
+                    "strength": v.strength,
+                    "comparison": c["comparison"],
+                    "unit": unit,
+                    **{k: scale * c[k] for k in ("effect", "low", "high", "margin") if k in c},
+                    "seeds": c.get("seeds"),
+                    "images": c.get("images"),
+                    "gain": c.get("gain"),
+                    "short of margin": c.get("short of margin"),
+                    "untestable": c["untestable"],
+                }
+            )
+    return pd.DataFrame(rows).round({"effect": 3, "low": 3, "high": 3, "margin": 3})
 
 
 def verdicts_at_each_strength(
     judge: Callable[..., list[Verdict]], results: list[dict], rules: EligibilityConfig
-) -> pd.DataFrame:
-    """``verdict_table`` of ``judge``'s claims at every penalty strength in ``results``
-    (the paper's c when none is there), strongest first, the paper's c marked: where
-    the paper's strength left models that decide nothing, a weaker one still may."""
-    tables = []
-    for c in penalties_in(results) or [PAPER_PENALTY]:
-        table = verdict_table(judge(results, rules, penalty=c))
-        tables.append(table.assign(strength=strength_label(c)))
-    return pd.concat(tables, ignore_index=True)
+) -> list[Verdict]:
+    """``judge``'s verdicts at the primary strengths, then at every penalty strength in
+    ``results`` (secondary, strongest first)."""
+    found = list(judge(results, rules))
+    for c in penalties_in(results):
+        found += judge(results, rules, penalty=c)
+    return found
 
 
 def strength_label(c: float) -> str:

@@ -9,25 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.core.eligibility import collapse_reason
 from paperlib.core.settings import EligibilityConfig
 from paperlib.core.stats import bootstrap_ci, hierarchical_ci, unpack_bits
-from paperlib.report.paper import CLAIMS, SPARSE_DENSITY
+from paperlib.report.claims_density import density_claim_verdicts
 from paperlib.report.verdicts import (
     DEFAULT_RULES,
-    INCONCLUSIVE,
-    NOT_REPRODUCED,
-    NOT_TESTABLE,
-    REPRODUCED,
-    Verdict,
-    compare,
-    family_verdict,
-    outcomes,
 )
-
-# "As accurate" is tested as non-inferiority: a sparse model may be at most this much
-# less accurate (absolute, on [0, 1]) before we call it worse. Our assumption.
-ACCURACY_MARGIN = 0.01
 
 
 def density_table(results: list[dict]) -> pd.DataFrame:
@@ -75,90 +62,9 @@ def density_table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def density_verdicts(
-    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES
-) -> list[Verdict]:
-    """Experiment 1's two claims. A model that collapsed (``rules``) may decide neither:
-    its hidden units can be silent because it stopped learning, not because the code
-    became sparse."""
-    table = density_table(results)
-    lost = _collapsed_lambdas(results, rules)
-    return [_density_falls(table, lost), _sparse_as_accurate(results, table, lost)]
-
-
-def _collapsed_lambdas(results: list[dict], rules: EligibilityConfig) -> dict[float, str]:
-    """lambda -> why its models may not decide a claim (seeds pooled)."""
-    by_lambda: dict[float, list[dict]] = {}
-    for r in results:
-        by_lambda.setdefault(r["params"]["activity_l1"], []).append(r["metrics"])
-    lost = {}
-    for lam, runs in by_lambda.items():
-        counts = np.sum([m["predicted_counts"] for m in runs], axis=0)
-        reason = collapse_reason(float(np.mean([m["test_accuracy"] for m in runs])), counts, rules)
-        if reason:
-            lost[lam] = reason
-    return lost
-
-
-def _density_falls(table: pd.DataFrame, lost: dict[float, str]) -> Verdict:
-    where, statement = CLAIMS["density-falls"]
-    usable = table[~table["lambda"].isin(list(lost))]
-    if len(usable) < 2 or table["lambda"].iloc[0] != 0 or 0.0 in lost:
-        why = "; ".join(f"lambda = {lam:g}: {reason}" for lam, reason in lost.items())
-        verdict = NOT_TESTABLE if lost else INCONCLUSIVE
-        evidence = f"not testable: {why}" if lost else "needs lambda = 0 and one lambda > 0"
-        return Verdict("density-falls", where, statement, evidence, verdict)
-    dense, sparsest = usable.iloc[0], usable.iloc[-1]
-    evidence = (
-        f"density {dense.density:.3f} [{dense.density_low:.3f}, {dense.density_high:.3f}]"
-        f" at lambda = 0 vs {sparsest.density:.3f} [{sparsest.density_low:.3f}, "
-        f"{sparsest.density_high:.3f}] at lambda = {sparsest['lambda']:g}"
-    )
-    if sparsest.density_high < dense.density_low:
-        verdict = REPRODUCED
-    elif sparsest.density_low > dense.density_high:
-        verdict = NOT_REPRODUCED
-    else:
-        verdict = INCONCLUSIVE
-    return Verdict("density-falls", where, statement, evidence, verdict)
-
-
-def _sparse_as_accurate(results: list[dict], table: pd.DataFrame, lost) -> Verdict:
-    """Non-inferiority through the one verdict rule: each sparse model's accuracy plus
-    the margin against the dense model's, seeds as units, Holm over the sparse models;
-    a gain is a model significantly less than the margin worse."""
-    where, statement = CLAIMS["sparse-as-accurate"]
-    sparse = table[(table["lambda"] > 0) & (table["density"] <= SPARSE_DENSITY)]
-    if sparse.empty or table["lambda"].iloc[0] != 0:
-        return Verdict(
-            "sparse-as-accurate",
-            where,
-            statement,
-            f"no model with lambda > 0 reached a density <= {SPARSE_DENSITY}",
-            INCONCLUSIVE,
-        )
-    hits = {}
-    for r in results:
-        hits.setdefault(r["params"]["activity_l1"], []).append(_test_correct(r))
-    comparisons = [
-        {"untestable": lost.get(lam) or f"lambda = 0: {lost[0.0]}"}
-        if lam in lost or 0.0 in lost
-        else compare([h + ACCURACY_MARGIN for h in hits[lam]], hits[0.0])
-        for lam in sparse["lambda"]
-    ]
-    verdict, counts = family_verdict(outcomes(comparisons), share=1.0)
-    evidence = "; ".join(
-        f"lambda = {r['lambda']:g} (density {r.density:.3f}): "
-        + (
-            f"not testable: {c['untestable']}"
-            if "untestable" in c
-            else f"test accuracy change {100 * r.delta_test_acc:+.1f} pt "
-            f"[{100 * r.delta_low:+.1f}, {100 * r.delta_high:+.1f}], "
-            f"p = {c['p']:.3g} against a {100 * ACCURACY_MARGIN:g}-point loss"
-        )
-        for c, (_, r) in zip(comparisons, sparse.iterrows(), strict=True)
-    )
-    return Verdict("sparse-as-accurate", where, statement, f"{evidence}; {counts}", verdict)
+def density_verdicts(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES):
+    """Experiment 1's claims (``claims_density.density_claim_verdicts``)."""
+    return density_claim_verdicts(results, rules)
 
 
 def _test_correct(result: dict) -> np.ndarray:

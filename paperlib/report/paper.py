@@ -86,6 +86,11 @@ CLAIMS = {
         "The unregularized VGG-16 starts to overfit: its validation loss climbs and varies "
         "while the regularized models' does not.",
     ),
+    "regularized-stabler-occlusion": (
+        "Table 2, Sec. 4.3",
+        "Regularized models' sliding-patch maps change less when the patch shrinks from 4x4 "
+        "to 2x2 than the unregularized model's.",
+    ),
     "l1-stablest-occlusion": (
         "Table 2, Sec. 4.3",
         "L1 gives the smallest change of sliding-patch maps when the patch shrinks from 4x4 "

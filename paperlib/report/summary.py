@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from paperlib.core.registry import EXPERIMENTS
+from paperlib.core.registry import EXPERIMENTS, PAPER_ARCHITECTURES
 from paperlib.report import adversarial as adversarial_report
-from paperlib.report import attribution as attribution_report
 from paperlib.report.adversarial import adversarial_verdicts
 from paperlib.report.attribution import attribution_verdicts
-from paperlib.report.common import grid_results, penalties_in, strength_label
+from paperlib.report.claims_robustness import PRIMARY_ENDPOINT, paper_robustness_verdicts
+from paperlib.report.claims_stability import paper_stability_verdicts
+from paperlib.report.common import grid_results, penalties_in, strength_label, verdict_row
 from paperlib.report.density import density_verdicts
+from paperlib.report.judge import PRIMARY
 from paperlib.report.verdicts import Verdict
 from paperlib.run.profiles import load_profile
 
@@ -20,13 +22,14 @@ JUDGES = dict(
 
 
 def judge_profiles(profiles: list[str]) -> dict[str, list[Verdict]]:
-    """Every claim's verdict, per profile: judged once, read by ``claims_table`` and
+    """Every claim's verdicts, per profile: judged once, read by ``claims_table`` and
     ``claims_evidence``."""
     return {profile: all_verdicts(profile) for profile in profiles}
 
 
 def all_verdicts(profile: str) -> list[Verdict]:
-    """Every claim's verdict from one profile's results, under its ``testable`` rules."""
+    """Every claim's verdict from one profile's results, under its ``testable`` rules:
+    at the primary strengths, with the secondary endpoints."""
     rules = load_profile(profile).testable
     verdicts = []
     for experiment, judge in JUDGES.items():
@@ -42,9 +45,8 @@ NO_RESULTS = "no results"
 
 def verdicts_by_strength(profiles: list[str]) -> pd.DataFrame:
     """The claims of experiments 2 and 3 judged at every penalty strength each profile
-    ran, one column per profile and strength (the paper's c marked): at the paper's
-    c some models stop learning and their claims are not testable, while a weaker
-    strength may still answer the question the paper asks."""
+    ran (secondary verdicts: no correction across strengths), one column per profile
+    and strength, the paper's c marked."""
     rows: dict[str, dict] = {}
     for profile in profiles:
         rules = load_profile(profile).testable
@@ -55,45 +57,80 @@ def verdicts_by_strength(profiles: list[str]) -> pd.DataFrame:
             if attribution:
                 found += attribution_verdicts(attribution, rules, penalty=c)
             for v in found:
+                if v.endpoint != _primary_endpoint(v):
+                    continue
                 row = rows.setdefault(v.claim, {"claim": v.statement})
                 row[f"{profile}, {strength_label(c)}"] = v.verdict
     return pd.DataFrame(list(rows.values())).astype(object).fillna(NO_RESULTS)
 
 
-def paper_verdicts() -> dict[str, Verdict]:
-    """The verdict rule applied to the paper's own published numbers (Tables 1 and 2),
-    by claim; the claims read off figures have none."""
-    found = adversarial_report.paper_verdicts() + attribution_report.paper_verdicts()
+def _primary_endpoint(v: Verdict) -> str:
+    """The claim's primary endpoint (the plan's words, or experiment 2's short name)."""
+    return PRIMARY_ENDPOINT if v.claim == "regularization-helps" else v.endpoint
+
+
+def paper_verdicts(archs: list[str] | None = None) -> dict[str, Verdict]:
+    """The verdict rule applied to the paper's own published numbers (Tables 1 and 2), by
+    claim: on the rows of ``archs`` (their counterparts in the paper), or on all of them."""
+    archs = archs or list(PAPER_ARCHITECTURES)
+    found = paper_robustness_verdicts(archs) + paper_stability_verdicts()
     return {v.claim: v for v in found}
 
 
+def leading(verdicts: list[Verdict]) -> list[Verdict]:
+    """The verdicts that lead: primary strength, primary endpoint."""
+    return [v for v in verdicts if v.role == PRIMARY]
+
+
 def claims_table(judged: dict[str, list[Verdict]]) -> pd.DataFrame:
-    """One row per claim: where the paper makes it, what the verdict rule concludes from
-    the paper's own numbers, then each profile's verdict ("no results" where that
-    profile has none for the claim). ``claims_evidence`` gives the evidence."""
-    calibration = paper_verdicts()
+    """One row per claim: where the paper makes it, each profile's primary verdict with its
+    effect, interval, margin and minimum detectable effect, then what the same rule
+    concludes from the paper's own numbers, on the family the first profile judges and on
+    the paper's full family ("no numbers published" for claims read off its figures)."""
+    first = next(iter(judged), None)
+    archs = _architectures(first) if first else []
+    same, full = paper_verdicts(archs), paper_verdicts()
     rows: dict[str, dict] = {}
     for profile, verdicts in judged.items():
-        for v in verdicts:
+        for v in leading(verdicts):
             row = rows.setdefault(v.claim, {"claim": v.statement, "paper": v.where})
-            own = calibration.get(v.claim)
-            row["from the paper's own numbers"] = own.verdict if own else "no numbers published"
+            shown = verdict_row(v)
             row[f"verdict ({profile})"] = v.verdict
-    columns = ["claim", "paper", "from the paper's own numbers"]
-    columns += [f"verdict ({p})" for p in judged]
+            row[f"effect [95 % interval], margin, MDE ({profile})"] = (
+                f"{shown['effect']} {shown['95 % interval']}, margin {shown['margin']}, "
+                f"MDE {shown['MDE']} {shown['unit']}; {shown['seeds x images']}"
+            )
+    for claim, row in rows.items():
+        row[f"paper's numbers, same family as {first}"] = _label(same.get(claim))
+        row["paper's numbers, full family"] = _label(full.get(claim))
+    columns = ["claim", "paper"]
+    for profile in judged:
+        columns += [f"verdict ({profile})", f"effect [95 % interval], margin, MDE ({profile})"]
+    columns += [f"paper's numbers, same family as {first}", "paper's numbers, full family"]
     table = pd.DataFrame(list(rows.values()), columns=columns)
     return table.astype(object).fillna(NO_RESULTS)  # a column of no verdicts is float NaN
 
 
+def _label(v: Verdict | None) -> str:
+    return v.verdict if v else "no numbers published"
+
+
+def _architectures(profile: str) -> list[str]:
+    results, _ = grid_results(profile, "adversarial")
+    return list(dict.fromkeys(r["params"]["arch"] for r in results))
+
+
 def claims_evidence(judged: dict[str, list[Verdict]]) -> pd.DataFrame:
-    """The evidence behind ``claims_table``: one row per claim and profile with results,
+    """The evidence behind ``claims_table``: one row per claim, profile, endpoint and role,
     the verdict beside the numbers that decided it."""
     rows = [
-        {"claim": v.statement, "profile": profile, "verdict": v.verdict, "evidence": v.evidence}
+        {"profile": profile, **verdict_row(v)}
         for profile, verdicts in judged.items()
         for v in verdicts
     ]
-    table = pd.DataFrame(rows, columns=["claim", "profile", "verdict", "evidence"])
+    columns = ["claim", "profile", "endpoint", "role", "verdict", "effect", "95 % interval"]
+    columns += ["margin", "MDE", "unit", "seeds x images", "our evidence"]
+    table = pd.DataFrame(rows, columns=columns)
     # Claims in the order the paper makes them, each claim's profiles together.
     order = {claim: i for i, claim in enumerate(dict.fromkeys(table.claim))}
     return table.sort_values("claim", key=lambda col: col.map(order), kind="stable")

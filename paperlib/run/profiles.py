@@ -80,8 +80,12 @@ def clean_model_config(profile: Profile, cell: AdversarialCell, data: str) -> di
     }
 
 
+# The files of params/ that are not profiles: the grids and the analysis plan.
+NOT_PROFILES = ("grids", "analysis")
+
+
 def available_profiles() -> list[str]:
-    return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml") if p.stem != "grids")
+    return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml") if p.stem not in NOT_PROFILES)
 
 
 def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:

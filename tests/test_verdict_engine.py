@@ -1,0 +1,188 @@
+"""The analysis plan, the margins it derives from the paper, the primary-strength rule, and
+the verdict engine's pages (the ground truth of its labels: test_ground_truth.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from helpers import make_result
+
+from paperlib.core.settings import ConfigError, EligibilityConfig
+from paperlib.core.stats import pack_bits
+from paperlib.report.arms import primary_strengths
+from paperlib.report.claims_density import density_claim_verdicts
+from paperlib.report.claims_robustness import paper_robustness_verdicts
+from paperlib.report.claims_stability import paper_stability_verdicts
+from paperlib.report.common import comparisons_frame, verdict_table, verdicts_at_each_strength
+from paperlib.report.judge import (
+    NOT_REPRODUCED,
+    NOT_TESTABLE,
+    PRIMARY,
+    REPRODUCED,
+    SECONDARY,
+    UNDERPOWERED,
+)
+from paperlib.report.margins import margin
+from paperlib.run.analysis import load_analysis_plan
+
+PLAN = load_analysis_plan()
+
+
+# --- the plan ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("alpha: 0.05", "alphaa: 0.05"),
+        ("margin: table1-median-gain", "margin: table1-mean-gain"),
+        ("test: non-inferiority", "test: equivalence"),
+    ],
+)
+def test_a_wrong_key_or_value_in_the_plan_is_named(tmp_path, change, message):
+    text = (load_analysis_plan.__globals__["PARAMS_DIR"] / "analysis.yaml").read_text()
+    assert change in text
+    path = tmp_path / "analysis.yaml"
+    path.write_text(text.replace(change, message, 1))
+    key = message.split(":")[0] if message.startswith("alphaa") else message.split(": ")[1]
+    with pytest.raises(ConfigError, match=key):
+        load_analysis_plan(path)
+
+
+def test_every_claim_of_the_paper_has_a_plan_entry():
+    from paperlib.report.paper import CLAIMS
+
+    assert set(PLAN.claims) == set(CLAIMS)
+
+
+@pytest.mark.parametrize(
+    ("claim", "arch", "expected"),
+    [
+        ("regularization-helps", "resnet26", 0.104),  # ResNet-50's row stands in
+        ("regularization-helps", "vgg16", 0.030),
+        ("elastic-most-consistent", "resnet26", 0.156),
+        ("elastic-most-consistent", "vgg16", 0.020),
+        ("regularized-stabler-occlusion", None, 0.146),
+        ("regularized-stabler-gradcam", None, 0.192),
+        ("l1-stablest-occlusion", None, 0.046),
+        ("elastic-most-stable", None, 0.024),
+    ],
+)
+def test_margins_are_the_papers_own_effects_as_the_plan_states_them(claim, arch, expected):
+    """The numbers in the plan's derivations are what the code derives from the tables."""
+    assert margin(PLAN.claims[claim], arch) == pytest.approx(expected, abs=5e-4)
+    derivation = PLAN.claims[claim].margin_derivation
+    shown = f"{100 * expected:.1f}"
+    assert shown in derivation or shown.rstrip("0").rstrip(".") in derivation
+
+
+# --- the primary strength ------------------------------------------------------------
+
+
+def _cell(reg: str, c: float, seed: int, val: float, test: float) -> dict:
+    history = [{"epoch": 1, "train_acc": 0.5, "train_loss": 1, "val_loss": 1, "val_acc": val}]
+    return make_result(
+        "adversarial",
+        {"arch": "vgg16", "regularizer": reg, "penalty": c, "seed": seed},
+        {"clean": {"accuracy": test, "predicted_counts": [10] * 10}},
+        history=history,
+    )
+
+
+def test_the_primary_strength_is_the_strongest_within_two_validation_points_of_base():
+    """Validation decides: at 1e-3 the test accuracy would pass, the validation fails."""
+    results = [_cell("base", 0.0, s, val=0.70, test=0.70) for s in (0, 1)]
+    results += [_cell("l1", 1e-3, s, val=0.66, test=0.70) for s in (0, 1)]
+    results += [_cell("l1", 1e-4, s, val=0.69, test=0.60) for s in (0, 1)]
+    results += [_cell("l2", 1e-2, s, val=0.30, test=0.30) for s in (0, 1)]
+    primary = primary_strengths(results, PLAN)
+    assert primary["vgg16", "l1"] == 1e-4
+    assert primary["vgg16", "l2"] is None  # no strength kept its accuracy
+    assert primary["vgg16", "elastic"] is None  # never ran
+    committed = dataclasses.replace(PLAN, chosen={"smoke": {"vgg16": {"l1": 1e-3}}})
+    assert primary_strengths(results, committed)["vgg16", "l1"] == 1e-3
+
+
+# --- experiment 1 -------------------------------------------------------------------
+
+
+def _density_cell(lam: float, seed: int, density: float, accuracy: float, collapsed=False):
+    n = 1000
+    rng = np.random.default_rng(seed)
+    return make_result(
+        "density",
+        {"activity_l1": lam, "seed": seed},
+        {
+            "average_density": density + rng.normal(0, 0.003),
+            "test_accuracy": accuracy,
+            "predicted_counts": [n] + [0] * 9 if collapsed else [n // 10] * 10,
+        },
+        test_correct=pack_bits(rng.random(n) < accuracy),
+    )
+
+
+def test_density_claims_are_judged_over_paired_seeds():
+    results = [_density_cell(0.0, s, 0.6, 0.55) for s in range(5)]
+    results += [_density_cell(1e-4, s, 0.3, 0.56) for s in range(5)]
+    falls, accurate = density_claim_verdicts(results, plan=PLAN)
+    assert falls.verdict == REPRODUCED and falls.seeds == 5
+    assert accurate.images == 1000 and accurate.margin == pytest.approx(0.02)
+    results[5:] = [_density_cell(1e-4, s, 0.3, 0.1, collapsed=True) for s in range(5)]
+    assert {v.verdict for v in density_claim_verdicts(results, plan=PLAN)} == {NOT_TESTABLE}
+
+
+# --- the paper's own numbers ----------------------------------------------------------
+
+
+def test_the_papers_tables_are_judged_by_the_same_rule_on_the_same_family():
+    ours = {v.claim: v for v in paper_robustness_verdicts(["vgg16", "resnet26"], PLAN)}
+    full = {v.claim: v for v in paper_robustness_verdicts(["resnet50", "mobilenet", "vgg16"], PLAN)}
+    assert len(ours["regularization-helps"].comparisons) == 18  # VGG-16 and ResNet rows
+    assert len(full["regularization-helps"].comparisons) == 27
+    # One seed of 500 images per entry cannot resolve a 3-point margin on VGG-16.
+    assert full["regularization-helps"].verdict == UNDERPOWERED
+    stability = {v.claim: v.verdict for v in paper_stability_verdicts(PLAN)}
+    assert stability["regularized-stabler-gradcam"] == REPRODUCED
+
+
+# --- the pages ------------------------------------------------------------------------
+
+
+def test_results_pages_show_the_primary_verdicts_first_then_each_strength():
+    from synthetic import Design, adversarial_results
+
+    from paperlib.report.adversarial import adversarial_verdicts
+
+    results = adversarial_results(
+        {"vgg16": 0.1, "resnet26": 0.2}, Design(3, 200), np.random.default_rng(0)
+    )
+    table = verdict_table(
+        verdicts_at_each_strength(adversarial_verdicts, results, EligibilityConfig())
+    )
+    helps = table[
+        (table.claim.str.startswith("After adversarial"))
+        & (table.endpoint == "transfer minus placebo")
+    ]
+    assert (
+        helps.role.tolist() == [PRIMARY, SECONDARY] and helps.strength.tolist()[1] == "c = 0.0001"
+    )
+    assert {"effect", "95 % interval", "margin", "MDE", "seeds x images"} <= set(table.columns)
+    frame = comparisons_frame(adversarial_verdicts(results))
+    assert {"claim", "comparison", "effect", "low", "high", "seeds", "images"} <= set(frame.columns)
+
+
+def test_the_summary_says_no_results_for_a_profile_without_any(smoke_env):
+    from paperlib.report.summary import NO_RESULTS, claims_table, judge_profiles
+    from paperlib.run.results import write_result
+
+    for reg in ("base", "l1", "l2", "elastic"):
+        for seed in (0, 1):
+            write_result(_cell(reg, 0.0 if reg == "base" else 1e-4, seed, val=0.1, test=0.1))
+    judged = judge_profiles(["smoke", "cpu"])
+    table = claims_table(judged).set_index("claim")
+    assert set(table["verdict (cpu)"]) == {NO_RESULTS}
+    assert not table.isna().any().any()
+    assert "paper's numbers, full family" in table.columns
+    assert NOT_REPRODUCED not in set(table["verdict (smoke)"])  # collapsed models decide nothing
