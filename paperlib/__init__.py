@@ -117,6 +117,7 @@ from paperlib.report.summary import (
     claims_table,
     judge_profiles,
     run_facts,
+    stale_results,
     strength_table,
     verdicts_by_strength,
 )
@@ -215,6 +216,7 @@ __all__ = [
     "sparsity_report",
     "sparsity_robustness",
     "sparsity_scatter",
+    "stale_results",
     "ssd",
     "ssd_summary",
     "stability_summary",

@@ -186,3 +186,26 @@ def test_the_summary_says_no_results_for_a_profile_without_any(smoke_env):
     assert not table.isna().any().any()
     assert "paper's numbers, full family" in table.columns
     assert NOT_REPRODUCED not in set(table["verdict (smoke)"])  # collapsed models decide nothing
+
+
+def test_results_made_with_other_cell_code_are_marked_stale(smoke_env):
+    """A result made at the first commit (whose core and notebooks differ from HEAD's, or
+    which a shallow clone lacks) is stale; one made at HEAD is not."""
+    import subprocess
+
+    from paperlib.report.summary import stale_results
+    from paperlib.run.results import write_result
+    from paperlib.run.store import REPO_ROOT
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
+
+    head = git("rev-parse", "HEAD").stdout.strip()
+    first = git("rev-list", "--max-parents=0", "HEAD").stdout.split()[0]
+    result = _cell("base", 0.0, 0, val=0.7, test=0.7)
+    write_result(result | {"provenance": {**result["provenance"], "commit": head}})
+    assert stale_results(["smoke"]).empty
+    write_result(result | {"provenance": {**result["provenance"], "commit": first}})
+    (row,) = stale_results(["smoke"]).to_dict("records")
+    assert row["made at commit"] == first[:10]
+    assert "paperlib/core" in row["changed since"] or "cannot tell" in row["changed since"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 
 from paperlib.core.registry import CHECKS, EXPERIMENTS, GRID_JOBS
+from paperlib.report.plan_page import analysis_plan_markdown
 from paperlib.run.grid import execute_notebook, worker_pool
 from paperlib.run.profiles import available_profiles, load_grid, load_profile
 from paperlib.run.results import load_results
@@ -51,6 +52,7 @@ def prepare_book(profile_name: str, book_dir: Path = BOOK_DIR) -> None:
     for job in GRID_JOBS:
         rows += _copy_all_runs(profile.name, job, generated)
     (generated / "runs.md").write_text(_runs_page(profile.name, rows))
+    (generated / "analysis_plan.md").write_text(analysis_plan_markdown())
     pages += [(name, {"profiles": ",".join(beside)}) for name in ("summary", "performance")]
     # The pages are independent and mostly kernel start-up, so two run at once.
     with worker_pool(PAGE_WORKERS, gpus=[]) as pool:
@@ -59,15 +61,22 @@ def prepare_book(profile_name: str, book_dir: Path = BOOK_DIR) -> None:
             future.result()  # a failing page stops the build, as it should
 
 
+# The profile whose committed results lead the summary whenever they exist: the study,
+# designed to be decisive at CPU scale.
+LEADING = "study"
+
+
 def _profiles_beside(profile: str) -> list[str]:
-    """The book's profile first, then any other profile that has results (say, a GPU run
-    of ``paper`` committed to the repository)."""
+    """The profiles the summary sets side by side: the study first when it has results,
+    then the book's profile, then any other profile that has results (say, a GPU run of
+    ``paper`` committed to the repository)."""
     others = [
         p
         for p in available_profiles()
         if p != profile and (output_root() / "results" / p).is_dir() and p != "smoke"
     ]
-    return [profile, *others]
+    leading = [p for p in others if p == LEADING]
+    return [*leading, profile, *(p for p in others if p != LEADING)]
 
 
 def _execute(notebook: str, target: Path, parameters: dict) -> None:

@@ -15,6 +15,7 @@ from paperlib.report.density import density_verdicts
 from paperlib.report.judge import PRIMARY
 from paperlib.report.verdicts import Verdict
 from paperlib.run.profiles import load_profile
+from paperlib.run.provenance import changed_since
 
 JUDGES = dict(
     zip(EXPERIMENTS, (density_verdicts, adversarial_verdicts, attribution_verdicts), strict=True)
@@ -196,3 +197,28 @@ def audit_summary(profiles: list[str]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("profile") if rows else pd.DataFrame()
+
+
+def stale_results(profiles: list[str]) -> pd.DataFrame:
+    """Per profile and commit its results were made at: the cell code (``paperlib/core``
+    and the cell notebooks) that has changed since, so that a reader knows which numbers
+    today's code would not reproduce as they stand. Empty when nothing is stale."""
+    rows = []
+    for profile in profiles:
+        commits = set()
+        for experiment in EXPERIMENTS:
+            results, _ = grid_results(profile, experiment)
+            commits |= {r["provenance"]["commit"] for r in results}
+        for commit in sorted(commits, key=str):
+            changed = changed_since(commit)
+            if changed is None or changed:
+                rows.append(
+                    {
+                        "profile": profile,
+                        "made at commit": (commit or "unknown")[:10],
+                        "changed since": ", ".join(changed)
+                        if changed
+                        else "cannot tell: the commit is not in this checkout",
+                    }
+                )
+    return pd.DataFrame(rows, columns=["profile", "made at commit", "changed since"])

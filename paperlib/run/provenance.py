@@ -30,6 +30,34 @@ def git_state() -> dict:
     return {"commit": head.stdout.strip(), "dirty": dirty}
 
 
+# What a cell's numbers depend on: the science layer and the notebooks the grid executes.
+CELL_CODE = (
+    "paperlib/core",
+    "notebooks/density.py",
+    "notebooks/adversarial.py",
+    "notebooks/attribution.py",
+    "notebooks/deepfool_check.py",
+)
+
+
+def changed_since(commit: str | None) -> list[str] | None:
+    """The files of ``CELL_CODE`` that differ between ``commit`` and HEAD ([] when none
+    does); None when that cannot be told (no commit recorded, or one this checkout
+    does not have)."""
+    if not commit:
+        return None
+    diff = subprocess.run(
+        ["git", "diff", "--name-only", commit, "HEAD", "--", *CELL_CODE],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if diff.returncode != 0:
+        return None
+    return diff.stdout.split()
+
+
 def package_versions() -> dict[str, str | None]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
