@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
+from benchmarks.compiled import bench_compile
 from benchmarks.throughput import (
     REPEATS,
     bench_attack_throughput,
@@ -39,7 +40,7 @@ from paperlib.run.provenance import device_description, package_versions
 from paperlib.run.store import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("training", "deepfool", "occlusion", "utilisation", "attacks")
+SECTIONS = ("training", "deepfool", "occlusion", "utilisation", "attacks", "compile")
 
 
 class PILImages(Dataset):
@@ -260,6 +261,10 @@ def main() -> None:
                 n=8192 if big else 256,
                 batch_sizes=[128, 512] if big else [64],
                 repeats=repeats,
+            )
+        elif section == "compile":
+            report[section] = bench_compile(
+                device, width, n=128 if args.quick else 1024, repeats=repeats
             )
         elif section == "attacks":
             report[section] = bench_attack_throughput(

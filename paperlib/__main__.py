@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from paperlib.core.cost import BF16_PEAK
 from paperlib.core.data import DataError
 from paperlib.core.registry import EXECUTORS, GRID_JOBS
@@ -58,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
     plan = commands.add_parser("plan", help="predict a profile's FLOPs and time before running it")
     plan.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
+    plan.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="plan the power for this many paired seeds per arm (default: the grid's)",
+    )
     plan.add_argument(
         "--device",
         choices=sorted(BF16_PEAK),
@@ -124,6 +132,11 @@ def _plan(args: argparse.Namespace) -> int:
     from paperlib.run.plan import format_plan, load_reports
 
     print(format_plan(args.profile, args.device, load_reports(Path(args.benchmarks))))
+    from paperlib.report.power import design_power  # here: it loads the report layer
+
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print("\nPower: each claim's minimum detectable effect for this design")
+        print(design_power(args.profile, args.seeds).to_string(index=False))
     return 0
 
 

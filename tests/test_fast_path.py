@@ -12,8 +12,8 @@ from paperlib.core.metrics import correct
 from paperlib.core.models import make_model
 from paperlib.core.regularizers import make_penalty
 from paperlib.core.settings import AttackConfig
+from paperlib.core.stats import mcnemar_p
 from paperlib.core.train import penalized_cross_entropy, train
-from paperlib.report.verdicts import mcnemar_p
 
 
 def _batch(n=6, c=3, size=8, seed=0):

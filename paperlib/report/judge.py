@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from paperlib.core.stats import BlockEffect, block_effect, holm, minimum_detectable_effect
+from paperlib.core.stats import (
+    BlockEffect,
+    block_effect,
+    holm,
+    minimum_detectable_effect,
+    variance_components,
+)
 from paperlib.run.analysis import AnalysisPlan, ClaimPlan
 
 REPRODUCED = "reproduced"
@@ -188,6 +194,8 @@ def _row(claim: ClaimPlan, c: Comparison) -> dict:
             "images": c.effect.images,
             "seed variance": c.effect.seed_variance,
         }
+    if c.diffs is not None:
+        row["seed var"], row["image var"] = variance_components(c.diffs)
     return row
 
 

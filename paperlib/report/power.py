@@ -1,0 +1,102 @@
+"""Power on the page: each claim's minimum detectable effect (MDE) for a profile's
+design, from the variances its results show (or the plan's prior where it has none),
+and the fewest paired seeds whose MDE reaches the claim's margin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from paperlib.core.stats import design_se, minimum_detectable_effect
+from paperlib.report.judge import DISPLAY, Verdict
+from paperlib.report.summary import all_verdicts
+from paperlib.run.analysis import load_analysis_plan
+from paperlib.run.profiles import load_grid, load_profile
+
+MAX_SEEDS = 30  # the search for enough seeds stops here
+
+
+def design_power(profile: str, seeds: int | None = None) -> pd.DataFrame:
+    """One row per claim (primary endpoint): the design's seeds and images, the variances
+    used (measured on the profile's results, else the plan's prior), the MDE, the margin,
+    and the fewest seeds whose MDE would reach the margin. ``seeds`` plans another number
+    of paired seeds than the grid's."""
+    plan = load_analysis_plan()
+    measured = {v.claim: v for v in all_verdicts(profile) if v.role == "primary"}
+    rows = []
+    for name, claim in plan.claims.items():
+        images = _images(profile, claim.unit, name)
+        n_seeds = seeds or _grid_seeds(profile, name)
+        seed_var, image_var, source = _variances(measured.get(name), plan.prior_seed_sd[claim.unit])
+        margin = _margin(measured.get(name))
+        family = len(measured[name].comparisons) if name in measured else 1
+        alpha = plan.alpha / max(family, 1)
+        mde = _mde(seed_var, image_var, n_seeds, images, alpha, plan.power)
+        enough = next(
+            (
+                s
+                for s in range(2, MAX_SEEDS + 1)
+                if margin is not None
+                and _mde(seed_var, image_var, s, images, alpha, plan.power) <= margin
+            ),
+            None,
+        )
+        scale, unit = DISPLAY[claim.unit]
+        rows.append(
+            {
+                "claim": name,
+                "seeds": n_seeds,
+                "images": images,
+                "comparisons": family,
+                "variances from": source,
+                "seed sd": scale * np.sqrt(seed_var),
+                "image sd": scale * np.sqrt(image_var),
+                "MDE": scale * mde,
+                "margin": None if margin is None else scale * margin,
+                "unit": unit,
+                "seeds for MDE <= margin": enough if enough else f"> {MAX_SEEDS}",
+            }
+        )
+    return pd.DataFrame(rows).round(3)
+
+
+def _mde(seed_var, image_var, seeds, images, alpha, power) -> float:
+    df = max(seeds - 1, 1) if seed_var > 0 else max(images - 1, 1)
+    return minimum_detectable_effect(
+        design_se(seed_var, image_var, seeds, images), df, alpha, power
+    )
+
+
+def _variances(verdict: Verdict | None, prior_sd: float) -> tuple[float, float, str]:
+    rows = [c for c in (verdict.comparisons if verdict else ()) if "image var" in c]
+    if not rows:
+        return prior_sd**2, 0.25, "prior (no results)"
+    seed_var = float(np.median([c["seed var"] for c in rows]))
+    image_var = float(np.median([c["image var"] for c in rows]))
+    if min(c.get("seeds", 1) for c in rows) < 2:
+        return prior_sd**2, image_var, "results (images), prior (seeds)"
+    return seed_var, image_var, "results"
+
+
+def _margin(verdict: Verdict | None) -> float | None:
+    return None if verdict is None else verdict.margin
+
+
+def _images(profile: str, unit: str, claim: str) -> int:
+    settings = load_profile(profile)
+    if claim in ("density-falls", "regularized-converge-slower", "base-overfits"):
+        return 1  # one value per seed
+    if claim == "sparse-as-accurate":
+        return settings.density.test_size
+    if unit == "ssd":
+        return settings.attribution.n_images
+    return settings.adversarial.eval_size
+
+
+def _grid_seeds(profile: str, claim: str) -> int:
+    experiment = "density" if claim in ("density-falls", "sparse-as-accurate") else "adversarial"
+    cells = load_grid(experiment, profile)
+    if experiment == "density":
+        return sum(1 for c in cells if c.activity_l1 == 0.0)
+    base = [c for c in cells if c.regularizer == "base"]
+    return max(sum(1 for c in base if c.arch == arch) for arch in {c.arch for c in base})
