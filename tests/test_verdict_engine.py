@@ -209,3 +209,15 @@ def test_results_made_with_other_cell_code_are_marked_stale(smoke_env):
     (row,) = stale_results(["smoke"]).to_dict("records")
     assert row["made at commit"] == first[:10]
     assert "paperlib/core" in row["changed since"] or "cannot tell" in row["changed since"]
+
+
+def test_the_design_power_names_where_its_variances_come_from_and_falls_with_seeds(smoke_env):
+    from paperlib.report.power import design_power
+
+    few, many = design_power("smoke", seeds=2), design_power("smoke", seeds=12)
+    helps = few.set_index("claim").loc["regularization-helps"]
+    assert helps["variances from"] == "prior (no results)"
+    assert helps["images"] == 32  # the smoke profile's attacked images
+    assert (many.MDE < few.MDE).all()  # more seeds, smaller detectable effects
+    found = many.set_index("claim")["seeds for MDE <= margin"]
+    assert set(map(str, found)) <= {str(s) for s in range(2, 31)} | {"> 30"}

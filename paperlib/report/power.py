@@ -9,6 +9,7 @@ import pandas as pd
 
 from paperlib.core.stats import design_se, minimum_detectable_effect
 from paperlib.report.judge import DISPLAY, Verdict
+from paperlib.report.margins import margin
 from paperlib.report.summary import all_verdicts
 from paperlib.run.analysis import load_analysis_plan
 from paperlib.run.profiles import load_grid, load_profile
@@ -28,8 +29,9 @@ def design_power(profile: str, seeds: int | None = None) -> pd.DataFrame:
         images = _images(profile, claim.unit, name)
         n_seeds = seeds or _grid_seeds(profile, name)
         seed_var, image_var, source = _variances(measured.get(name), plan.prior_seed_sd[claim.unit])
-        margin = _margin(measured.get(name))
-        family = len(measured[name].comparisons) if name in measured else 1
+        image_var = image_var if images > 1 else 0.0
+        margin = _margin(measured.get(name), claim, profile)
+        family = len(measured[name].comparisons) if name in measured else _family(profile, name)
         alpha = plan.alpha / max(family, 1)
         mde = _mde(seed_var, image_var, n_seeds, images, alpha, plan.power)
         enough = next(
@@ -60,6 +62,28 @@ def design_power(profile: str, seeds: int | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows).round(3)
 
 
+# Comparisons per architecture in each claim's family (the plan's families).
+PER_ARCH = {
+    "regularization-helps": 9,  # attack x regularizer
+    "elastic-most-consistent": 6,  # attack x rival
+    "same-accuracy-slower": 3,
+    "regularized-stabler-occlusion": 3,
+    "regularized-stabler-gradcam": 3,
+    "l1-stablest-occlusion": 3,
+    "elastic-most-stable": 6,  # method x rival
+}
+
+
+def _family(profile: str, claim: str) -> int:
+    """How many comparisons the claim's family has in the profile's grid."""
+    if claim in ("density-falls", "sparse-as-accurate"):
+        return sum(1 for c in load_grid("density", profile) if c.activity_l1 > 0 and c.seed == 0)
+    if claim in ("regularized-converge-slower", "base-overfits"):
+        return 3  # VGG-16's three regularizers
+    archs = {c.arch for c in load_grid("adversarial", profile)}
+    return PER_ARCH[claim] * len(archs)
+
+
 def _mde(seed_var, image_var, seeds, images, alpha, power) -> float:
     df = max(seeds - 1, 1) if seed_var > 0 else max(images - 1, 1)
     return minimum_detectable_effect(
@@ -78,8 +102,13 @@ def _variances(verdict: Verdict | None, prior_sd: float) -> tuple[float, float, 
     return seed_var, image_var, "results"
 
 
-def _margin(verdict: Verdict | None) -> float | None:
-    return None if verdict is None else verdict.margin
+def _margin(verdict: Verdict | None, claim, profile: str) -> float | None:
+    """The judged family's mean margin, else the plan's margin for the grid's
+    architectures (their mean)."""
+    if verdict is not None and verdict.margin is not None:
+        return verdict.margin
+    archs = {c.arch for c in load_grid("adversarial", profile)}
+    return float(np.mean([margin(claim, arch) for arch in archs]))
 
 
 def _images(profile: str, unit: str, claim: str) -> int:
