@@ -13,7 +13,7 @@ import shutil
 import pytest
 import yaml
 
-from paperlib.core.registry import ARCHITECTURES, ATTACKS, AUTOATTACK_COMPONENTS
+from paperlib.core.registry import ATTACKS, AUTOATTACK_COMPONENTS, PAPER_ARCHITECTURES
 from paperlib.run import profiles
 from paperlib.run.grid import run_grid
 from paperlib.run.profiles import load_grid, load_profile
@@ -72,7 +72,7 @@ def test_the_paper_profiles_cells_run_on_a_handful_of_images(tmp_path, smoke_env
 
     grid = {c.cell_id: c for c in load_grid("adversarial", "paper")}
     assert {grid[c].seed for c in ADVERSARIAL_CELLS} == {0, 1, 2}
-    assert {grid[c].arch for c in ADVERSARIAL_CELLS} == set(ARCHITECTURES)
+    assert {grid[c].arch for c in ADVERSARIAL_CELLS} == set(PAPER_ARCHITECTURES)
     runs = {
         "density": ["lambda-0.0001-s2"],
         "adversarial": ADVERSARIAL_CELLS,
