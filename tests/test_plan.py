@@ -123,3 +123,13 @@ def test_the_sweep_profile_is_the_paper_profile_with_the_weaker_strengths():
     assert strengths == {1e-3, 1e-4}
     assert {c.penalty for c in load_grid("adversarial", "paper") if c.penalty} == {1e-2}
     assert {c.seed for c in load_grid("adversarial", "paper")} == {0, 1, 2}
+
+
+def test_a_reduced_architecture_borrows_its_familys_measured_rate_and_says_so():
+    from paperlib.run.plan import sustained_rate
+
+    reports = {"cpu": {"device": "CPU", "utilisation": [{"arch": "resnet50", "tflop_per_s": 0.2}]}}
+    rate, source = sustained_rate("resnet26", None, reports)
+    assert rate == pytest.approx(0.2e12) and source.startswith("assumed: resnet50's rate")
+    with pytest.raises(PlanError, match="no training rate for vgg16"):
+        sustained_rate("vgg16", None, reports)

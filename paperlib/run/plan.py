@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from paperlib.core.cost import BF16_PEAK, forward_flops, gradient_flops
+from paperlib.core.registry import PAPER_COUNTERPART
 from paperlib.core.settings import AdversarialConfig, AttributionConfig, DensityConfig
 from paperlib.run.profiles import load_grid, load_profile
 
@@ -175,6 +176,14 @@ def sustained_rate(arch: str, device: str | None, reports: dict[str, dict]) -> t
         rates = [r["tflop_per_s"] * 1e12 for r in rows if r["arch"] == arch]
         if rates:
             return max(rates), f"make bench ({reports['cpu']['device']})"
+        # A reduced architecture not measured yet runs at its family's measured FLOP rate
+        # (the same blocks): an assumption, and the plan says so.
+        family = PAPER_COUNTERPART.get(arch, arch)
+        rates = [r["tflop_per_s"] * 1e12 for r in rows if r["arch"] == family]
+        if rates:
+            return max(
+                rates
+            ), f"assumed: {family}'s rate from make bench ({reports['cpu']['device']})"
         raise PlanError(
             f"no training rate for {arch} measured on this machine yet: run `make bench` first, "
             "or plan for a named GPU with --device"
