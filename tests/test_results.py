@@ -9,7 +9,7 @@ from helpers import make_result
 
 from paperlib.core.registry import GRID_JOBS
 from paperlib.core.settings import make_cell
-from paperlib.run.profiles import cell_hash, load_profile
+from paperlib.run.profiles import cell_hash, load_grid, load_profile
 from paperlib.run.results import (
     METRICS,
     PARTS,
@@ -21,7 +21,7 @@ from paperlib.run.results import (
     read_result,
     write_result,
 )
-from paperlib.run.store import result_path, write_json
+from paperlib.run.store import REPO_ROOT, result_path, write_json
 
 DENSITY = {"activity_l1": 1e-5, "seed": 0}
 
@@ -111,3 +111,25 @@ def test_results_load_in_file_name_order_and_a_truncated_file_is_left_out(out):
 def test_check_result_names_where_it_looked():
     with pytest.raises(ResultError, match="^some/file.json: expected a JSON object"):
         check_result([], where="some/file.json")
+
+
+COMMITTED = sorted((REPO_ROOT / "results").glob("*/*/*.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[str(p.relative_to(REPO_ROOT)) for p in COMMITTED])
+def test_committed_results_read_in_the_current_schema_and_belong_to_the_grid(path):
+    """Every result committed to the repository (the study's, a GPU run's) reads back
+    under today's schema, names its own profile and cell, and is a cell of the current
+    grid: otherwise the book would drop it without a word."""
+    result = read_result(path)
+    assert result is not None, f"{path} no longer matches the results schema"
+    profile, experiment = path.parts[-3], path.parts[-2]
+    assert (result["profile"], result["experiment"], result["cell"]) == (
+        profile,
+        experiment,
+        path.stem,
+    )
+    assert result["cell"] in {c.cell_id for c in load_grid(experiment, profile)}
+    assert result["provenance"]["commit"] and result["provenance"]["dirty"] is not None
+    if profile == "study":  # run from a clean checkout, so its commit says what ran
+        assert result["provenance"]["dirty"] is False
