@@ -117,7 +117,12 @@ table1_display(t1_white_box)
 # %%
 beside = [profile, *(p.strip() for p in others.split(",") if p.strip())]
 if len(beside) > 1:
-    display(table1_beside({p: grid_results(p, "adversarial")[0] for p in beside}))
+    side_by_side = table1_beside({p: grid_results(p, "adversarial")[0] for p in beside})
+    display(side_by_side)
+    if side_by_side.attrs["not run by any profile"]:
+        display(
+            Markdown(f"Not run by any profile: {side_by_side.attrs['not run by any profile']}.")
+        )
 else:
     display(Markdown("No other profile has results in this checkout."))
 

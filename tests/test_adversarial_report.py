@@ -246,12 +246,24 @@ def test_table1_beside_sets_each_profile_beside_the_paper_and_marks_missing_cell
         "ours (paper, transfer)",
         "paper (published)",
     ]
-    assert table.index.names == ["arch", "regularizer", "attack"] and len(table) == 36
+    # Only the rows some profile ran, and one line that names the rest.
+    assert table.index.names == ["arch", "regularizer", "attack"] and len(table) == 12
+    assert table.attrs["not run by any profile"] == "mobilenet, resnet50"
     row = table.loc[("vgg16", "l1", "fgsm")]
     assert row.iloc[0].startswith("25.0 [") and row.iloc[1].startswith("50.0 [")
-    assert row.iloc[2] == f"{PAPER_TABLE1[('vgg16', 'l1')][1]:.1f}"
-    # The paper grid has ResNet-50 (not run here); the cpu grid leaves it out.
-    assert table.loc[("resnet50", "base", "pgd")].tolist()[:2] == ["not in the grid", "missing"]
+    # 8.0 % of 500 images is within noise of chance: the paper's entry says so.
+    assert row.iloc[2] == f"{PAPER_TABLE1[('vgg16', 'l1')][1]:.1f} ≈chance"
+    # The paper grid has VGG-16's L2 (not run here): missing, not absent.
+    assert table.loc[("vgg16", "l2", "pgd")].tolist()[1] == "missing"
+
+
+def test_paper_entries_near_chance_are_those_whose_interval_holds_ten_percent():
+    from paperlib.report.adversarial import near_chance, paper_near_chance
+
+    assert near_chance(10.8) and near_chance(8.0) and not near_chance(1.6)
+    assert not near_chance(19.6) and not near_chance(13.2)
+    flagged = paper_near_chance()
+    assert len(flagged) == 13 and set(flagged.arch) == {"resnet50", "mobilenet", "vgg16"}
 
 
 def test_clean_and_undefended_lists_each_run_in_percent():

@@ -9,7 +9,7 @@ from paperlib.core.audit import CHECKS
 from paperlib.core.eligibility import collapse_reason, untestable_reason
 from paperlib.core.registry import ATTACKS, PAPER_COUNTERPART, REGULARIZERS
 from paperlib.core.settings import EligibilityConfig
-from paperlib.core.stats import spearman, unpack_bits
+from paperlib.core.stats import spearman, unpack_bits, wilson_interval
 from paperlib.report.claims_robustness import robustness_verdicts
 from paperlib.report.common import ACCURACY_KEPT, architectures_in, at_strength, rounded
 from paperlib.report.paper import TABLE1
@@ -25,6 +25,9 @@ from paperlib.run.profiles import load_grid
 # "white-box" attacks the fine-tuned model again.
 READINGS = {"transfer": "transfer", "white-box": "defended"}
 FLAG = "⚑"  # marks the numbers of a cell that failed the gradient-masking audit
+NEAR_CHANCE = "≈chance"  # a paper entry within noise of 10 % (``near_chance``)
+CHANCE = 0.1  # CIFAR-10's ten classes
+TABLE1_IMAGES = 500  # Table 1's values are multiples of 0.2 %
 UNTESTABLE = "✗"  # marks a model that may not decide a claim (``verdicts.untestable_reason``)
 
 
@@ -106,7 +109,7 @@ def table1_display(table: pd.DataFrame) -> pd.DataFrame:
             return f"missing | {row.paper:.1f}"
         flag = f" {FLAG}" if row.flagged else ""
         flag += f" {UNTESTABLE}" if row.untestable else ""
-        return f"{row.ours:.1f} [{row.low:.1f}, {row.high:.1f}]{flag} | {row.paper:.1f}"
+        return f"{row.ours:.1f} [{row.low:.1f}, {row.high:.1f}]{flag} | {paper_entry(row.paper)}"
 
     shown = table.assign(value=table.apply(cell, axis=1))
     wide = shown.pivot(index=["arch", "regularizer"], columns="attack", values="value")
@@ -136,8 +139,45 @@ def table1_beside(by_profile: dict[str, list[dict]]) -> pd.DataFrame:
             else "not in the grid"
             for r in t.itertuples()
         ]
-    columns["paper (published)"] = [f"{v:.1f}" for v in paper["paper"]]
-    return pd.DataFrame(columns, index=index)
+    columns["paper (published)"] = [paper_entry(v) for v in paper["paper"]]
+    table = pd.DataFrame(columns, index=index)
+    # Only the rows some profile ran; one line names the architectures none has.
+    ran = [a for a in dict.fromkeys(index.get_level_values("arch")) if _ran(table, a, by_profile)]
+    unrun = sorted(set(index.get_level_values("arch")) - set(ran))
+    table = table[table.index.get_level_values("arch").isin(ran)] if ran else table
+    table.attrs["not run by any profile"] = ", ".join(unrun)
+    return table
+
+
+def _ran(table: pd.DataFrame, arch: str, by_profile: dict) -> bool:
+    ours = [c for c in table.columns if c.startswith("ours")]
+    rows = table.xs(arch, level="arch")[ours]
+    return bool((~rows.isin(["missing", "not in the grid"])).any().any())
+
+
+def near_chance(percent: float, images: int = TABLE1_IMAGES) -> bool:
+    """Whether a Table 1 entry is within noise of 10 %, what a model collapsed to one
+    class scores under any attack: 10 % lies in the Wilson interval of its count."""
+    low, high = wilson_interval(round(percent * images / 100), images)
+    return low <= CHANCE <= high
+
+
+def paper_near_chance() -> pd.DataFrame:
+    """The paper's Table 1 entries within noise of chance, one row each."""
+    rows = [
+        {"arch": arch, "regularizer": reg, "attack": attack, "paper (%)": values[i]}
+        for arch, by_reg in TABLE1.items()
+        for reg, values in by_reg.items()
+        for i, attack in enumerate(ATTACKS)
+        if near_chance(values[i])
+    ]
+    return pd.DataFrame(rows)
+
+
+def paper_entry(percent: float) -> str:
+    """A paper's Table 1 entry as shown: marked when it is within noise of chance (the
+    paper gives no clean accuracy that would rule collapse out)."""
+    return f"{percent:.1f}" + (f" {NEAR_CHANCE}" if near_chance(percent) else "")
 
 
 def clean_and_undefended(results: list[dict]) -> pd.DataFrame:
