@@ -105,7 +105,7 @@ def test_every_page_loads_cleanly(site, browser, tmp_path):
 @pytest.mark.parametrize(
     ("page_path", "header"),
     [
-        ("book/generated/summary.html", "from the paper's own numbers"),
+        ("book/generated/summary.html", "paper's numbers, full family"),
         ("book/generated/adversarial_results.html", "our evidence"),
     ],
 )
@@ -120,5 +120,5 @@ def test_the_verdicts_are_on_screen(site, browser, page_path, header):
     text = table.inner_text()
     page.close()
     assert box is not None and box["width"] > 400 and box["height"] > 60
-    verdicts = ("reproduced", "not reproduced", "inconclusive", "not testable")
+    verdicts = ("reproduced", "not reproduced", "underpowered", "inconclusive", "not testable")
     assert any(v in text for v in verdicts), text[:300]
