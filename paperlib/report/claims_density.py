@@ -9,7 +9,7 @@ from paperlib.core.eligibility import collapse_reason
 from paperlib.core.settings import EligibilityConfig
 from paperlib.core.stats import unpack_bits
 from paperlib.report.judge import Verdict, comparison, judge
-from paperlib.report.paper import CLAIMS, SPARSE_DENSITY
+from paperlib.report.paper import SPARSE_DENSITY
 from paperlib.run.analysis import AnalysisPlan, load_analysis_plan
 
 DEFAULT_RULES = EligibilityConfig()
@@ -79,6 +79,5 @@ def density_claim_verdicts(
             )
     found = []
     for name, comparisons in (("density-falls", falls), ("sparse-as-accurate", accurate)):
-        where, statement = CLAIMS[name]
-        found.append(judge(plan, plan.claims[name], comparisons, where=where, statement=statement))
+        found.append(judge(plan, plan.claims[name], comparisons))
     return found

@@ -4,6 +4,7 @@ Figure 3."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -22,7 +23,7 @@ from paperlib.report.arms import (
 )
 from paperlib.report.judge import PRIMARY, SECONDARY, Verdict, comparison, judge
 from paperlib.report.margins import margin
-from paperlib.report.paper import CLAIMS, TABLE1
+from paperlib.report.paper import TABLE1
 from paperlib.run.analysis import AnalysisPlan, load_analysis_plan
 
 DEFAULT_RULES = EligibilityConfig()
@@ -159,7 +160,7 @@ def _helps(results, rules, plan, primary, penalty, endpoint, role, strength) -> 
     unit_claim = claim if unit == claim.unit else _with_unit(claim, unit)
     comparisons = []
     for arch, reg, c, model, base, untestable in regularized_arms(results, primary, penalty):
-        delta = _endpoint_margin(unit_claim, arch)
+        delta = margin(unit_claim, arch)
         untestable = untestable or why_untestable(
             model,
             base,
@@ -182,13 +183,10 @@ def _helps(results, rules, plan, primary, penalty, endpoint, role, strength) -> 
                     plan.prior_seed_sd[unit],
                 )
             )
-    where, statement = CLAIMS["regularization-helps"]
     return judge(
         plan,
         unit_claim,
         comparisons,
-        where=where,
-        statement=statement,
         endpoint=endpoint,
         role=role,
         strength=strength,
@@ -197,18 +195,10 @@ def _helps(results, rules, plan, primary, penalty, endpoint, role, strength) -> 
 
 def _with_unit(claim, unit):
     """The claim judged on an endpoint in another unit: DeepFool's log rho, whose margin
-    is the log of the paper's median relative gain in its DeepFool column."""
-    import dataclasses
-
-    return dataclasses.replace(claim, unit=unit, margin=None, margin_rule="table1-deepfool-log")
-
-
-def _endpoint_margin(claim, arch: str) -> float:
-    if claim.margin_rule == "table1-deepfool-log":
-        row = TABLE1[PAPER_COUNTERPART[arch]]
-        i = ATTACKS.index("deepfool")
-        return float(np.log(np.median([row[reg][i] / row["base"][i] for reg in REGULARIZERS[1:]])))
-    return margin(claim, arch)
+    is the log of the paper's median ratio regularized / base in its DeepFool column."""
+    return dataclasses.replace(
+        claim, unit=unit, margin=None, margin_rule="table1-deepfool-log-ratio"
+    )
 
 
 def _elastic_most_consistent(results, rules, plan, primary, penalty, role, strength) -> Verdict:
@@ -238,10 +228,7 @@ def _elastic_most_consistent(results, rules, plan, primary, penalty, role, stren
                         plan.prior_seed_sd[claim.unit],
                     )
                 )
-    where, statement = CLAIMS["elastic-most-consistent"]
-    return judge(
-        plan, claim, comparisons, where=where, statement=statement, role=role, strength=strength
-    )
+    return judge(plan, claim, comparisons, role=role, strength=strength)
 
 
 def _net_contrast(model, rival, base, values) -> np.ndarray | None:
@@ -270,10 +257,7 @@ def _same_accuracy(results, rules, plan, primary, penalty, role, strength) -> Ve
                 plan.prior_seed_sd[claim.unit],
             )
         )
-    where, statement = CLAIMS["same-accuracy-slower"]
-    return judge(
-        plan, claim, comparisons, where=where, statement=statement, role=role, strength=strength
-    )
+    return judge(plan, claim, comparisons, role=role, strength=strength)
 
 
 def epochs_to_converge(history: list[dict], fraction: float = 0.9) -> int:
@@ -319,10 +303,7 @@ def _per_seed_claim(results, rules, plan, primary, penalty, role, strength, name
                 plan.prior_seed_sd[claim.unit],
             )
         )
-    where, statement = CLAIMS[name]
-    return judge(
-        plan, claim, comparisons, where=where, statement=statement, role=role, strength=strength
-    )
+    return judge(plan, claim, comparisons, role=role, strength=strength)
 
 
 # --- the paper's own Table 1, judged by the same rule ----------------------------------
@@ -373,14 +354,11 @@ def paper_robustness_verdicts(archs: list[str], plan: AnalysisPlan | None = None
         ("regularization-helps", helps),
         ("elastic-most-consistent", elastic),
     ):
-        where, statement = CLAIMS[name]
         found.append(
             judge(
                 plan,
                 plan.claims[name],
                 comparisons,
-                where=where,
-                statement=statement,
                 endpoint="the paper's Table 1: counts of 500, unpaired, one seed "
                 "(prior seed variance)",
             )

@@ -24,7 +24,7 @@ from paperlib.report.arms import (
 from paperlib.report.common import grid_results
 from paperlib.report.judge import PRIMARY, SECONDARY, Comparison, Verdict, comparison, judge
 from paperlib.report.margins import margin
-from paperlib.report.paper import CLAIMS, TABLE2
+from paperlib.report.paper import TABLE2
 from paperlib.run.analysis import AnalysisPlan, load_analysis_plan
 
 DEFAULT_RULES = EligibilityConfig()
@@ -100,14 +100,11 @@ def stability_verdicts(
                                 rival_reg,
                             )
                         )
-        where, statement = CLAIMS[name]
         found.append(
             judge(
                 plan,
                 claim,
                 comparisons,
-                where=where,
-                statement=statement,
                 role=role,
                 strength=describe_strength(penalty),
             )
@@ -187,14 +184,11 @@ def paper_stability_verdicts(plan: AnalysisPlan | None = None) -> list[Verdict]:
                     comparisons.append(
                         Comparison(f"{method} {rival} - {reg}", "paper", effect, margin(claim))
                     )
-        where, statement = CLAIMS[name]
         found.append(
             judge(
                 plan,
                 claim,
                 comparisons,
-                where=where,
-                statement=statement,
                 endpoint="the paper's Table 2: mean and std of 1,000 images, unpaired, "
                 "one seed (prior seed variance)",
             )

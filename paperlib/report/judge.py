@@ -25,6 +25,7 @@ from paperlib.core.stats import (
     minimum_detectable_effect,
     variance_components,
 )
+from paperlib.report.paper import CLAIMS
 from paperlib.run.analysis import AnalysisPlan, ClaimPlan
 
 REPRODUCED = "reproduced"
@@ -89,13 +90,13 @@ def judge(
     claim: ClaimPlan,
     comparisons: list[Comparison],
     *,
-    where: str,
-    statement: str,
     endpoint: str | None = None,
     role: str = PRIMARY,
     strength: str = "",
 ) -> Verdict:
-    """The claim's verdict from its family of comparisons."""
+    """The claim's verdict from its family of comparisons; where the paper makes the
+    claim, and what it says, come from ``paper.CLAIMS``."""
+    where, statement = CLAIMS[claim.name]
     testable = [c for c in comparisons if not c.untestable and c.effect is not None]
     rows = [_row(claim, c) for c in comparisons]
     base = dict(

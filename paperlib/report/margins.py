@@ -56,6 +56,10 @@ def margin(plan: ClaimPlan, arch: str | None = None) -> float:
         return float(np.median(table1_gains(arch)))
     if plan.margin_rule == "table1-median-elastic-advantage":
         return float(np.median(table1_elastic_advantages(arch)))
+    if plan.margin_rule == "table1-deepfool-log-ratio":
+        row = TABLE1[PAPER_COUNTERPART[arch]]
+        i = ATTACKS.index("deepfool")
+        return float(np.log(np.median([row[reg][i] / row["base"][i] for reg in REGULARIZERS[1:]])))
     if plan.margin_rule == "table2-half-median-gain":
         method = "occlusion" if "occlusion" in plan.name else "gradcam"
         return float(np.median(table2_relative_gains(method))) / 2

@@ -19,6 +19,7 @@ MARGIN_RULES = (
     "table1-median-elastic-advantage",
     "table2-half-median-gain",
     "table2-half-median-advantage",
+    "table1-deepfool-log-ratio",  # DeepFool's log rho, a secondary endpoint
 )
 
 
