@@ -211,6 +211,37 @@ def test_results_made_with_other_cell_code_are_marked_stale(smoke_env):
     assert "paperlib/core" in row["changed since"] or "cannot tell" in row["changed since"]
 
 
+def test_only_a_listed_behaviour_change_makes_a_result_stale(smoke_env, monkeypatch):
+    """Cell code edited after the last listed behaviour change (a refactor, a GPU-only
+    path) leaves results current; a result made before a listed change whose cell code
+    differs from it is stale."""
+    import subprocess
+
+    from paperlib.run import provenance
+    from paperlib.run.store import REPO_ROOT
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
+
+    head = git("rev-parse", "HEAD").stdout.strip()
+    first = git("rev-list", "--max-parents=0", "HEAD").stdout.split()[0]
+    if first == head or git("cat-file", "-e", first).returncode != 0:
+        pytest.skip("needs the repository's history")
+    monkeypatch.setattr(provenance, "last_behaviour_change", lambda: first)
+    assert provenance.changed_since(head) == []  # everything since is declared inert
+    assert provenance.changed_since(first) == []
+    monkeypatch.setattr(provenance, "last_behaviour_change", lambda: head)
+    assert "paperlib/core" in " ".join(provenance.changed_since(first))
+    assert provenance.changed_since("0" * 40) is None  # a commit this checkout lacks
+    assert provenance.changed_since(None) is None
+
+
+def test_the_last_behaviour_change_is_a_commit_of_this_history():
+    from paperlib.run.provenance import last_behaviour_change
+
+    assert len(last_behaviour_change()) == 40
+
+
 def test_the_design_power_names_where_its_variances_come_from_and_falls_with_seeds(smoke_env):
     from paperlib.report.power import design_power
 

@@ -201,8 +201,9 @@ def audit_summary(profiles: list[str]) -> pd.DataFrame:
 
 def stale_results(profiles: list[str]) -> pd.DataFrame:
     """Per profile and commit its results were made at: the cell code (``paperlib/core``
-    and the cell notebooks) that has changed since, so that a reader knows which numbers
-    today's code would not reproduce as they stand. Empty when nothing is stale."""
+    and the cell notebooks) whose behaviour has changed since (a change listed in
+    ``params/cell_behaviour.yaml``), so that a reader knows which numbers today's code
+    would not reproduce as they stand. Empty when nothing is stale."""
     rows = []
     for profile in profiles:
         commits = set()

@@ -80,8 +80,9 @@ def clean_model_config(profile: Profile, cell: AdversarialCell, data: str) -> di
     }
 
 
-# The files of params/ that are not profiles: the grids and the analysis plan.
-NOT_PROFILES = ("grids", "analysis")
+# The files of params/ that are not profiles: the grids, the analysis plan and the
+# list of cell-behaviour changes.
+NOT_PROFILES = ("grids", "analysis", "cell_behaviour")
 
 
 def available_profiles() -> list[str]:

@@ -8,6 +8,7 @@ import platform
 import subprocess
 
 import torch
+import yaml
 
 from paperlib.run.splits import Splits
 from paperlib.run.store import REPO_ROOT
@@ -15,18 +16,16 @@ from paperlib.run.store import REPO_ROOT
 PACKAGES = ("paperlib", "torch", "torchvision", "numpy", "captum", "torchattacks", "papermill")
 
 
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+
+
 def git_state() -> dict:
     """Commit and dirty flag of the repository, or None outside a git checkout."""
-
-    def git(*args):
-        return subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
-        )
-
-    head = git("rev-parse", "HEAD")
+    head = _git("rev-parse", "HEAD")
     if head.returncode != 0:
         return {"commit": None, "dirty": None}
-    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip() != ""
+    dirty = _git("status", "--porcelain", "--untracked-files=no").stdout.strip() != ""
     return {"commit": head.stdout.strip(), "dirty": dirty}
 
 
@@ -38,21 +37,31 @@ CELL_CODE = (
     "notebooks/attribution.py",
     "notebooks/deepfool_check.py",
 )
+# The commits at which the cell code last changed what a cell computes.
+BEHAVIOUR_CHANGES = REPO_ROOT / "params" / "cell_behaviour.yaml"
+
+
+def last_behaviour_change() -> str:
+    """The latest commit listed in ``params/cell_behaviour.yaml``."""
+    with open(BEHAVIOUR_CHANGES) as handle:
+        changes = yaml.safe_load(handle)["changes"]
+    return changes[-1]["commit"]
 
 
 def changed_since(commit: str | None) -> list[str] | None:
-    """The files of ``CELL_CODE`` that differ between ``commit`` and HEAD ([] when none
-    does); None when that cannot be told (no commit recorded, or one this checkout
-    does not have)."""
+    """The files of ``CELL_CODE`` whose behaviour today differs from what made a result
+    at ``commit`` ([] when none does): none when ``commit`` comes after the last
+    behaviour change, else the files that differ between ``commit`` and that change.
+    None when that cannot be told (no commit recorded, or one this checkout lacks)."""
     if not commit:
         return None
-    diff = subprocess.run(
-        ["git", "diff", "--name-only", commit, "HEAD", "--", *CELL_CODE],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    last = last_behaviour_change()
+    after = _git("merge-base", "--is-ancestor", last, commit)
+    if after.returncode == 0:
+        return []
+    if after.returncode != 1:  # 128: one of the commits is not in this checkout
+        return None
+    diff = _git("diff", "--name-only", commit, last, "--", *CELL_CODE)
     if diff.returncode != 0:
         return None
     return diff.stdout.split()
