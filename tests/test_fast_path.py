@@ -5,8 +5,15 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.core.accel import as_input, autocast, full_precision, place
-from paperlib.core.attacks import attack_in_batches, autoattack_component, in_fast_path, make_attack
+import paperlib.core.train
+from paperlib.core.accel import as_input, autocast, autotuned, exact_float32, full_precision, place
+from paperlib.core.attacks import (
+    attack_in_batches,
+    autoattack_component,
+    in_fast_path,
+    make_attack,
+    run_autoattack,
+)
 from paperlib.core.augment import random_crop_flip
 from paperlib.core.metrics import correct
 from paperlib.core.models import make_model
@@ -149,6 +156,53 @@ def test_compiled_and_eager_training_give_the_same_model(monkeypatch):
         assert torch.allclose(e.float(), c.float(), rtol=1e-3, atol=1e-4), name
 
 
+@pytest.fixture
+def cuda_flags():
+    """The global backend flags, restored after the test."""
+    saved = (
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+    )
+    yield
+    (
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+    ) = saved
+
+
+def test_float32_passes_on_cuda_are_not_tf32(cuda_flags):
+    """TF32's rounding exceeds DeepFool's overshoot and logit margin; it stays off."""
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    exact_float32()
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+
+
+def test_cudnn_autotunes_inside_training_alone(cuda_flags, monkeypatch):
+    """On CUDA, autotuning is on while ``train`` runs and off before and after (attacks
+    and attributions bring a new batch shape at every step); on a CPU it is untouched."""
+    torch.backends.cudnn.benchmark = False
+    with autotuned(torch.device("cpu")):
+        assert not torch.backends.cudnn.benchmark
+    with autotuned(torch.device("cuda")):
+        assert torch.backends.cudnn.benchmark
+    assert not torch.backends.cudnn.benchmark
+    seen = []
+    real = paperlib.core.train.evaluate
+
+    def watching(*args, **kwargs):  # runs inside train's epoch loop
+        seen.append(torch.backends.cudnn.benchmark)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(paperlib.core.train, "evaluate", watching)
+    monkeypatch.setattr(
+        paperlib.core.train, "autotuned", lambda device: autotuned(torch.device("cuda"))
+    )
+    _train_small(compile=False)
+    assert seen and all(seen) and not torch.backends.cudnn.benchmark
+
+
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
@@ -158,7 +212,8 @@ def test_on_cuda_models_go_channels_last_and_forward_passes_run_in_bf16():
     model = place(make_model("vgg16", width=0.0625), device)
     conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    assert torch.backends.cudnn.benchmark
+    assert not torch.backends.cudnn.benchmark  # autotuning is for training alone
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
     x = as_input(_batch(n=4, size=32).to(device))
     assert x.is_contiguous(memory_format=torch.channels_last)
     with autocast(device):
@@ -189,7 +244,7 @@ def _bf16_on_this_device(monkeypatch):
     return torch.device("cpu")
 
 
-@pytest.mark.parametrize("name", ["fgsm", "pgd", "pgd_standard", "apgd-ce"])
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "pgd_standard", "apgd-ce", "apgd-t"])
 def test_the_fast_path_fools_the_same_images_within_noise(name, cnn, synthetic, monkeypatch):
     images, labels = synthetic.train_images[:200], synthetic.train_labels[:200]
     with full_precision():  # the float32 reference
@@ -209,15 +264,46 @@ def test_the_fast_path_fools_the_same_images_within_noise(name, cnn, synthetic, 
     assert mcnemar_p(fast.numpy(), exact.numpy(), "two-sided") > 0.05
 
 
+AUTOATTACK = ("apgd-ce", "apgd-t", "fab-t", "square")
+
+
 def _fooled(name, model, images, labels, device):
     """Which images ``name`` fools at eps = 6/255 (where FGSM fools about half of them
     here), judged in float32 as the grid does."""
     eps = 6 / 255
     cfg = AttackConfig(fgsm_eps=eps, pgd_eps=eps, pgd_step=eps / 4, pgd_steps=10)
-    if name == "apgd-ce":
-        attack = in_fast_path(autoattack_component(name, model, eps, 10, 0))
+    if name in AUTOATTACK:
+        attack = in_fast_path(autoattack_component(name, model, eps, 10, 200))
     else:
         attack = make_attack(name, model, cfg)
     torch.manual_seed(0)  # random starts
     adversarial = attack_in_batches(attack, images, labels, 100, device)
     return ~correct(model, adversarial, labels.to(device)).cpu()
+
+
+def test_autoattack_runs_whole_in_the_fast_path(cnn, synthetic, monkeypatch):
+    """Every component in the chain, where each later one meets the images the earlier
+    ones left standing: under bf16 APGD-T and Square once crashed on bf16 logits (and
+    their acceptance tests compared rounded logits), so the components see float32
+    logits."""
+    images, labels = synthetic.train_images[:100], synthetic.train_labels[:100]
+    cfg = AttackConfig(autoattack=AUTOATTACK, autoattack_steps=5, square_queries=50)
+    with full_precision():
+        exact, _, _ = run_autoattack(cnn, cfg, images, labels, torch.device("cpu"), eps=6 / 255)
+    device = _bf16_on_this_device(monkeypatch)
+    fast, _, _ = run_autoattack(cnn.to(device), cfg, images, labels, device, eps=6 / 255)
+    cnn.to("cpu")
+    assert 0 < exact["accuracy"] < 1  # images reached the later components
+    assert abs(fast["accuracy"] - exact["accuracy"]) <= 0.05
+
+
+def test_autoattack_components_see_float32_logits_whatever_the_model_returns():
+    """A model that answers in bf16, as under CUDA's autocast, gives AutoAttack's
+    components float32 logits; a float32 model's logits pass through untouched."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 10))
+    x = torch.rand(4, 3, 2, 2)
+    for name in ("apgd-ce", "apgd-t", "square"):  # FAB runs inside a layout wrapper
+        seen = autoattack_component(name, model, 0.1, 2, 10).model
+        assert torch.equal(seen(x), model(x))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert model(x).dtype == torch.bfloat16 and seen(x).dtype == torch.float32

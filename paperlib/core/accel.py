@@ -3,8 +3,9 @@
 Models and image batches use the channels-last layout on every device: tensor cores
 prefer it, and oneDNN's CPU convolutions run these networks 20-70 % faster in it (the
 same arithmetic, float32, reproducible at a given thread count). On CUDA, forward
-passes also run under bf16 autocast, and cuDNN picks the fastest convolution for each
-input shape; on a CPU both are no-ops, so CPU runs stay float32.
+passes also run under bf16 autocast, float32 passes stay float32 (no TF32), and cuDNN
+tunes its convolutions while training; on a CPU all three are no-ops, so CPU runs stay
+float32.
 """
 
 from __future__ import annotations
@@ -20,8 +21,35 @@ def place(model: nn.Module, device: torch.device) -> nn.Module:
     """Move ``model`` to ``device`` in the layout that device runs fastest."""
     model.to(device)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # batch shapes repeat: tune once per shape
+        exact_float32()
     return model.to(memory_format=torch.channels_last)
+
+
+def exact_float32() -> None:
+    """float32 means float32 on CUDA too. By default its convolutions run in TF32, whose
+    rounding (about 1e-3 relative) exceeds what decides a DeepFool image (an overshoot
+    of 1e-6 and a logit margin of 1e-4), so the pass that verifies an attack, at another
+    batch size and so another kernel, could undo it; occlusion and Grad-CAM differences
+    are as fine. Training runs under bf16 autocast and loses nothing by it."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+@contextlib.contextmanager
+def autotuned(device: torch.device) -> Iterator[None]:
+    """cuDNN's autotuning, for training only: there the batch shape repeats, so tuning
+    once per shape pays. Attacks and attributions shrink their batches (DeepFool's
+    active set, AutoAttack's survivors, every last batch), and each new shape would be
+    tuned again."""
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 def as_input(images: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:

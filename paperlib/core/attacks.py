@@ -69,6 +69,7 @@ def autoattack_component(
     targeted FAB (each against the 9 other classes), and the gradient-free Square."""
     import torchattacks  # here, as in fgsm()
 
+    model = FloatLogits(model)
     common = dict(eps=eps, norm="Linf", seed=seed, n_restarts=1)
     builders = {
         "apgd-ce": lambda: torchattacks.APGD(model, steps=steps, loss="ce", **common),
@@ -82,6 +83,23 @@ def autoattack_component(
     if name not in builders:
         raise ValueError(f"unknown AutoAttack component {name!r}; choose one of {sorted(builders)}")
     return builders[name]()
+
+
+class FloatLogits(nn.Module):
+    """``model`` with its logits returned in float32.
+
+    Under CUDA's bf16 autocast the logits come back in bf16, and AutoAttack's components
+    keep float32 state beside them: APGD-T's step-size schedule and Square's index-put
+    then fail on the dtype, and their best-point and acceptance tests would compare
+    rounded logits. The passes still run in bf16; only their answers are widened. On
+    float32 logits (every CPU run) ``float()`` returns the same tensor."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).float()
 
 
 def in_nchw_layout(model: nn.Module, attack: Attack) -> Attack:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from paperlib.core.accel import as_input, autocast, place
+from paperlib.core.accel import as_input, autocast, autotuned, place
 from paperlib.core.augment import random_crop_flip
 from paperlib.core.regularizers import activity_l1
 from paperlib.core.settings import AdversarialConfig, DensityConfig
@@ -132,33 +132,34 @@ def train(
     step = torch.compile(objective) if compile else objective
     history = []
     bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=not progress)
-    for epoch in bar:
-        model.train()
-        order = torch.randperm(len(labels), generator=shuffle).to(device)
-        loss_sum = torch.zeros((), device=device)  # summed on device: no per-step sync
-        hits = torch.zeros((), device=device)
-        for batch in order.split(batch_size):
-            x, y = images[batch], labels[batch]
-            if augment:
-                x = random_crop_flip(x, crops)
-            with autocast(device):
-                loss, logits = step(model, as_input(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_sum += loss.detach() * len(batch)
-            hits += (logits.argmax(dim=1) == y).sum()
-        val_loss, val_acc = evaluate(model, val_set, objective, batch_size=1000)
-        record = {
-            "epoch": epoch,
-            "train_loss": loss_sum.item() / len(labels),
-            "train_acc": hits.item() / len(labels),
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-        }
-        history.append(record)
-        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
+    with autotuned(device):  # the batch shape repeats: tuning pays here alone
+        for epoch in bar:
+            model.train()
+            order = torch.randperm(len(labels), generator=shuffle).to(device)
+            loss_sum = torch.zeros((), device=device)  # summed on device: no per-step sync
+            hits = torch.zeros((), device=device)
+            for batch in order.split(batch_size):
+                x, y = images[batch], labels[batch]
+                if augment:
+                    x = random_crop_flip(x, crops)
+                with autocast(device):
+                    loss, logits = step(model, as_input(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                loss_sum += loss.detach() * len(batch)
+                hits += (logits.argmax(dim=1) == y).sum()
+            val_loss, val_acc = evaluate(model, val_set, objective, batch_size=1000)
+            record = {
+                "epoch": epoch,
+                "train_loss": loss_sum.item() / len(labels),
+                "train_acc": hits.item() / len(labels),
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+            }
+            history.append(record)
+            bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
     return history
 
 
