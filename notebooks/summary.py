@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -58,8 +58,9 @@ stale = stale_results(names)
 if not stale.empty:
     display(
         Markdown(
-            "**Stale results.** Some results were made at a commit whose cell code "
-            "has changed since; today's code may not give the same numbers:"
+            "**Stale results.** Some results were made before a change to what the "
+            "cell code computes (listed in `params/cell_behaviour.yaml`); today's code "
+            "may not give the same numbers:"
         )
     )
     display(stale.set_index(["profile", "made at commit"]))

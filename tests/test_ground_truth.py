@@ -4,6 +4,8 @@ deserves, and a true null must read "reproduced" no more often than the nominal 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from synthetic import ARCHS, STRENGTH, Design, adversarial_results, attribution_results
@@ -87,3 +89,26 @@ def test_every_verdict_carries_its_margin_interval_seeds_images_and_mde():
         assert v.seeds >= 1 and v.images >= 1, v.claim
         if v.low is not None:
             assert v.low <= v.effect <= v.high
+
+
+def test_the_plan_sizes_seeds_from_the_base_models_replicate_seeds(monkeypatch):
+    """Before any regularized arm has two seeds, the pilot's replicate base seeds give
+    the variances (twice the base arm's, for a difference of two arms); with neither,
+    the prior does; with paired seeds, the comparisons themselves."""
+    from paperlib.report import power
+
+    design = Design(seeds=2, images=1000, seed_sd=0.03)
+    results = adversarial_results(dict.fromkeys(ARCHS, 0.0), design, np.random.default_rng(3))
+    base = [r for r in results if r["params"]["regularizer"] == "base"]
+    monkeypatch.setattr(power, "grid_results", lambda profile, experiment: (base, []))
+    seed_var, image_var = power._base_variances("study", "regularization-helps")
+    assert 0 < image_var < 1  # the variance of a difference of two 0/1 outcomes
+    assert power._base_variances("study", "regularized-stabler-occlusion") is None
+    assert power._variances(None, 0.02, (seed_var, image_var)) == (
+        2 * seed_var,
+        2 * image_var,
+        "base's replicate seeds x 2",
+    )
+    assert power._variances(None, 0.02)[2] == "prior (no results)"
+    paired = SimpleNamespace(comparisons=[{"image var": 0.1, "seed var": 0.01, "seeds": 2}])
+    assert power._variances(paired, 0.02, (seed_var, image_var)) == (0.01, 0.1, "results")

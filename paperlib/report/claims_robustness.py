@@ -34,7 +34,7 @@ def _bits(node) -> np.ndarray:
     return unpack_bits(node).astype(float)
 
 
-def _transfer_net(attack):
+def transfer_net(attack):
     def values(r):
         c = r["correct"]
         if "placebo" not in c:
@@ -88,7 +88,7 @@ def _log_rho(r):
 # endpoint -> (values per attack, or one function for the undefended model; its unit)
 PRIMARY_ENDPOINT = "transfer minus placebo"
 ENDPOINTS = {
-    PRIMARY_ENDPOINT: (_transfer_net, "accuracy"),
+    PRIMARY_ENDPOINT: (transfer_net, "accuracy"),
     "white-box": (_white_box, "accuracy"),
     "white-box, images both models classify correctly": (_white_box_both_correct, "accuracy"),
     "transfer without the placebo": (_transfer, "accuracy"),
@@ -217,7 +217,7 @@ def _elastic_most_consistent(results, rules, plan, primary, penalty, role, stren
                 elastic, base, rules, drop, _clean_accuracy, _clean_counts
             ) or why_untestable(rival, base, rules, drop, _clean_accuracy, _clean_counts)
             for attack in ATTACKS:
-                fn = _transfer_net(attack)
+                fn = transfer_net(attack)
                 comparisons.append(
                     comparison(
                         f"{arch} {attack} elastic - {rival_name}",

@@ -7,7 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.core.stats import design_se, minimum_detectable_effect
+from paperlib.core.registry import ATTACKS
+from paperlib.core.stats import design_se, minimum_detectable_effect, variance_components
+from paperlib.report.claims_robustness import transfer_net
+from paperlib.report.common import grid_results
 from paperlib.report.judge import DISPLAY, Verdict
 from paperlib.report.margins import margin
 from paperlib.report.summary import all_verdicts
@@ -28,7 +31,9 @@ def design_power(profile: str, seeds: int | None = None) -> pd.DataFrame:
     for name, claim in plan.claims.items():
         images = _images(profile, claim.unit, name)
         n_seeds = seeds or _grid_seeds(profile, name)
-        seed_var, image_var, source = _variances(measured.get(name), plan.prior_seed_sd[claim.unit])
+        seed_var, image_var, source = _variances(
+            measured.get(name), plan.prior_seed_sd[claim.unit], _base_variances(profile, name)
+        )
         image_var = image_var if images > 1 else 0.0
         margin = _margin(measured.get(name), claim, profile)
         family = len(measured[name].comparisons) if name in measured else _family(profile, name)
@@ -91,15 +96,46 @@ def _mde(seed_var, image_var, seeds, images, alpha, power) -> float:
     )
 
 
-def _variances(verdict: Verdict | None, prior_sd: float) -> tuple[float, float, str]:
+def _variances(
+    verdict: Verdict | None, prior_sd: float, base: tuple[float, float] | None = None
+) -> tuple[float, float, str]:
+    """(seed variance, image variance, where they come from) of the claim's paired
+    differences: measured on its comparisons where they have two seeds or more. Short
+    of that, a difference of two arms is taken to vary twice as much as the base arm
+    among its replicate seeds (``base``, the pilot's; independent arms, which pairing
+    only improves on), and short of that the plan's prior stands in for the seeds."""
     rows = [c for c in (verdict.comparisons if verdict else ()) if "image var" in c]
-    if not rows:
-        return prior_sd**2, 0.25, "prior (no results)"
-    seed_var = float(np.median([c["seed var"] for c in rows]))
-    image_var = float(np.median([c["image var"] for c in rows]))
-    if min(c.get("seeds", 1) for c in rows) < 2:
+    if rows and min(c.get("seeds", 1) for c in rows) >= 2:
+        seed_var = float(np.median([c["seed var"] for c in rows]))
+        return seed_var, float(np.median([c["image var"] for c in rows])), "results"
+    if base is not None:
+        return 2 * base[0], 2 * base[1], "base's replicate seeds x 2"
+    if rows:
+        image_var = float(np.median([c["image var"] for c in rows]))
         return prior_sd**2, image_var, "results (images), prior (seeds)"
-    return seed_var, image_var, "results"
+    return prior_sd**2, 0.25, "prior (no results)"
+
+
+def _base_variances(profile: str, claim: str) -> tuple[float, float] | None:
+    """(seed, image) variance of the primary robustness endpoint among the base model's
+    replicate seeds (medians over attacks and architectures), or None where no
+    architecture has two base seeds with that endpoint. Only the robustness claims use
+    it: their pilot runs the base model on several seeds."""
+    if claim not in ("regularization-helps", "elastic-most-consistent"):
+        return None
+    results, _ = grid_results(profile, "adversarial")
+    found = []
+    for arch in {r["params"]["arch"] for r in results}:
+        base = [
+            r
+            for r in results
+            if r["params"]["arch"] == arch and r["params"]["regularizer"] == "base"
+        ]
+        for attack in ATTACKS:
+            rows = [v for v in map(transfer_net(attack), base) if v is not None]
+            if len(rows) >= 2:
+                found.append(variance_components(np.stack(rows)))
+    return tuple(np.median(found, axis=0).tolist()) if found else None
 
 
 def _margin(verdict: Verdict | None, claim, profile: str) -> float | None:
