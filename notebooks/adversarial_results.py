@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -51,6 +51,7 @@ from paperlib import (
     penalty_figure,
     penalty_table,
     run_table,
+    seed_frame,
     sparsity_robustness,
     sparsity_scatter,
     strongest_kept,
@@ -315,6 +316,16 @@ verdict_table(verdicts).set_index(["claim", "endpoint", "strength"])
 
 # %%
 comparisons_frame(verdicts).set_index(["claim", "endpoint", "strength", "comparison"])
+
+# %% [markdown]
+# The same comparisons seed by seed (on the primary endpoint, each seed's paired differences averaged
+# over images): the seeds are the unit of the analysis, and their spread is the seed
+# variance inside the intervals.
+
+# %%
+per_seed = seed_frame(verdicts)
+per_seed = per_seed[per_seed.endpoint == "transfer minus placebo"]
+per_seed.pivot_table(index=["claim", "strength", "comparison"], columns="seed", values="effect")
 
 # %% [markdown]
 # ## Where these numbers come from

@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -39,6 +39,7 @@ from paperlib import (
     load_profile,
     per_architecture,
     run_table,
+    seed_frame,
     sweep_figure,
     table2,
     table2_beside,
@@ -133,6 +134,15 @@ verdict_table(verdicts).set_index(["claim", "strength"])
 
 # %%
 comparisons_frame(verdicts).set_index(["claim", "strength", "comparison"])
+
+# %% [markdown]
+# The same comparisons seed by seed (each seed's paired differences averaged
+# over images): the seeds are the unit of the analysis, and their spread is the seed
+# variance inside the intervals.
+
+# %%
+per_seed = seed_frame(verdicts)
+per_seed.pivot_table(index=["claim", "strength", "comparison"], columns="seed", values="effect")
 
 # %% [markdown]
 # ## Where these numbers come from

@@ -84,6 +84,7 @@ from paperlib.report.common import (
     comparisons_frame,
     grid_results,
     run_table,
+    seed_frame,
     verdict_table,
     verdicts_at_each_strength,
 )
@@ -154,6 +155,7 @@ __all__ = [
     "clean_and_undefended",
     "clean_trained_model",
     "comparisons_frame",
+    "seed_frame",
     "collapse_reason",
     "compare_attacks",
     "correct",

@@ -15,7 +15,12 @@ from paperlib.report.arms import primary_strengths
 from paperlib.report.claims_density import density_claim_verdicts
 from paperlib.report.claims_robustness import paper_robustness_verdicts
 from paperlib.report.claims_stability import paper_stability_verdicts
-from paperlib.report.common import comparisons_frame, verdict_table, verdicts_at_each_strength
+from paperlib.report.common import (
+    comparisons_frame,
+    seed_frame,
+    verdict_table,
+    verdicts_at_each_strength,
+)
 from paperlib.report.judge import (
     NOT_REPRODUCED,
     NOT_TESTABLE,
@@ -133,6 +138,20 @@ def test_density_claims_are_judged_over_paired_seeds():
     assert {v.verdict for v in density_claim_verdicts(results, plan=PLAN)} == {NOT_TESTABLE}
 
 
+def test_the_forest_plot_draws_a_non_inferiority_margin_below_zero():
+    """ "As accurate" tolerates a loss: its margin band runs from zero down to -2 points,
+    while "density falls" asks for a gain: its band runs from zero up to 0.05."""
+    from paperlib.report.forest import forest_plot
+
+    results = [_density_cell(0.0, s, 0.6, 0.7) for s in range(5)]
+    results += [_density_cell(1e-4, s, 0.3, 0.7) for s in range(5)]
+    verdicts = density_claim_verdicts(results, plan=PLAN)
+    for claim, width in (("sparse-as-accurate", -2.0), ("density-falls", 0.05)):
+        fig = forest_plot(verdicts, claim)
+        bars = [p.get_width() for p in fig.axes[0].patches]
+        assert bars == pytest.approx([width]), claim
+
+
 # --- the paper's own numbers ----------------------------------------------------------
 
 
@@ -171,6 +190,34 @@ def test_results_pages_show_the_primary_verdicts_first_then_each_strength():
     assert {"effect", "95 % interval", "margin", "MDE", "seeds x images"} <= set(table.columns)
     frame = comparisons_frame(adversarial_verdicts(results))
     assert {"claim", "comparison", "effect", "low", "high", "seeds", "images"} <= set(frame.columns)
+
+
+def test_the_seed_table_holds_each_comparisons_paired_seeds_and_their_mean_is_its_effect():
+    """Seeds are the unit: the per-seed table names the seeds both arms ran (a seed that
+    one arm lacks is left out, not paired with another), and its seeds average to the
+    comparison's effect where every seed has every image (the primary endpoint)."""
+    from synthetic import Design, adversarial_results
+
+    from paperlib.report.adversarial import adversarial_verdicts
+
+    results = adversarial_results(
+        {"vgg16": 0.1, "resnet26": 0.2}, Design(3, 200), np.random.default_rng(0)
+    )
+    results = [
+        r for r in results if not (r["params"]["regularizer"] == "l1" and r["params"]["seed"] == 1)
+    ]
+    verdicts = adversarial_verdicts(results)
+    per_seed = seed_frame(verdicts)
+    keys = ["claim", "endpoint", "strength", "comparison"]
+    frame = comparisons_frame(verdicts).dropna(subset=["effect"]).set_index(keys)
+    seeds = per_seed.groupby(keys)["seed"].apply(sorted)
+    l1 = [k for k in seeds.index if k[0] == "regularization-helps" and " l1" in k[3]]
+    assert l1 and all(seeds[k] == [0, 2] for k in l1)
+    assert all(seeds[k] == [0, 1, 2] for k in seeds.index if " l2" in k[3])
+    means = per_seed[per_seed.endpoint == "transfer minus placebo"].groupby(keys)["effect"].mean()
+    shared = frame.index.intersection(means.index)
+    assert len(shared) > 10
+    np.testing.assert_allclose(means[shared], frame.loc[shared, "effect"], atol=2e-3)
 
 
 def test_the_summary_says_no_results_for_a_profile_without_any(smoke_env):

@@ -8,7 +8,7 @@ import pytest
 
 from paperlib.core.eligibility import collapse_reason, prediction_entropy, untestable_reason
 from paperlib.core.settings import EligibilityConfig
-from paperlib.core.stats import holm, mcnemar_p, wilson_interval
+from paperlib.core.stats import holm, mcnemar_p, spearman, spearman_ci, wilson_interval
 from paperlib.report.verdicts import accuracy_interval
 
 CFG = EligibilityConfig()
@@ -52,3 +52,16 @@ def test_holm_steps_down_until_the_first_p_value_it_keeps():
     assert holm([0.01, 0.04, 0.03]) == [True, False, False]
     assert holm([0.001, 0.02, 0.04]) == [True, True, True]
     assert holm([]) == []
+
+
+def test_the_spearman_interval_covers_the_point_and_ignores_degenerate_resamples():
+    """A strong monotone relation gives an interval around its correlation; with four
+    pairs some resamples draw one pair four times (no correlation), and they are
+    dropped instead of making the interval NaN."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=40)
+    y = x + rng.normal(scale=0.5, size=40)
+    low, high = spearman_ci(x, y)
+    assert 0.5 < low < spearman(x, y) < high <= 1.0
+    low, high = spearman_ci([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 4.0, 3.0])
+    assert np.isfinite([low, high]).all() and -1.0 <= low <= high <= 1.0

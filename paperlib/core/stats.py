@@ -238,6 +238,18 @@ def spearman(x, y) -> float:
     return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
+def spearman_ci(
+    x, y, *, seed: int = 0, resamples: int = RESAMPLES
+) -> tuple[float, float]:
+    """Percentile 95% interval of Spearman's correlation, resampling (x, y) pairs.
+    Resamples that drew one value over and over have no correlation and are dropped."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(x), size=(resamples, len(x)))
+    draws = np.array([spearman(x[i], y[i]) for i in picks])
+    return _percentiles(draws[~np.isnan(draws)])
+
+
 def _t_quantile(q: float, df: float) -> float:
     from scipy.stats import t  # here: SciPy is slow to import
 

@@ -9,7 +9,7 @@ from paperlib.core.audit import CHECKS
 from paperlib.core.eligibility import collapse_reason, untestable_reason
 from paperlib.core.registry import ATTACKS, PAPER_COUNTERPART, REGULARIZERS
 from paperlib.core.settings import EligibilityConfig
-from paperlib.core.stats import spearman, unpack_bits, wilson_interval
+from paperlib.core.stats import spearman, spearman_ci, unpack_bits, wilson_interval
 from paperlib.report.claims_robustness import robustness_verdicts
 from paperlib.report.common import ACCURACY_KEPT, architectures_in, at_strength, rounded
 from paperlib.report.paper import TABLE1
@@ -380,7 +380,6 @@ def sparsity_robustness(table: pd.DataFrame, *, resamples: int = 2000) -> pd.Dat
     comparable = table[
         table.apply(lambda r: base.get(r.arch, -1e9) - r.clean, axis=1).le(ACCURACY_KEPT)
     ]
-    rng = np.random.default_rng(0)
     rows = []
     for sparse in SPARSITY_MEASURES:
         for robust in ROBUSTNESS_MEASURES:
@@ -395,10 +394,7 @@ def sparsity_robustness(table: pd.DataFrame, *, resamples: int = 2000) -> pd.Dat
                 name, values = (robust, y) if np.ptp(y) == 0 else (sparse, x)
                 row["why none"] = f"{name} is the same in every cell ({values[0]:g})"
             if not np.isnan(point):  # a constant measure has no correlation to bound
-                picks = rng.integers(0, len(x), size=(resamples, len(x)))
-                draws = np.array([spearman(x[i], y[i]) for i in picks])
-                # Resamples that drew one value over and over have no correlation.
-                row["low"], row["high"] = np.percentile(draws[~np.isnan(draws)], [2.5, 97.5])
+                row["low"], row["high"] = spearman_ci(x, y, resamples=resamples)
             rows.append(row)
     return pd.DataFrame(rows).round(3)
 

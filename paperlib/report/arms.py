@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 from paperlib.core.eligibility import collapse_reason, untestable_reason
 from paperlib.core.registry import REGULARIZERS
@@ -31,10 +32,10 @@ def arm(results: list[dict], arch: str, reg: str, penalty: float | None) -> Cell
 
 def paired_table(
     model: Cells, rival: Cells, values: Callable[[dict], np.ndarray | None]
-) -> np.ndarray | None:
+) -> pd.DataFrame | None:
     """Seeds x images table of ``values(model cell) - values(rival cell)`` over the seeds
-    both arms ran (the same seed: the same initialization, data order and crops); None
-    when they share no seed or a cell lacks the values."""
+    both arms ran (the same seed: the same initialization, data order and crops), indexed
+    by seed; None when they share no seed or a cell lacks the values."""
     seeds = sorted(set(model) & set(rival))
     rows = []
     for seed in seeds:
@@ -42,7 +43,7 @@ def paired_table(
         if a is None or b is None:
             return None
         rows.append(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
-    return np.stack(rows) if rows else None
+    return pd.DataFrame(np.stack(rows), index=pd.Index(seeds, name="seed")) if rows else None
 
 
 def validation_accuracy(result: dict) -> float:

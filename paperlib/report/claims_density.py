@@ -8,6 +8,7 @@ import numpy as np
 from paperlib.core.eligibility import collapse_reason
 from paperlib.core.settings import EligibilityConfig
 from paperlib.core.stats import unpack_bits
+from paperlib.report.arms import paired_table
 from paperlib.report.judge import Verdict, comparison, judge
 from paperlib.report.paper import SPARSE_DENSITY
 from paperlib.run.analysis import AnalysisPlan, load_analysis_plan
@@ -20,15 +21,6 @@ def _by_lambda(results: list[dict]) -> dict[float, dict[int, dict]]:
     for r in results:
         out.setdefault(r["params"]["activity_l1"], {})[r["params"]["seed"]] = r
     return dict(sorted(out.items()))
-
-
-def _paired(model: dict[int, dict], rival: dict[int, dict], values) -> np.ndarray | None:
-    seeds = sorted(set(model) & set(rival))
-    if not seeds:
-        return None
-    return np.stack(
-        [np.asarray(values(model[s]), float) - np.asarray(values(rival[s]), float) for s in seeds]
-    )
 
 
 def _collapsed(cells: dict[int, dict], rules: EligibilityConfig) -> str:
@@ -58,7 +50,7 @@ def density_claim_verdicts(
             comparison(
                 label,
                 "single_layer",
-                None if lost else _paired(dense, cells, density),
+                None if lost else paired_table(dense, cells, density),
                 plan.claims["density-falls"].margin,
                 lost,
                 plan.prior_seed_sd["density"],
@@ -71,7 +63,7 @@ def density_claim_verdicts(
                 comparison(
                     f"{label} (density {mean_density:.3f})",
                     "single_layer",
-                    None if lost else _paired(cells, dense, hits),
+                    None if lost else paired_table(cells, dense, hits),
                     plan.claims["sparse-as-accurate"].margin,
                     lost,
                     plan.prior_seed_sd["accuracy"],

@@ -77,6 +77,32 @@ def comparisons_frame(verdicts: list[Verdict]) -> pd.DataFrame:
     return pd.DataFrame(rows).round({"effect": 3, "low": 3, "high": 3, "margin": 3})
 
 
+def seed_frame(verdicts: list[Verdict]) -> pd.DataFrame:
+    """The same comparisons seed by seed: one row per claim, endpoint, strength,
+    comparison and seed, with that seed's effect (its paired differences averaged over
+    images, in the endpoint's display unit). Seeds are the unit of the analysis; this is
+    the table its intervals are drawn from."""
+    rows = []
+    for v in verdicts:
+        scale, unit = DISPLAY[v.unit]
+        for c in v.comparisons:
+            for seed, effect in c.get("per seed", {}).items():
+                rows.append(
+                    {
+                        "claim": v.claim,
+                        "endpoint": v.endpoint,
+                        "strength": v.strength,
+                        "comparison": c["comparison"],
+                        "seed": seed,
+                        "effect": round(scale * effect, 3),
+                        "unit": unit,
+                    }
+                )
+    return pd.DataFrame(
+        rows, columns=["claim", "endpoint", "strength", "comparison", "seed", "effect", "unit"]
+    )
+
+
 def verdicts_at_each_strength(
     judge: Callable[..., list[Verdict]], results: list[dict], rules: EligibilityConfig
 ) -> list[Verdict]:

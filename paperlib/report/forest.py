@@ -22,8 +22,10 @@ def forest_plot(verdicts: list[Verdict], claim: str, endpoint: str | None = None
     """``claim``'s comparisons at each strength judged (the primary one first), on its
     primary endpoint or ``endpoint``. A grey bar runs from zero to each comparison's
     margin: an interval entirely right of the bar is a gain of at least the paper's
-    size, one entirely left of its end rules that gain out. Comparisons that decide
-    nothing are listed with their reason in place of an interval."""
+    size, one entirely left of its end rules that gain out. For a non-inferiority claim
+    the bar runs from zero down to minus the margin, the loss the claim tolerates.
+    Comparisons that decide nothing are listed with their reason in place of an
+    interval."""
     panels = [
         v for v in verdicts if v.claim == claim and (endpoint is None or v.endpoint == endpoint)
     ]
@@ -50,8 +52,9 @@ def _panel(ax, v: Verdict) -> None:
     scale, unit = DISPLAY[v.unit]
     labels = [c["comparison"] for c in v.comparisons]
     y = np.arange(len(labels))[::-1]
+    side = -1 if v.test == "non-inferiority" else 1
     for yi, c in zip(y, v.comparisons, strict=True):
-        ax.barh(yi, scale * c["margin"], height=0.5, color="0.88", zorder=0)
+        ax.barh(yi, side * scale * c["margin"], height=0.5, color="0.88", zorder=0)
         if "effect" in c and not c["untestable"]:
             effect, low, high = (scale * c[k] for k in ("effect", "low", "high"))
             ax.errorbar(

@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from paperlib.core.stats import (
     BlockEffect,
@@ -60,6 +61,7 @@ class Comparison:
     margin: float
     untestable: str = ""
     diffs: np.ndarray | None = None
+    seed_ids: tuple[int, ...] = ()  # the seeds that are the rows of ``diffs``
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Verdict:
     role: str = PRIMARY  # or SECONDARY: another strength or endpoint, shown, never leading
     strength: str = ""  # "primary" strengths, or "c = 1e-4"
     unit: str = "accuracy"
+    test: str = "superiority"  # or "non-inferiority": the margin then lies below zero
     margin: float | None = None
     effect: float | None = None
     low: float | None = None
@@ -107,6 +110,7 @@ def judge(
         role=role,
         strength=strength,
         unit=claim.unit,
+        test=claim.test,
     )
     if not testable:
         reasons = sorted({f"{c.label}: {c.untestable}" for c in comparisons if c.untestable})
@@ -197,6 +201,11 @@ def _row(claim: ClaimPlan, c: Comparison) -> dict:
         }
     if c.diffs is not None:
         row["seed var"], row["image var"] = variance_components(c.diffs)
+    if c.diffs is not None and c.seed_ids:
+        with warnings.catch_warnings():  # a seed without a value on any image: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(c.diffs, axis=1)
+        row["per seed"] = dict(zip(c.seed_ids, means.tolist(), strict=True))
     return row
 
 
@@ -215,17 +224,19 @@ def _describe(claim: ClaimPlan, row: dict) -> str:
 def comparison(
     label: str,
     arch: str,
-    diffs: np.ndarray | None,
+    diffs: pd.DataFrame | np.ndarray | None,
     margin: float,
     untestable: str = "",
     prior_seed_sd: float | None = None,
 ) -> Comparison:
-    """A comparison from its seeds x images table (rows are seeds, paired across arms);
-    with one seed, ``prior_seed_sd`` stands in for the seed variance."""
+    """A comparison from its seeds x images table (rows are seeds, paired across arms,
+    indexed by seed where it is a frame); with one seed, ``prior_seed_sd`` stands in for
+    the seed variance."""
     if diffs is None or untestable:
         return Comparison(label, arch, None, margin, untestable or "cells missing")
+    seed_ids = tuple(int(s) for s in diffs.index) if isinstance(diffs, pd.DataFrame) else ()
     diffs = np.atleast_2d(np.asarray(diffs, dtype=float))
     if np.isnan(diffs).any(axis=0).all():
         return Comparison(label, arch, None, margin, "no image has a value in every seed")
     prior = None if prior_seed_sd is None else prior_seed_sd**2
-    return Comparison(label, arch, block_effect(diffs, prior), margin, "", diffs)
+    return Comparison(label, arch, block_effect(diffs, prior), margin, "", diffs, seed_ids)
