@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help=(
-            "cells run at once (default: the profile's grid.workers, else one per visible GPU,"
-            " else 1; on Slurm, all)"
+            "cells run at once (default: the profile's grid.workers_per_gpu on each visible"
+            " GPU, else its grid.workers, else 1; on Slurm, all)"
         ),
     )
     grid.add_argument(

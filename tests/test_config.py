@@ -407,6 +407,16 @@ def test_cell_hash_ignores_descriptive_text_and_how_the_grid_runs():
 def test_grid_workers_must_be_positive():
     with pytest.raises(ConfigError, match=r"grid\.workers must be >= 1, got 0"):
         load_profile("smoke", {"grid.workers": 0})
+    with pytest.raises(ConfigError, match=r"grid\.workers_per_gpu must be >= 1, got 0"):
+        load_profile("paper", {"grid.workers_per_gpu": 0})
+
+
+def test_the_paper_profile_runs_three_cells_per_gpu_and_the_cpu_profiles_their_workers():
+    """Eight GPUs run 24 paper cells, not the three a fixed worker count would; a machine
+    without a GPU runs the profile's CPU workers."""
+    paper, cpu = load_profile("paper").grid, load_profile("cpu").grid
+    assert [paper.workers_here(g) for g in (0, 1, 8)] == [1, 3, 24]
+    assert [cpu.workers_here(g) for g in (0, 1)] == [2, 1]
 
 
 @pytest.mark.parametrize("name", ["smoke", "cpu", "paper"])

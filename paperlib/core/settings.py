@@ -172,8 +172,15 @@ class AttributionConfig:
 class GridConfig:
     """How the grid runs on this machine. It never changes a result, so it is not hashed."""
 
-    # Cells run at once here (`--workers` overrides). None: one per visible GPU, else 1.
+    # Cells run at once on a machine without a GPU (`--workers` overrides). None: 1.
     workers: int | None = field(default=None, metadata=_min(1))
+    # Cells that share one GPU, on a machine with GPUs: it runs this many per GPU, and
+    # the plan and the memory budget assume as many (`--workers` overrides).
+    workers_per_gpu: int = field(default=1, metadata=_min(1))
+
+    def workers_here(self, gpus: int) -> int:
+        """Cells at once on a machine with ``gpus`` visible GPUs."""
+        return gpus * self.workers_per_gpu if gpus else self.workers or 1
 
 
 @dataclass(frozen=True)

@@ -238,9 +238,7 @@ def spearman(x, y) -> float:
     return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
-def spearman_ci(
-    x, y, *, seed: int = 0, resamples: int = RESAMPLES
-) -> tuple[float, float]:
+def spearman_ci(x, y, *, seed: int = 0, resamples: int = RESAMPLES) -> tuple[float, float]:
     """Percentile 95% interval of Spearman's correlation, resampling (x, y) pairs.
     Resamples that drew one value over and over have no correlation and are dropped."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)

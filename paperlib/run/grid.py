@@ -214,9 +214,9 @@ def run_grid(
     ``extra_parameters`` maps a cell id to more papermill parameters for that cell only
     (for debugging one cell, or injecting a fault in a test). ``only`` restricts the
     grid to the cells it names. ``workers`` cells run at
-    once; locally the default is the profile's ``grid.workers``, else one per visible
-    GPU, or one on a CPU-only machine, and on Slurm it is every cell at once (as the
-    cluster allows).
+    once; locally the default is the profile's ``grid.workers_per_gpu`` on each visible
+    GPU, or its ``grid.workers`` on a machine without one, and on Slurm it is every cell
+    at once (as the cluster allows).
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of {list(EXECUTORS)}")
@@ -269,7 +269,7 @@ def run_grid(
         logs = output_root() / "results" / profile.name / experiment / "slurm"
         finished = _execute_on_slurm(jobs, workers, slurm or SlurmOptions(), logs)
     else:
-        finished = _execute_all(jobs, workers or profile.grid.workers)
+        finished = _execute_all(jobs, workers or profile.grid.workers_here(len(visible_gpus())))
     try:
         for outcome in finished:
             outcomes[outcome.cell] = outcome
@@ -305,10 +305,9 @@ def threads_per_worker(workers: int) -> int:
     return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
-def _execute_all(jobs: list[tuple], workers: int | None):
+def _execute_all(jobs: list[tuple], workers: int):
     """Yield each job's outcome as it finishes, running ``workers`` at a time."""
     gpus = visible_gpus()
-    workers = workers or max(1, len(gpus))
     if workers == 1 or len(jobs) <= 1:
         yield from (run_cell(*job) for job in jobs)
         return
