@@ -1,6 +1,9 @@
-"""pyproject.toml and environment.yml describe the same environment."""
+"""pyproject.toml and environment.yml describe the same environment, and it installs
+without a warning from the build backend."""
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -57,3 +60,24 @@ def _admits(requirement: str, version: tuple[int, ...]) -> bool:
         if not ok:
             return False
     return True
+
+
+def test_the_package_installs_without_a_deprecation_warning(tmp_path):
+    """setuptools warns of what it will stop building (a TOML-table license did, with a
+    date): an install that prints such a warning is one that will break. pip shows the
+    backend's output only with -v."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-v", "--no-deps", "-e", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr[-2000:]
+    warnings = [
+        line
+        for line in (install.stdout + install.stderr).splitlines()
+        if "DeprecationWarning" in line
+    ]
+    assert not warnings, "\n".join(warnings)
