@@ -21,18 +21,6 @@ def _sources(nb) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source.strip()) for c in nb.cells]
 
 
-def test_there_are_notebooks():
-    assert {p.stem for p in SOURCES} >= {
-        "density",
-        "density_results",
-        "adversarial",
-        "adversarial_results",
-        "attribution",
-        "attribution_results",
-        "deepfool_check",
-    }
-
-
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_pair_is_in_sync(source: Path):
     paired = source.with_suffix(".ipynb")
