@@ -449,3 +449,19 @@ def test_an_unknown_autoattack_component_is_rejected_naming_the_choices():
 def test_audit_thresholds_are_shares_between_0_and_1():
     with pytest.raises(ConfigError, match=r"adversarial\.audit\.near_zero must be <= 1"):
         load_profile("smoke", {"adversarial.audit.near_zero": 5})
+
+
+@pytest.mark.parametrize(
+    ("small", "large"),
+    [
+        ("adversarial.eval_size", "adversarial.test_size"),
+        ("adversarial.adv_train_size", "adversarial.train_size"),
+        ("attribution.n_images", "adversarial.test_size"),
+        ("attribution.figure_images", "attribution.n_images"),
+    ],
+)
+def test_a_size_drawn_out_of_another_may_not_exceed_it(small, large):
+    """Slicing would cut it short without a word: the error names both keys."""
+    size = {"adversarial.test_size": 300, "adversarial.train_size": 128, "attribution.n_images": 8}
+    with pytest.raises(ConfigError, match=rf"{small} \(\d+\) exceeds {large} \(\d+\)"):
+        load_profile("smoke", {large: size[large], small: size[large] + 1})

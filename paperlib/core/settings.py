@@ -252,6 +252,46 @@ def check_penalty(cell: AdversarialCell, where: str) -> None:
         )
 
 
+# (smaller key, larger key, why): sizes one profile section draws out of another.
+NESTED_SIZES = (
+    (
+        "adversarial.eval_size",
+        "adversarial.test_size",
+        "the attacked images are the first of the test images",
+    ),
+    (
+        "adversarial.adv_train_size",
+        "adversarial.train_size",
+        "the crafted images are drawn from the training images",
+    ),
+    (
+        "attribution.n_images",
+        "adversarial.test_size",
+        "the attributed images are drawn from the test images",
+    ),
+    (
+        "attribution.figure_images",
+        "attribution.n_images",
+        "the figure shows some of the attributed images",
+    ),
+)
+
+
+def check_sizes(profile: Profile, where: str) -> None:
+    """Each size drawn out of another fits in it. Slicing would cut it short without a
+    word, while the plan still priced the full amount."""
+    for small, large, why in NESTED_SIZES:
+        values = [
+            getattr(getattr(profile, key.split(".")[0]), key.split(".")[1])
+            for key in (small, large)
+        ]
+        if values[0] > values[1]:
+            raise ConfigError(
+                f"{where}: {small} ({values[0]}) exceeds {large} ({values[1]}): {why}; "
+                f"lower {small} or raise {large}"
+            )
+
+
 def check_occlusion(cfg: AttributionConfig, where: str) -> None:
     """Every occlusion patch fits in a 32 x 32 image and is at least the stride.
 

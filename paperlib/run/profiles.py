@@ -20,6 +20,7 @@ from paperlib.core.settings import (
     Profile,
     as_dict,
     check_occlusion,
+    check_sizes,
     did_you_mean,
     from_dict,
     make_cell,
@@ -109,6 +110,7 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
     where = str(path.relative_to(PARAMS_DIR.parent))
     profile = from_dict(Profile, raw, where=where)
     check_occlusion(profile.attribution, where)
+    check_sizes(profile, where)
     return profile
 
 
