@@ -14,6 +14,7 @@ ARCHITECTURES = (*PAPER_ARCHITECTURES, "resnet26")
 PAPER_COUNTERPART = {**{a: a for a in PAPER_ARCHITECTURES}, "resnet26": "resnet50"}
 REGULARIZERS = ("base", "l1", "l2", "elastic")  # in the paper's table order
 ATTACKS = ("deepfool", "fgsm", "pgd")  # the paper's three, in Table 1's column order
+RADIUS_ATTACKS = ("fgsm", "pgd")  # those with an L-inf radius: the eps sweep, 8/255
 # AutoAttack's standard ensemble (Croce and Hein 2020), in the order it runs.
 AUTOATTACK_COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
 # One notebook and one results page each; experiment 3 explains experiment 2's models.

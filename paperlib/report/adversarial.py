@@ -7,7 +7,7 @@ import pandas as pd
 
 from paperlib.core.audit import CHECKS
 from paperlib.core.eligibility import collapse_reason, untestable_reason
-from paperlib.core.registry import ATTACKS, PAPER_COUNTERPART, REGULARIZERS
+from paperlib.core.registry import ATTACKS, PAPER_COUNTERPART, RADIUS_ATTACKS, REGULARIZERS
 from paperlib.core.settings import EligibilityConfig
 from paperlib.core.stats import spearman, spearman_ci, unpack_bits, wilson_interval
 from paperlib.report.claims_robustness import robustness_verdicts
@@ -196,7 +196,7 @@ def clean_and_undefended(results: list[dict]) -> pd.DataFrame:
         }
         for attack in ATTACKS:
             row[f"{attack} (undefended)"] = 100 * m["undefended"][attack]["accuracy"]
-        for attack in ("fgsm", "pgd"):
+        for attack in RADIUS_ATTACKS:
             row[f"{attack} @ 8/255"] = 100 * m["standard_eps"][attack]["accuracy"]
         row["AutoAttack @ 8/255"] = 100 * m["autoattack"]["accuracy"]
         row["DeepFool L2"] = m["undefended"]["deepfool"]["l2"]

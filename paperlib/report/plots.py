@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from paperlib.core.accel import as_input
+from paperlib.core.registry import RADIUS_ATTACKS
 from paperlib.report.paper import SPARSE_DENSITY
 
 
@@ -209,7 +210,7 @@ def figure3(histories: dict[str, list[dict]], arch: str = "vgg16") -> plt.Figure
 def eps_sweep_figure(results: list[dict]) -> plt.Figure:
     """Undefended accuracy against the L-inf radius, FGSM and PGD, per cell."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, constrained_layout=True)
-    for ax, attack in zip(axes, ("fgsm", "pgd"), strict=True):
+    for ax, attack in zip(axes, RADIUS_ATTACKS, strict=True):
         for r in results:
             sweep = r["metrics"]["eps_sweep"]
             ax.plot(
