@@ -48,6 +48,7 @@ from paperlib import (
     forest_plot,
     grid_results,
     load_profile,
+    page_results,
     penalty_figure,
     penalty_table,
     run_table,
@@ -65,12 +66,7 @@ from paperlib import (
 pd.set_option("display.max_colwidth", None)  # the evidence column in full
 
 rules = load_profile(profile).testable  # which models may decide a claim
-results, missing = grid_results(profile, "adversarial")
-print(f"profile {profile}: {len(results)} cells with results")
-if missing:
-    display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))
-for note in {r["provenance"]["data_note"] for r in results} - {""}:
-    display(Markdown(f"**Data note.** {note}"))
+results = page_results(profile, "adversarial")
 
 # %% [markdown]
 # ## Table 1: accuracy under attack after adversarial training

@@ -37,6 +37,7 @@ from paperlib import (
     forest_plot,
     grid_results,
     load_profile,
+    page_results,
     per_architecture,
     run_table,
     seed_frame,
@@ -50,12 +51,7 @@ from paperlib import (
 pd.set_option("display.max_colwidth", None)  # the evidence column in full
 
 rules = load_profile(profile).testable  # which models may decide a claim
-results, missing = grid_results(profile, "attribution")
-print(f"profile {profile}: {len(results)} cells with results")
-if missing:
-    display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))
-for note in {r["provenance"]["data_note"] for r in results} - {""}:
-    display(Markdown(f"**Data note.** {note}"))
+results = page_results(profile, "attribution")
 
 # %% [markdown]
 # ## Table 2: how much the maps change

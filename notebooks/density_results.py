@@ -41,6 +41,7 @@ from paperlib import (
     forest_plot,
     grid_results,
     load_profile,
+    page_results,
     run_table,
     seed_frame,
     verdict_table,
@@ -48,13 +49,7 @@ from paperlib import (
 
 pd.set_option("display.max_colwidth", None)  # the evidence column in full
 
-results, missing = grid_results(profile, "density")
-print(f"profile {profile}: {len(results)} cells with results")
-if missing:
-    display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))
-notes = {r["provenance"]["data_note"] for r in results} - {""}
-for note in notes:
-    display(Markdown(f"**Data note.** {note}"))
+results = page_results(profile, "density")
 
 # %% [markdown]
 # ## Density and accuracy against λ

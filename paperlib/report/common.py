@@ -149,6 +149,21 @@ def grid_results(profile: str, experiment: str) -> tuple[list[dict], list[str]]:
     return results, [cell for cell in expected if cell not in by_cell]
 
 
+def page_results(profile: str, experiment: str) -> list[dict]:
+    """A results page's opening: the profile's results for ``experiment`` (``grid_results``),
+    with their count printed and, shown as notes, the cells without results and what
+    each data source says about itself (a synthetic stand-in, a subset)."""
+    from IPython.display import Markdown, display  # here: only the pages display
+
+    results, missing = grid_results(profile, experiment)
+    print(f"profile {profile}: {len(results)} cells with results")
+    if missing:
+        display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))
+    for note in sorted({r["provenance"]["data_note"] for r in results} - {""}):
+        display(Markdown(f"**Data note.** {note}"))
+    return results
+
+
 def at_strength(results: list[dict], penalty: float = PAPER_PENALTY) -> list[dict]:
     """The base cells and every regularized cell at penalty strength ``penalty``: by
     default the paper's c, the cells its tables describe."""
