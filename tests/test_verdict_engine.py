@@ -299,3 +299,18 @@ def test_the_design_power_names_where_its_variances_come_from_and_falls_with_see
     assert (many.MDE < few.MDE).all()  # more seeds, smaller detectable effects
     found = many.set_index("claim")["seeds for MDE <= margin"]
     assert set(map(str, found)) <= {str(s) for s in range(2, 31)} | {"> 30"}
+
+
+def test_a_profile_without_results_gets_empty_tables_that_still_name_their_columns():
+    """A results page indexes its tables by column names; with no results yet (the
+    study's attribution before its cells ran) each table is empty, not columnless, and
+    the stability claims read "no results" instead of looking up a profile named ""."""
+    from paperlib.report.attribution import attribution_verdicts, per_architecture
+    from paperlib.report.common import run_table
+    from paperlib.report.density import density_table
+
+    assert {"arch", "regularizer", "penalty", "seed"} <= set(per_architecture([]).columns)
+    assert "lambda" in density_table([]).columns
+    assert "cell" in run_table([]).columns
+    assert {"claim", "strength", "comparison"} <= set(comparisons_frame([]).columns)
+    assert {v.verdict for v in attribution_verdicts([])} <= {"inconclusive"}

@@ -104,7 +104,8 @@ def per_architecture(results: list[dict]) -> pd.DataFrame:
                 "clean accuracy": m["clean_accuracy"],
             }
         )
-    return rounded(pd.DataFrame(rows), 3)
+    columns = ["arch", "regularizer", "penalty", "seed"]  # named even without results
+    return rounded(pd.DataFrame(rows, columns=list(rows[0]) if rows else columns), 3)
 
 
 def attribution_verdicts(results, rules=DEFAULT_RULES, penalty=None):

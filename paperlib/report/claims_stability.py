@@ -69,9 +69,9 @@ def stability_verdicts(
     The primary strengths are experiment 2's (``primary``, else chosen from the same
     profile's experiment-2 results): experiment 3 explains the same models."""
     plan = plan or load_analysis_plan()
-    if primary is None:
-        profile = results[0]["profile"] if results else ""
-        primary = primary_strengths(grid_results(profile, "adversarial")[0], plan)
+    if primary is None and results:
+        adversarial = grid_results(results[0]["profile"], "adversarial")[0]
+        primary = primary_strengths(adversarial, plan)
     role = PRIMARY if penalty is None else SECONDARY
     found = []
     for name, (model_reg, rivals, methods) in STABILITY_CLAIMS.items():

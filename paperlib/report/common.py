@@ -74,7 +74,11 @@ def comparisons_frame(verdicts: list[Verdict]) -> pd.DataFrame:
                     "untestable": c["untestable"],
                 }
             )
-    return pd.DataFrame(rows).round({"effect": 3, "low": 3, "high": 3, "margin": 3})
+    columns = ["claim", "endpoint", "strength", "comparison", "unit", "effect", "low", "high"]
+    columns += ["margin", "seeds", "images", "gain", "short of margin", "untestable"]
+    return pd.DataFrame(rows, columns=columns).round(
+        {"effect": 3, "low": 3, "high": 3, "margin": 3}
+    )
 
 
 def seed_frame(verdicts: list[Verdict]) -> pd.DataFrame:
@@ -132,7 +136,8 @@ def run_table(results: list[dict]) -> pd.DataFrame:
                 "data": r["provenance"]["data_source"],
             }
             for r in results
-        ]
+        ],
+        columns=["cell", "wall time (s)", "device", "commit", "data"],
     )
 
 

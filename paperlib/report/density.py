@@ -59,7 +59,9 @@ def density_table(results: list[dict]) -> pd.DataFrame:
                 "delta_high": delta[2],
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["lambda", "seeds", "density", "density_low", "density_high", "train_acc"]
+    columns += ["test_acc", "test_acc_low", "test_acc_high", "delta_test_acc"]
+    return pd.DataFrame(rows, columns=[*columns, "delta_low", "delta_high"])
 
 
 def density_verdicts(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES):
