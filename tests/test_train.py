@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch._dynamo.utils import counters
 
+from paperlib.core import train as train_module
 from paperlib.core.data import synthetic_cifar10
 from paperlib.core.models import SingleLayerCNN, make_model
 from paperlib.core.regularizers import make_penalty
@@ -75,3 +77,43 @@ def test_sgd_recipe_learns_a_small_task():
 def test_vgg16_has_no_dropout():
     """Dropout regularizes on its own: the base model of the study must have none."""
     assert not any(isinstance(m, nn.Dropout) for m in make_model("vgg16").modules())
+
+
+def _train_twice(compile: bool) -> list[dict[str, float]]:
+    """A cell's pattern: a model trained, then a fresh copy fine-tuned with a fresh
+    objective of the same code, each with a short last batch (100 = 3 x 32 + 4, then
+    70 = 2 x 32 + 6)."""
+    data = synthetic_cifar10(100, 10, seed=0)
+    histories = []
+    for n in (100, 70):
+        seed_everything(0)
+        histories += train(
+            make_model("vgg16", 0.0625),
+            (data.train_images[:n], data.train_labels[:n]),
+            (data.test_images, data.test_labels),
+            objective=penalized_cross_entropy(make_penalty("elastic", 1e-3)),
+            epochs=1,
+            batch_size=32,
+            lr=0.01,
+            optimizer="sgd",
+            seed=0,
+            device=torch.device("cpu"),
+            compile=compile,
+            progress=False,
+        )
+    return histories
+
+
+def test_compile_compiles_the_training_step_once_per_process(monkeypatch):
+    """`compile: true` used to compile again for every short last batch (a second,
+    dynamic graph) and, on torch versions that guard on the model object, for every
+    fresh model: a cell trains five, so Dynamo reached its recompile limit and fell back
+    to eager without a word. Dynamo's own counter sees every graph it compiles, whatever
+    the backend; the eager backend keeps the test fast and the arithmetic unchanged."""
+    monkeypatch.setattr(train_module, "COMPILE_BACKEND", "eager", raising=False)
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = _train_twice(compile=True)
+    assert counters["stats"]["unique_graphs"] == 1
+    # Compiling changes how the step runs, not what it computes.
+    assert compiled == _train_twice(compile=False)
