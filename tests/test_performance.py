@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from paperlib.core.registry import ARCHITECTURES
+from paperlib.report import performance
 from paperlib.report.performance import (
     BUDGET_SECONDS,
     hardware_table,
@@ -84,3 +85,22 @@ def test_stage_table_sums_cell_times_per_experiment(smoke_book, monkeypatch):
     assert table["≈ wall (s)"].tolist() == pytest.approx((table["cell seconds"] / 2).tolist())
     assert table["profile ≈ wall (s)"].iloc[0] == pytest.approx(table["≈ wall (s)"].sum())
     assert (table["budget (s)"] == BUDGET_SECONDS["smoke"]).all()
+
+
+def test_stage_table_runs_as_many_cells_at_once_as_the_grid_on_the_recorded_device(
+    monkeypatch,
+):
+    """Results from a GPU ran the profile's workers per GPU at once (paper: three), and
+    results from a CPU its CPU workers (smoke: two); the page divided paper's GPU time by
+    one, its CPU default, and disagreed with the grid and the plan."""
+
+    def six_cells(profile, experiment):
+        device = "NVIDIA H200" if profile == "paper" else "CPU (x86_64, 2 threads)"
+        results = [{"provenance": {"device": device, "wall_seconds": 30.0}}] * 6
+        return (results, []) if experiment == "density" else ([], [])
+
+    monkeypatch.setattr(performance, "grid_results", six_cells)
+    table = stage_table(["paper", "smoke"]).set_index("profile")
+    assert table.loc["paper", "at once"] == 3 and table.loc["smoke", "at once"] == 2
+    assert table.loc["paper", "≈ wall (s)"] == pytest.approx(6 * 30.0 / 3)
+    assert table.loc["smoke", "≈ wall (s)"] == pytest.approx(6 * 30.0 / 2)

@@ -92,15 +92,29 @@ def test_a_plan_without_a_rate_or_for_an_unknown_device_says_what_to_do():
         sustained_rate("vgg16", "tpu", {})
 
 
-def test_the_plan_has_every_cell_and_overlaps_their_start_up():
-    table = plan("smoke", "h100", {})  # no measurement: the default utilisation
+@pytest.mark.parametrize(
+    ("profile", "device", "at_once"),
+    [
+        ("paper", "h100", 3),  # workers_per_gpu: three cells share the GPU
+        ("smoke", "h100", 1),  # smoke's two workers are CPU workers
+        ("smoke", None, 2),
+    ],
+)
+def test_the_plan_has_every_cell_and_overlaps_start_up_as_the_grid_runs_them(
+    profile, device, at_once
+):
+    """Start-up overlaps over the cells the grid runner starts at once on the device
+    planned (``GridConfig.workers_here``): the plan divided by the CPU workers even on
+    a GPU, so the paper plan assumed one cell at a time where the grid runs three."""
+    rows = [{"arch": a, "tflop_per_s": 1.0} for a in ("single_layer", *ARCHITECTURES)]
+    table = plan(profile, device, {"cpu": {"device": "cpu", "utilisation": rows}})
     startup = table[table["stage"] == "start-up"].set_index("experiment")
-    workers = load_profile("smoke").grid.workers
+    assert load_profile(profile).grid.workers_here(1 if device else 0) == at_once
     for experiment in EXPERIMENTS:
-        cells = len(load_grid(experiment, "smoke"))
+        cells = len(load_grid(experiment, profile))
         assert startup.loc[experiment, "cells"] == cells
         assert startup.loc[experiment, "seconds"] == pytest.approx(
-            cells * CELL_OVERHEAD_S / workers
+            cells * CELL_OVERHEAD_S / at_once
         )
     assert (table["seconds"] >= 0).all() and table["tflop"].sum() > 0
 

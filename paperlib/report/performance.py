@@ -11,8 +11,7 @@ import pandas as pd
 from paperlib.core.cost import BF16_PEAK
 from paperlib.core.registry import EXPERIMENTS
 from paperlib.report.common import grid_results
-from paperlib.run.plan import PlanError, plan
-from paperlib.run.profiles import load_profile
+from paperlib.run.plan import PlanError, cells_at_once, plan
 
 # Issue targets for the grids of each profile, seconds of wall time end to end.
 BUDGET_SECONDS = {"smoke": 5 * 60, "cpu": 30 * 60, "paper": 30 * 60}
@@ -105,18 +104,20 @@ def stage_table(profiles: list[str]) -> pd.DataFrame:
     """Cell time per experiment for each profile with results, against its budget.
 
     "cell seconds" sums the cells' wall times: the time one worker would take. The grid
-    runs "at once" cells at a time (the profile's ``grid.workers``), so the summed time
-    over that is an estimate of the grid's wall time, which is what the budget bounds.
-    The estimate leaves out each kernel's start-up and the book build.
+    runs "at once" cells at a time on the device the results record (``cells_at_once``:
+    the profile's workers per GPU on one GPU, its CPU workers on a CPU), so the summed
+    time over that is an estimate of the grid's wall time, which is what the budget
+    bounds. The estimate leaves out each kernel's start-up and the book build.
     """
     rows = []
     for profile in profiles:
-        at_once = load_profile(profile).grid.workers or 1
         for experiment in EXPERIMENTS:
             results, missing = grid_results(profile, experiment)
             if not results:
                 continue
             seconds = sum(r["provenance"]["wall_seconds"] for r in results)
+            device = results[0]["provenance"]["device"]
+            at_once = cells_at_once(profile, on_gpu=not device.startswith("CPU"))
             rows.append(
                 {
                     "profile": profile,
@@ -126,7 +127,7 @@ def stage_table(profiles: list[str]) -> pd.DataFrame:
                     "cell seconds": seconds,
                     "at once": at_once,
                     "≈ wall (s)": seconds / at_once,
-                    "device": results[0]["provenance"]["device"],
+                    "device": device,
                 }
             )
     table = pd.DataFrame(rows)

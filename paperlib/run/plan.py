@@ -211,14 +211,21 @@ def load_reports(folder: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
+def cells_at_once(profile_name: str, on_gpu: bool) -> int:
+    """Cells the grid runs at once on one device: the profile's ``grid.workers_per_gpu``
+    on one GPU, its ``grid.workers`` on a machine without one (``GridConfig.workers_here``,
+    which the grid runner uses)."""
+    return load_profile(profile_name).grid.workers_here(1 if on_gpu else 0)
+
+
 def plan(profile_name: str, device: str | None, reports: dict[str, dict]) -> pd.DataFrame:
     """Per experiment and stage: cells, TFLOPs and predicted seconds on one device, at the
     rates measured in ``reports`` (``load_reports``).
 
-    The arithmetic of cells that run at once (the profile's ``grid.workers``) shares the
-    device, so it adds up; their start-up, on the CPU, overlaps, so it divides. On a GPU
-    a stage takes at least ``GPU_STEP_FLOOR_S`` per optimizer step."""
-    at_once = load_profile(profile_name).grid.workers or 1
+    The arithmetic of cells that run at once (``cells_at_once``) shares the device, so it
+    adds up; their start-up overlaps, so it divides. On a GPU a stage takes at least
+    ``GPU_STEP_FLOOR_S`` per optimizer step."""
+    at_once = cells_at_once(profile_name, on_gpu=device is not None)
     floor = GPU_STEP_FLOOR_S if device else 0.0
     rows = []
     for cell_id, stage in profile_stages(profile_name):
