@@ -55,29 +55,19 @@ from paperlib.core.train import (
     train,
     training_options,
 )
-from paperlib.report.adversarial import (
-    accuracy_kept,
-    adversarial_verdicts,
-    audit_details,
-    audit_frame,
-    audit_table,
-    clean_and_undefended,
-    cross_attack_frame,
-    cross_attack_table,
-    deepfool_rho,
-    paper_near_chance,
-    penalty_table,
-    sparsity_robustness,
-    strongest_kept,
-    table1,
-    table1_beside,
-    table1_display,
-)
+from paperlib.report.adversarial import adversarial_verdicts, clean_and_undefended, deepfool_rho
 from paperlib.report.attribution import (
     attribution_verdicts,
     per_architecture,
     table2,
     table2_beside,
+)
+from paperlib.report.audit_tables import (
+    audit_details,
+    audit_frame,
+    audit_table,
+    cross_attack_frame,
+    cross_attack_table,
 )
 from paperlib.report.common import (
     at_strength,
@@ -114,6 +104,12 @@ from paperlib.report.plots import (
     sweep_figure,
     training_curves,
 )
+from paperlib.report.strength_sweep import (
+    accuracy_kept,
+    penalty_table,
+    sparsity_robustness,
+    strongest_kept,
+)
 from paperlib.report.summary import (
     audit_summary,
     claims_evidence,
@@ -124,6 +120,7 @@ from paperlib.report.summary import (
     strength_table,
     verdicts_by_strength,
 )
+from paperlib.report.table1 import paper_near_chance, table1, table1_beside, table1_display
 from paperlib.run.checkpoints import clean_trained_model
 from paperlib.run.plan import load_reports
 from paperlib.run.profiles import load_profile

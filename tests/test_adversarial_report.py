@@ -12,24 +12,17 @@ from helpers import make_result
 from paperlib.core.audit import CHECKS
 from paperlib.core.registry import ATTACKS, PAPER_ARCHITECTURES, REGULARIZERS
 from paperlib.core.stats import pack_bits
-from paperlib.report.adversarial import (
-    FLAG,
+from paperlib.report.adversarial import adversarial_verdicts, clean_and_undefended, deepfool_rho
+from paperlib.report.audit_tables import FLAG, audit_details, audit_table, cross_attack_table
+from paperlib.report.claims_robustness import epochs_to_converge, val_loss_rise
+from paperlib.report.paper import TABLE1
+from paperlib.report.strength_sweep import (
     accuracy_kept,
-    adversarial_verdicts,
-    audit_details,
-    audit_table,
-    clean_and_undefended,
-    cross_attack_table,
-    deepfool_rho,
     penalty_table,
     sparsity_robustness,
     strongest_kept,
-    table1,
-    table1_beside,
-    table1_display,
 )
-from paperlib.report.claims_robustness import epochs_to_converge, val_loss_rise
-from paperlib.report.paper import TABLE1
+from paperlib.report.table1 import table1, table1_beside, table1_display
 
 # --- fake results, shaped like notebooks/adversarial.py's `result` --------------------
 
@@ -258,7 +251,7 @@ def test_table1_beside_sets_each_profile_beside_the_paper_and_marks_missing_cell
 
 
 def test_paper_entries_near_chance_are_those_whose_interval_holds_ten_percent():
-    from paperlib.report.adversarial import near_chance, paper_near_chance
+    from paperlib.report.table1 import near_chance, paper_near_chance
 
     assert near_chance(10.8) and near_chance(8.0) and not near_chance(1.6)
     assert not near_chance(19.6) and not near_chance(13.2)

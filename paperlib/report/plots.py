@@ -232,7 +232,7 @@ def eps_sweep_figure(results: list[dict]) -> plt.Figure:
 
 def sparsity_scatter(table: pd.DataFrame) -> plt.Figure:
     """Activation density against accuracy under PGD at 8/255 (undefended), one point
-    per cell of ``adversarial_report.penalty_table``; a cell that failed the
+    per cell of ``strength_sweep.penalty_table``; a cell that failed the
     gradient-masking audit is ringed in red, one that is not testable is faded."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
     for _, row in table.iterrows():
@@ -339,7 +339,7 @@ def sweep_figure(results: list[dict]) -> plt.Figure:
 def penalty_figure(table: pd.DataFrame) -> plt.Figure:
     """Clean accuracy, robustness and sparsity against the penalty's strength c, one line
     per architecture and regularizer (mean over seeds); base models are horizontal
-    lines, since they have no c. ``table`` is ``adversarial_report.penalty_table``."""
+    lines, since they have no c. ``table`` is ``strength_sweep.penalty_table``."""
     panels = [
         ("clean", "clean accuracy (%)"),
         ("pgd @ 8/255", "accuracy under PGD, 8/255 (%)"),

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pandas as pd
 
 from paperlib.core.registry import EXPERIMENTS, PAPER_ARCHITECTURES
-from paperlib.report import adversarial as adversarial_report
 from paperlib.report.adversarial import adversarial_verdicts
 from paperlib.report.attribution import attribution_verdicts
+from paperlib.report.audit_tables import audit_failures
 from paperlib.report.claims_robustness import PRIMARY_ENDPOINT, paper_robustness_verdicts
 from paperlib.report.claims_stability import paper_stability_verdicts
 from paperlib.report.common import grid_results, penalties_in, strength_label, verdict_row
 from paperlib.report.density import density_verdicts
 from paperlib.report.judge import PRIMARY
+from paperlib.report.strength_sweep import penalty_table, strongest_kept
 from paperlib.report.verdicts import Verdict
 from paperlib.run.profiles import load_profile
 from paperlib.run.provenance import changed_since
@@ -163,12 +164,12 @@ def run_facts(profile: str) -> dict:
 
 def strength_table(profiles: list[str]) -> pd.DataFrame:
     """Per profile, architecture and regularizer: the strongest penalty that keeps clean
-    accuracy within the margin of the base model (``adversarial_report.strongest_kept``)."""
+    accuracy within the margin of the base model (``strength_sweep.strongest_kept``)."""
     tables = []
     for profile in profiles:
         results, _ = grid_results(profile, "adversarial")
         if results:
-            table = adversarial_report.strongest_kept(adversarial_report.penalty_table(results))
+            table = strongest_kept(penalty_table(results))
             tables.append(table.assign(profile=profile))
     if not tables:
         return pd.DataFrame()
@@ -183,7 +184,7 @@ def audit_summary(profiles: list[str]) -> pd.DataFrame:
         results, _ = grid_results(profile, "adversarial")
         if not results:
             continue
-        flagged = {r["cell"]: adversarial_report.audit_failures(r) for r in results}
+        flagged = {r["cell"]: audit_failures(r) for r in results}
         flagged = {cell: failed for cell, failed in flagged.items() if failed}
         rows.append(
             {
