@@ -6,6 +6,10 @@ Each image has a difficulty and each seed a skill, shared by every arm (the pair
 a regularized arm adds a known effect to the claim's endpoint. Outcomes of one model on
 one image come from one uniform draw (the placebo's from mostly the same), so that the
 transfer and placebo readings of the same model are correlated, as in a run.
+
+The results carry the smoke profile's name (the writer's default): no profile's
+committed primary strengths (params/analysis.yaml) apply to them, so the rule picks
+from the synthetic cells themselves.
 """
 
 from __future__ import annotations
@@ -93,7 +97,6 @@ def _adversarial_cell(arch, reg, seed, p, gain, design, rng) -> dict:
             "endpoints": {"eps": EPS, "pgd": [0.3, 0.2, 0.1], "autoattack": [0.3, 0.2, 0.1]},
             "audit": {"checks": {}, "failures": []},
         },
-        profile="study",
         correct=correct,
         per_image={"deepfool_rho": {"undefended": rho.tolist(), "defended": rho.tolist()}},
         history=history,
@@ -126,8 +129,7 @@ def attribution_results(effect: float, design: Design, rng) -> list[dict]:
                             "clean_accuracy": 0.1 if collapsed else 0.65,
                             "predicted_counts": [100] + [0] * 9 if collapsed else [10] * 10,
                         },
-                        profile="study",
-                        per_image={
+                                        per_image={
                             "occlusion_ssd": ssd[0].round(4).tolist(),
                             "gradcam_ssd": ssd[1].round(4).tolist(),
                         },
