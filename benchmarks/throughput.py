@@ -51,6 +51,9 @@ def _rates(timing: dict, work: float, flops_per_unit: float, peak: float | None)
     }
     if peak:
         row["utilisation"] = rate * flops_per_unit / peak
+        # Whether float32 convolutions ran in TF32: the plan takes such a float32 rate
+        # for an upper bound only (the fast path switches TF32 off since fd189bf).
+        row["tf32"] = torch.backends.cudnn.allow_tf32
     return row
 
 

@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -37,7 +37,9 @@ from IPython.display import Markdown, display
 from paperlib import (
     hardware_table,
     load_recipe_probes,
+    load_recipes,
     load_reports,
+    plan_inputs,
     plan_vs_measured,
     section_table,
     stage_table,
@@ -124,18 +126,26 @@ recipes if not recipes.empty else Markdown("No recipe probe yet.")
 #
 # `make plan PROFILE=… [DEVICE=h100]` predicts a profile's cost before it runs: the
 # FLOPs of every stage of every cell, counted from the profile's sizes, over the rate
-# `make bench` measured for our training loop on that device (35 % of the bf16 peak
-# where no GPU was measured), plus a start-up cost per cell; on a GPU every optimizer
-# step costs at least a few milliseconds, which is what a small model's training time is
-# made of. Attacks that stop early
-# (DeepFool, AutoAttack's later components) enter with stated assumptions
-# (`paperlib/run/plan.py`). Here is each profile's plan, for the device its results were
-# measured on, beside the time its cells took (summed, divided by the cells it runs at
-# once).
+# `make bench` measured for that stage's own kind of pass and precision (bf16 for
+# training and the searching attacks; float32 without TF32 for DeepFool, occlusion,
+# Grad-CAM and the verdict passes), plus a start-up cost per cell; on a GPU every
+# optimizer step costs at least a few milliseconds, and cuDNN's autotuning and the
+# penalty's per-tensor kernels come on top. Attacks that stop early (DeepFool,
+# AutoAttack's later components) enter with stated assumptions (`paperlib/run/plan.py`,
+# `paperlib/run/stages.py`). Here is each profile's plan, for the device its results
+# were measured on, beside the time its cells took (summed, divided by the cells it runs
+# at once).
 # %%
 plan_vs_measured({"smoke": None, "cpu": None, "paper": "h100", "sweep": "h100"}, reports).set_index(
     ["profile", "experiment"]
 )
+# %% [markdown]
+# Every figure the `paper` plan for one H100 rests on, each **measured** (by which
+# report, on which device) or **assumed** (and why). A rate measured on another GPU is
+# scaled by the two memory bandwidths and counts as assumed; a float32 rate measured
+# while cuDNN still used TF32 is capped at half the float32 peak.
+# %%
+plan_inputs("paper", "h100", reports, load_recipes(Path(benchmarks))).set_index("input")
 # %% [markdown]
 # ## How long each profile's grids took
 #

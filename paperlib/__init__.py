@@ -122,7 +122,7 @@ from paperlib.report.summary import (
 )
 from paperlib.report.table1 import paper_near_chance, table1, table1_beside, table1_display
 from paperlib.run.checkpoints import clean_trained_model
-from paperlib.run.plan import load_reports
+from paperlib.run.plan import load_recipes, load_reports, plan_inputs
 from paperlib.run.profiles import load_profile
 from paperlib.run.provenance import now, provenance
 from paperlib.run.results import cell_result, write_result
@@ -185,6 +185,7 @@ __all__ = [
     "load_profile",
     "load_profile_data",
     "load_recipe_probes",
+    "load_recipes",
     "load_reports",
     "make_attack",
     "make_cell",
@@ -202,6 +203,7 @@ __all__ = [
     "per_architecture",
     "perturbation_ratios",
     "placebo_finetune",
+    "plan_inputs",
     "plan_vs_measured",
     "predict",
     "predicted_class",

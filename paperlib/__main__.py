@@ -13,8 +13,8 @@ from paperlib.core.cost import BF16_PEAK
 from paperlib.core.data import DataError
 from paperlib.core.registry import EXECUTORS, GRID_JOBS
 from paperlib.core.settings import ConfigError
-from paperlib.run.plan import PlanError
 from paperlib.run.profiles import available_profiles
+from paperlib.run.rates import PlanError
 
 INTERRUPTED = 130  # the shell's exit status for a command stopped by Ctrl-C
 
@@ -129,9 +129,10 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from paperlib.run.plan import format_plan, load_reports
+    from paperlib.run.plan import format_plan, load_recipes, load_reports
 
-    print(format_plan(args.profile, args.device, load_reports(Path(args.benchmarks))))
+    folder = Path(args.benchmarks)
+    print(format_plan(args.profile, args.device, load_reports(folder), load_recipes(folder)))
     from paperlib.report.power import design_power  # here: it loads the report layer
 
     with pd.option_context("display.width", 200, "display.max_columns", None):

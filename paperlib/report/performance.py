@@ -11,7 +11,8 @@ import pandas as pd
 from paperlib.core.cost import BF16_PEAK
 from paperlib.core.registry import EXPERIMENTS
 from paperlib.report.common import grid_results
-from paperlib.run.plan import PlanError, cells_at_once, plan
+from paperlib.run.plan import cells_at_once, plan
+from paperlib.run.rates import PlanError
 
 # Issue targets for the grids of each profile, seconds of wall time end to end.
 BUDGET_SECONDS = {"smoke": 5 * 60, "cpu": 30 * 60, "paper": 30 * 60}

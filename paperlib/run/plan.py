@@ -1,32 +1,38 @@
 """What a profile's grid will cost before it runs: FLOPs per stage, and time.
 
 Each stage's work is counted in image passes (a forward pass, or a forward and
-backward pass, of one image) from the profile's sizes, and converted to FLOPs with the
-per-image counts of ``paperlib.core.cost``. Time is FLOPs over a sustained rate: the
-utilisation of our training loop that ``make bench`` measured for that architecture
-on this machine (or, with ``device``, on a GPU) times the device's peak, or 35 % of the
-bf16 peak where nothing was measured. Every cell also pays a fixed start-up cost.
+backward pass, of one image) from the profile's sizes (``paperlib.run.stages``), and
+converted to FLOPs with the per-image counts of ``paperlib.core.cost``. Time is FLOPs
+over the rate of the stage's own kind of pass and precision (``paperlib.run.rates``):
+training and the searching attacks in bf16, DeepFool, occlusion, Grad-CAM and every
+verdict pass in float32. On a GPU two costs that are not arithmetic come on top:
+cuDNN's autotuning inside training, and the kernel penalty's small kernels, one tensor
+at a time. Every cell also pays a fixed start-up cost.
 
-Attacks stop early on images they have already fooled, so some stages depend on the
-models. Those assumptions are named constants below, stated on the Performance page.
+Every figure a plan uses is an input with a label, **measured** (with where) or
+**assumed** (with why): ``plan_inputs`` lists them, and each stage of ``plan`` names
+the inputs it rests on and is labelled measured only if all of them are.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from math import ceil
 from pathlib import Path
 
 import pandas as pd
 
-from paperlib.core.cost import BF16_PEAK, forward_flops, gradient_flops
-from paperlib.core.registry import PAPER_COUNTERPART
-from paperlib.core.settings import AdversarialConfig, AttributionConfig, DensityConfig
-from paperlib.run.profiles import load_grid, load_profile
+from paperlib.run.profiles import load_profile
+from paperlib.run.rates import stage_rate
+from paperlib.run.stages import (
+    DEEPFOOL_STEPS,
+    FAB_PASSES_PER_STEP,
+    KERNELS_PER_TENSOR,
+    SURVIVING,
+    Stage,
+    profile_stages,
+)
 
-DEFAULT_UTILISATION = 0.35  # of the bf16 peak, where no GPU run was measured
 # Kernel start, imports, data from the cache, writing results: a smoke density cell,
 # whose arithmetic is negligible, takes about 4 s on two CPU cores. Steps too small to
 # fill a GPU cost more than their FLOPs say (a paper density cell took 19.5 s on an
@@ -37,178 +43,118 @@ CELL_OVERHEAD_S = 5.0
 # (3,520 steps of a single-layer model, under a second of arithmetic) took 18.4-20.0 s on
 # an H200, start-up included: about 4 ms a step. On a CPU, arithmetic dominates.
 GPU_STEP_FLOOR_S = 0.004
-# Assumptions about attacks that stop early (on models that have not been made robust):
-DEEPFOOL_STEPS = 3  # DeepFool steps per image until the label flips
-SURVIVING = 0.1  # share of images left for AutoAttack's components after APGD-CE
-FAB_PASSES_PER_STEP = 2  # FAB-T needs the gradients of two logits per step
+# cuDNN tunes each distinct convolution once per batch shape and direction, inside
+# training only (accel.autotuned), by running every candidate algorithm once: about 20
+# runs of a millisecond or so at these sizes. Seconds per convolution and batch shape,
+# all three directions together.
+AUTOTUNE_S = 0.05
+LAUNCH_S = 5e-6  # one CUDA kernel launch and its tiny kernel, for the penalty's kernels
 
-
-class PlanError(ValueError):
-    """A plan that cannot be made: no measured rate, or an unknown device."""
-
-
-@dataclass(frozen=True)
-class Stage:
-    experiment: str
-    stage: str
-    arch: str
-    width: float
-    forward: float  # forward passes of one image
-    gradient: float  # forward and backward passes of one image
-    steps: float = 0.0  # optimizer steps (each at least GPU_STEP_FLOOR_S on a GPU)
-
-    @property
-    def flops(self) -> float:
-        return self.forward * forward_flops(self.arch, self.width) + self.gradient * (
-            gradient_flops(self.arch, self.width)
-        )
-
-
-def density_stages(cfg: DensityConfig) -> list[Stage]:
-    def stage(name, forward=0.0, gradient=0.0, steps=0.0):
-        return Stage("density", name, "single_layer", 1.0, forward, gradient, steps)
-
-    return [
-        stage(
-            "training",
-            forward=cfg.epochs * cfg.val_size,
-            gradient=cfg.epochs * cfg.train_size,
-            steps=cfg.epochs * ceil(cfg.train_size / cfg.batch_size),
-        ),
-        stage("evaluation", forward=2 * cfg.test_size + cfg.train_size),
-    ]
-
-
-def _deepfool_passes(cfg: AdversarialConfig) -> float:
-    """Gradient-pass equivalents per image: each step a forward pass and one input
-    gradient per candidate class (a backward pass costs two forward passes)."""
-    a = cfg.attacks
-    per_step = (1 + 2 * a.deepfool_candidates) / 3
-    return min(DEEPFOOL_STEPS, a.deepfool_steps) * per_step
-
-
-def attack_passes(cfg: AdversarialConfig) -> dict[str, float]:
-    """Gradient passes per attacked image, for each of the paper's attacks."""
-    return {"fgsm": 1.0, "pgd": float(cfg.attacks.pgd_steps), "deepfool": _deepfool_passes(cfg)}
-
-
-def adversarial_stages(cfg: AdversarialConfig, arch: str) -> list[Stage]:
-    width, a, n = cfg.width[arch], cfg.attacks, cfg.eval_size
-    passes = attack_passes(cfg)
-    per_attack = sum(passes.values())
-    autoattack = {
-        "apgd-ce": a.autoattack_steps,
-        "apgd-t": SURVIVING * 9 * a.autoattack_steps,
-        "fab-t": SURVIVING * 9 * a.autoattack_steps * FAB_PASSES_PER_STEP,
-    }
-    square = SURVIVING * a.square_queries if "square" in a.autoattack else 0.0
-    radii = len({*cfg.sweep_eps, cfg.standard_eps})
-
-    def stage(name, forward=0.0, gradient=0.0, steps=0.0):
-        return Stage("adversarial", name, arch, width, forward, gradient, steps)
-
-    mixed = 2 * cfg.adv_train_size  # clean images and their adversarial versions
-    return [
-        stage(
-            "training",
-            forward=cfg.epochs * cfg.val_size,
-            gradient=cfg.epochs * cfg.train_size,
-            steps=cfg.epochs * ceil(cfg.train_size / cfg.batch_size),
-        ),
-        stage("clean evaluation", forward=2 * cfg.test_size + n),
-        stage("attacks on the clean model", gradient=n * per_attack),
-        stage("crafting training images", gradient=cfg.adv_train_size * per_attack),
-        stage(
-            "fine-tuning",
-            forward=3 * cfg.finetune_epochs * cfg.val_size,
-            gradient=3 * cfg.finetune_epochs * mixed,
-            steps=3 * cfg.finetune_epochs * ceil(mixed / cfg.batch_size),
-        ),
-        # every fine-tuned model against every attack, white-box, plus the transfer images
-        stage("cross-attack matrix", forward=9 * n, gradient=3 * n * per_attack),
-        stage(
-            "eps sweep",
-            gradient=radii * n * (1 + a.standard_steps * a.standard_restarts),
-        ),
-        stage(
-            "AutoAttack",
-            forward=n * square,
-            gradient=n * sum(v for k, v in autoattack.items() if k in a.autoattack),
-        ),
-    ]
-
-
-def attribution_stages(cfg: AttributionConfig, arch: str, width: float) -> list[Stage]:
-    patches = {cfg.patch, cfg.patch_small, *cfg.patch_sweep}
-    positions = sum(((32 - p) // cfg.stride + 1) ** 2 + 1 for p in patches)
-    blurs = len({cfg.sigma, *cfg.sigma_sweep})
-    return [
-        Stage("attribution", "occlusion", arch, width, cfg.n_images * positions, 0.0),
-        Stage(
-            "attribution",
-            "Grad-CAM",
-            arch,
-            width,
-            cfg.n_images,
-            cfg.n_images * (1 + blurs + 1 + cfg.sensitivity_samples),
-        ),
-    ]
-
-
-def profile_stages(profile_name: str) -> list[tuple[str, Stage]]:
-    """(cell id, stage) for every cell of every experiment of the profile's grid."""
-    profile = load_profile(profile_name)
-    rows = []
-    for cell in load_grid("density", profile_name):
-        rows += [(cell.cell_id, s) for s in density_stages(profile.density)]
-    for cell in load_grid("adversarial", profile_name):
-        cfg = profile.adversarial
-        rows += [(cell.cell_id, s) for s in adversarial_stages(cfg, cell.arch)]
-        attribution = attribution_stages(profile.attribution, cell.arch, cfg.width[cell.arch])
-        rows += [(cell.cell_id, s) for s in attribution]
-    return rows
-
-
-def sustained_rate(arch: str, device: str | None, reports: dict[str, dict]) -> tuple[float, str]:
-    """FLOP/s for ``arch`` on ``device`` (None: this machine), and where it comes from."""
-    if device is None:
-        rows = reports.get("cpu", {}).get("utilisation", [])
-        rates = [r["tflop_per_s"] * 1e12 for r in rows if r["arch"] == arch]
-        if rates:
-            return max(rates), f"make bench ({reports['cpu']['device']})"
-        # A reduced architecture not measured yet runs at its family's measured FLOP rate
-        # (the same blocks): an assumption, and the plan says so.
-        family = PAPER_COUNTERPART.get(arch, arch)
-        rates = [r["tflop_per_s"] * 1e12 for r in rows if r["arch"] == family]
-        if rates:
-            return max(
-                rates
-            ), f"assumed: {family}'s rate from make bench ({reports['cpu']['device']})"
-        raise PlanError(
-            f"no training rate for {arch} measured on this machine yet: run `make bench` first, "
-            "or plan for a named GPU with --device"
-        )
-    if device not in BF16_PEAK:
-        raise PlanError(f"unknown device {device!r}; choose one of {sorted(BF16_PEAK)}")
-    peak = BF16_PEAK[device]
-    rows = [
-        r
-        for r in reports.get("cuda", {}).get("utilisation", [])
-        if r["arch"] == arch and r["precision"] == "bf16" and "utilisation" in r
-    ]
-    if rows:
-        best = max(rows, key=lambda r: r["utilisation"])
-        return peak * best["utilisation"], (
-            f"{best['utilisation']:.1%} of peak, measured by make bench "
-            f"({reports['cuda']['device']}, batch {best['batch_size']})"
-        )
-    return peak * DEFAULT_UTILISATION, f"{DEFAULT_UTILISATION:.0%} of peak (not measured)"
+# The plan's other inputs: (value, unit, label, basis). Rates come from ``rates.stage_rate``.
+ASSUMPTIONS = {
+    "start-up per cell": (
+        CELL_OVERHEAD_S,
+        "s",
+        "assumed",
+        "a smoke density cell takes about 4 s on two CPU cores; taken as the same on a GPU",
+    ),
+    "GPU step floor": (
+        GPU_STEP_FLOOR_S,
+        "s per step",
+        "assumed",
+        "from paper density cells on an H200 (3,520 steps in 18.4-20.0 s with start-up); "
+        "launch-bound, so taken as the same on other GPUs",
+    ),
+    "DeepFool steps": (
+        DEEPFOOL_STEPS,
+        "steps per image",
+        "assumed",
+        "undefended models flip within a few steps; not counted on these models",
+    ),
+    "AutoAttack survivors": (
+        SURVIVING,
+        "of the images",
+        "assumed",
+        "share left after APGD-CE for APGD-T, FAB-T and Square, at every endpoint radius",
+    ),
+    "FAB-T passes": (
+        FAB_PASSES_PER_STEP,
+        "gradient passes per step",
+        "assumed",
+        "FAB-T needs the gradients of two logits per step",
+    ),
+    "autotuning": (
+        AUTOTUNE_S,
+        "s per convolution and batch shape",
+        "assumed",
+        "cuDNN runs every candidate algorithm once per distinct convolution and batch shape;"
+        " never timed on these models",
+    ),
+    "penalty kernels": (
+        LAUNCH_S,
+        "s per kernel",
+        "assumed",
+        "a launch and a tiny kernel, not hidden behind the convolutions; operators per "
+        f"tensor counted with torch.profiler on a CPU: {KERNELS_PER_TENSOR}",
+    ),
+    "cells sharing a device": (
+        None,
+        "cells",
+        "assumed",
+        "the profile's cells at once per device: their arithmetic adds up (no gain from "
+        "sharing is counted), their start-up overlaps",
+    ),
+    "FLOPs per image": (
+        None,
+        "",
+        "measured",
+        "counted by torch.utils.flop_counter on the meta device (paperlib.core.cost)",
+    ),
+    "backward pass": (
+        2,
+        "forward passes",
+        "assumed",
+        "the usual rule: the input and the weight gradients each cost a forward pass",
+    ),
+}
 
 
 def load_reports(folder: Path) -> dict[str, dict]:
     """Every ``make bench`` report in ``folder`` (``benchmarks/results``), by file stem
     (``cpu``, ``cuda``, ...): the measured rates a plan uses and the Performance page shows."""
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def load_recipes(folder: Path) -> list[dict]:
+    """The runs of ``python -m benchmarks.recipe`` in ``folder/recipe``, each with its
+    report's profile, device and file: the evidence that a training length suffices."""
+    runs = []
+    for path in sorted((folder / "recipe").glob("*.json")):
+        report = json.loads(path.read_text())
+        where = {"profile": report["profile"], "device": report["device"], "file": path.name}
+        runs += [run | where for run in report["runs"]]
+    return runs
+
+
+def _recipe(arch: str, cfg, recipes: list[dict]) -> dict:
+    """The input that ``arch`` learns in the profile's epochs: measured where a recipe
+    probe ran exactly these settings to the end, assumed elsewhere."""
+    settings = (arch, cfg.epochs, cfg.batch_size, cfg.lr)
+    runs = [r for r in recipes if (r["arch"], r["epochs"], r["batch_size"], r["lr"]) == settings]
+    row = {"input": f"recipe: {arch}", "value": cfg.epochs, "unit": "epochs"}
+    if runs:
+        run = runs[0]
+        return row | {
+            "label": "measured",
+            "basis": f"python -m benchmarks.recipe on {run['device']}: {run['test_accuracy']:.1%} "
+            f"test accuracy at batch {cfg.batch_size}, peak rate {cfg.lr:g} "
+            f"(benchmarks/results/recipe/{run['file']})",
+        }
+    return row | {
+        "label": "assumed",
+        "basis": f"no recipe probe of {arch} at batch {cfg.batch_size}, peak rate {cfg.lr:g} "
+        "finished: it may need more epochs than the architectures probed",
+    }
 
 
 def cells_at_once(profile_name: str, on_gpu: bool) -> int:
@@ -218,65 +164,147 @@ def cells_at_once(profile_name: str, on_gpu: bool) -> int:
     return load_profile(profile_name).grid.workers_here(1 if on_gpu else 0)
 
 
-def plan(profile_name: str, device: str | None, reports: dict[str, dict]) -> pd.DataFrame:
-    """Per experiment and stage: cells, TFLOPs and predicted seconds on one device, at the
-    rates measured in ``reports`` (``load_reports``).
+def _assumption(name: str, value=None) -> dict:
+    default, unit, label, basis = ASSUMPTIONS[name]
+    return {
+        "input": name,
+        "value": default if value is None else value,
+        "unit": unit,
+        "label": label,
+        "basis": basis,
+    }
 
-    The arithmetic of cells that run at once (``cells_at_once``) shares the device, so it
-    adds up; their start-up overlaps, so it divides. On a GPU a stage takes at least
-    ``GPU_STEP_FLOOR_S`` per optimizer step."""
+
+def _price(stage: Stage, device: str | None, reports: dict) -> tuple[float, list[dict]]:
+    """Seconds of one cell's ``stage`` on one device, and the inputs they rest on."""
+    if stage.fixed:
+        if stage.tuned:
+            return stage.tuned * AUTOTUNE_S, [_assumption("autotuning")]
+        return stage.launches * LAUNCH_S, [_assumption("penalty kernels")]
+    rate = stage_rate(stage.arch, stage.method, stage.precision, device, reports, stage.batch_size)
+    precision = stage.precision if device else "fp32"
+    inputs = [
+        {
+            "input": f"rate: {stage.arch} {stage.method} {precision}",
+            "value": rate.flop_per_s / 1e12,
+            "unit": "TFLOP/s",
+            "label": rate.label,
+            "basis": rate.basis,
+        },
+        _assumption("FLOPs per image"),
+        *(_assumption(name) for name in stage.assumes),
+    ]
+    if stage.gradient:
+        inputs.append(_assumption("backward pass"))
+    seconds = stage.flops / rate.flop_per_s
+    if device and stage.steps:
+        seconds = max(seconds, stage.steps * GPU_STEP_FLOOR_S)
+        inputs.append(_assumption("GPU step floor"))
+    return seconds, inputs
+
+
+def _priced(profile_name: str, device: str | None, reports: dict, recipes: list[dict]):
+    """One row per cell and stage (with the names of its inputs), and every input."""
     at_once = cells_at_once(profile_name, on_gpu=device is not None)
-    floor = GPU_STEP_FLOOR_S if device else 0.0
-    rows = []
+    adversarial = load_profile(profile_name).adversarial
+    rows, inputs = [], {}
     for cell_id, stage in profile_stages(profile_name):
-        rate, source = sustained_rate(stage.arch, device, reports)
+        if stage.fixed and device is None:
+            continue  # autotuning and kernel launches are CUDA's costs
+        seconds, used = _price(stage, device, reports)
+        if (stage.experiment, stage.stage) == ("adversarial", "training"):
+            used.append(_recipe(stage.arch, adversarial, recipes))
+        inputs |= {i["input"]: i for i in used}
         rows.append(
             {
                 "experiment": stage.experiment,
                 "stage": stage.stage,
+                "precision": "–" if stage.fixed else stage.precision if device else "fp32",
                 "cell": cell_id,
-                "arch": stage.arch,
                 "tflop": stage.flops / 1e12,
-                "seconds": max(stage.flops / rate, stage.steps * floor),
-                "rate": source,
+                "seconds": seconds,
+                "inputs": {i["input"] for i in used},
             }
         )
-    table = pd.DataFrame(rows)
-    cells = table.groupby("experiment", sort=False)["cell"].nunique()
+    startup = [_assumption("start-up per cell"), _assumption("cells sharing a device", at_once)]
+    inputs |= {i["input"]: i for i in startup}
+    return pd.DataFrame(rows), inputs, at_once
+
+
+def plan(
+    profile_name: str, device: str | None, reports: dict[str, dict], recipes: list[dict] = ()
+) -> pd.DataFrame:
+    """Per experiment, stage and precision: cells, TFLOPs and predicted seconds on one
+    device, at the rates in ``reports`` (``load_reports``); each row labelled measured
+    only if every input it rests on was measured, and naming them (``plan_inputs``).
+    ``recipes`` (``load_recipes``) say whether the training length was measured.
+
+    The arithmetic of cells that run at once (``cells_at_once``) shares the device, so it
+    adds up; their start-up overlaps, so it divides. On a GPU a stage takes at least
+    ``GPU_STEP_FLOOR_S`` per optimizer step."""
+    table, inputs, at_once = _priced(profile_name, device, reports, list(recipes))
     summary = (
-        table.groupby(["experiment", "stage"], sort=False)
-        .agg(cells=("cell", "nunique"), tflop=("tflop", "sum"), seconds=("seconds", "sum"))
+        table.groupby(["experiment", "stage", "precision"], sort=False)
+        .agg(
+            cells=("cell", "nunique"),
+            tflop=("tflop", "sum"),
+            seconds=("seconds", "sum"),
+            inputs=("inputs", lambda sets: set().union(*sets)),
+        )
         .reset_index()
     )
+    cells = table.groupby("experiment", sort=False)["cell"].nunique()
     startup = pd.DataFrame(
         {
             "experiment": cells.index,
             "stage": "start-up",
+            "precision": "–",
             "cells": cells.values,
             "tflop": 0.0,
             "seconds": cells.values * CELL_OVERHEAD_S / at_once,
+            "inputs": [{"start-up per cell", "cells sharing a device"}] * len(cells),
         }
     )
     summary = pd.concat([summary, startup]).sort_values("experiment", kind="stable")
+    summary["label"] = [
+        "measured" if all(inputs[name]["label"] == "measured" for name in used) else "assumed"
+        for used in summary["inputs"]
+    ]
+    summary["inputs"] = summary["inputs"].map(sorted)
     return summary.reset_index(drop=True)
 
 
-def rate_sources(profile_name: str, device: str | None, reports: dict) -> dict[str, str]:
-    """Where each architecture's sustained rate comes from."""
-    archs = {stage.arch for _, stage in profile_stages(profile_name)}
-    return {arch: sustained_rate(arch, device, reports)[1] for arch in sorted(archs)}
+def plan_inputs(
+    profile_name: str, device: str | None, reports: dict[str, dict], recipes: list[dict] = ()
+) -> pd.DataFrame:
+    """Every figure ``plan`` uses: its value and unit, ``measured`` (with where) or
+    ``assumed`` (with why)."""
+    _, inputs, _ = _priced(profile_name, device, reports, list(recipes))
+    return pd.DataFrame(list(inputs.values()))
 
 
 def format_plan(
-    profile_name: str, device: str | None, reports: dict[str, dict], workers_list=(1, 8)
+    profile_name: str,
+    device: str | None,
+    reports: dict[str, dict],
+    recipes: list[dict] = (),
+    workers_list=(1, 8),
 ) -> str:
     """The text ``python -m paperlib plan`` prints."""
-    table = plan(profile_name, device, reports)
+    table = plan(profile_name, device, reports, recipes)
+    inputs = plan_inputs(profile_name, device, reports, recipes).sort_values(["label", "input"])
+    number = {name: i for i, name in enumerate(inputs["input"], start=1)}
     where = device.upper() if device else f"this machine ({os.cpu_count()} cores)"
-    lines = [f"plan for profile {profile_name!r} on {where}", ""]
-    shown = table.assign(tflop=table["tflop"].round(1), seconds=table["seconds"].round(0))
-    lines.append(shown.to_string(index=False))
-    lines.append("")
+    at_once = cells_at_once(profile_name, on_gpu=device is not None)
+    lines = [f"plan for profile {profile_name!r} on {where}, {at_once} cells at once", ""]
+    shown = table.assign(
+        tflop=table["tflop"].round(1),
+        seconds=table["seconds"].round(0),
+        inputs=[
+            ",".join(str(i) for i in sorted(number[n] for n in used)) for used in table["inputs"]
+        ],
+    )
+    lines += [shown.to_string(index=False), ""]
     per_experiment = table.groupby("experiment", sort=False)["seconds"].sum()
     for experiment, seconds in per_experiment.items():
         lines.append(f"{experiment}: {seconds / 60:.1f} min")
@@ -284,9 +312,8 @@ def format_plan(
     for workers in workers_list:
         label = "device" if workers == 1 else "devices"
         lines.append(f"total on {workers} {label}: {total / workers / 60:.1f} min")
-    lines.append("")
-    lines += [
-        f"rate for {arch}: {source}"
-        for arch, source in rate_sources(profile_name, device, reports).items()
-    ]
+    lines += ["", "inputs: each figure the plan rests on, measured (where) or assumed (why)"]
+    for row in inputs.itertuples():
+        value = "" if row.value is None or pd.isna(row.value) else f" = {row.value:.4g} {row.unit}"
+        lines.append(f"[{number[row.input]}] {row.label}: {row.input}{value}: {row.basis}")
     return "\n".join(lines)
