@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from paperlib.core.accel import as_input, autocast
+from paperlib.core.memory import images_per_pass, rows_per_pass
 from paperlib.core.metrics import attack_report, correct
 from paperlib.core.settings import AttackConfig
 
@@ -143,8 +144,11 @@ def run_autoattack(
         fooled_by[name] = 0
         if len(left) == 0:
             continue
-        attack = in_fast_path(
-            autoattack_component(name, model, eps, cfg.autoattack_steps, cfg.square_queries)
+        attack = within_budget(
+            model,
+            in_fast_path(
+                autoattack_component(name, model, eps, cfg.autoattack_steps, cfg.square_queries)
+            ),
         )
         found = attack_in_batches(attack, adversarial[left], labels[left], cfg.batch_size, device)
         fooled = ~correct(model, found, labels[left])
@@ -184,9 +188,10 @@ def deepfool(
 
     Every image of the batch advances together. Each iteration costs one forward and
     one backward pass over ``len(active) * candidates`` rows, where the candidates are
-    the classes with the highest clean logits (the original class first). An image
-    leaves the active set as soon as it is misclassified. The accumulated step is
-    scaled by ``1 + overshoot`` and the result clipped to [0, 1].
+    the classes with the highest clean logits (the original class first); on CUDA the
+    pass is split into as many as the memory budget asks (``memory.rows_per_pass``), on
+    a CPU never. An image leaves the active set as soon as it is misclassified. The
+    accumulated step is scaled by ``1 + overshoot`` and the result clipped to [0, 1].
     Images that are already misclassified are returned unchanged.
     """
     model.eval()
@@ -199,14 +204,27 @@ def deepfool(
     classes = torch.cat([labels[:, None], others], dim=1)
     total = torch.zeros_like(x0)
     active = (logits.argmax(dim=1) == labels).nonzero().flatten()
+    per_pass = images_per_pass(rows_per_pass(model, x0), classes.shape[1], len(x0))
     for _ in range(steps):
         if len(active) == 0:
             break
         x = (x0[active] + (1 + overshoot) * total[active]).clamp(0, 1)
-        step, still = _deepfool_step(model, x, classes[active])
+        step, still = _deepfool_in_passes(model, x, classes[active], per_pass)
         total[active] += step
         active = active[still]
     return (x0 + (1 + overshoot) * total).clamp(0, 1).detach()
+
+
+def _deepfool_in_passes(model: nn.Module, x: torch.Tensor, classes: torch.Tensor, per_pass: int):
+    """``_deepfool_step`` on ``per_pass`` images at a time; each image's step depends on
+    its own rows only, so the split changes no image."""
+    if len(x) <= per_pass:
+        return _deepfool_step(model, x, classes)
+    parts = [
+        _deepfool_step(model, xs, cs)
+        for xs, cs in zip(x.split(per_pass), classes.split(per_pass), strict=True)
+    ]
+    return torch.cat([step for step, _ in parts]), torch.cat([still for _, still in parts])
 
 
 def _deepfool_step(model: nn.Module, x: torch.Tensor, classes: torch.Tensor):
@@ -245,6 +263,22 @@ def in_fast_path(attack: Attack) -> Attack:
     return run
 
 
+def within_budget(model: nn.Module, attack: Attack) -> Attack:
+    """``attack`` on as many images at a time as the device's memory budget allows, one
+    row each (``memory.rows_per_pass``). On a CPU ``attack`` gets every image it is
+    given, as before the budget. The attacks here treat each image on its own, except
+    that their random draws fall differently when the images come in smaller groups."""
+
+    def run(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        per_pass = images_per_pass(rows_per_pass(model, images), 1, len(images))
+        if per_pass >= len(images):
+            return attack(images, labels)
+        pairs = zip(images.split(per_pass), labels.split(per_pass), strict=True)
+        return torch.cat([attack(x, y) for x, y in pairs])
+
+    return run
+
+
 def deepfool_attack(
     model: nn.Module, *, steps: int, overshoot: float, candidates: int = 10
 ) -> Attack:
@@ -256,7 +290,8 @@ def deepfool_attack(
 
 def make_attack(name: str, model: nn.Module, cfg: AttackConfig, eps: float | None = None) -> Attack:
     """An attack from the registry with the profile's settings; ``eps`` overrides its radius.
-    FGSM and both PGDs run in the fast path (``in_fast_path``), DeepFool in float32."""
+    FGSM and both PGDs run in the fast path (``in_fast_path``), DeepFool in float32;
+    each holds no more rows per pass than the device's memory budget allows."""
     builders = {
         "fgsm": lambda: fgsm(model, cfg.fgsm_eps if eps is None else eps),
         "pgd": lambda: pgd(
@@ -279,7 +314,7 @@ def make_attack(name: str, model: nn.Module, cfg: AttackConfig, eps: float | Non
     if name not in builders:
         raise ValueError(f"unknown attack {name!r}; choose one of {sorted(builders)}")
     attack = builders[name]()
-    return attack if name == "deepfool" else in_fast_path(attack)
+    return attack if name == "deepfool" else within_budget(model, in_fast_path(attack))
 
 
 def run_attack(

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from paperlib.core.memory import images_per_pass, rows_per_pass
 from paperlib.core.stats import bootstrap_ci
 
 GRAY = 0.5  # occlusion baseline: a mid-gray patch, in pixel units
@@ -37,13 +38,28 @@ def occlusion_map(
 
     Each pixel's value is the mean drop in the target logit over the patch positions
     that cover it, summed over the colour channels. The whole batch is occluded at
-    once, ``perturbations_per_eval`` patch positions per forward pass. The target is
-    the predicted class unless given.
+    once, ``perturbations_per_eval`` patch positions per forward pass; on CUDA fewer
+    images and positions per pass where the memory budget asks (``memory.rows_per_pass``),
+    on a CPU always these. The target is the predicted class unless given.
     """
-    from captum.attr import Occlusion  # here: importing paperlib stays light
-
     model.eval()
     target = predicted_class(model, images) if target is None else target
+    rows = rows_per_pass(model, images, backward=False)
+    if rows is None or len(images) * perturbations_per_eval <= rows:
+        return _occlusion(model, images, patch, stride, target, perturbations_per_eval)
+    per_eval = min(perturbations_per_eval, rows)
+    per_pass = images_per_pass(rows, per_eval, len(images))
+    return torch.cat(
+        [
+            _occlusion(model, x, patch, stride, t, per_eval)
+            for x, t in zip(images.split(per_pass), target.split(per_pass), strict=True)
+        ]
+    )
+
+
+def _occlusion(model, images, patch, stride, target, perturbations_per_eval) -> torch.Tensor:
+    from captum.attr import Occlusion  # here: importing paperlib stays light
+
     maps = Occlusion(model).attribute(
         images,
         sliding_window_shapes=(3, patch, patch),
@@ -81,12 +97,21 @@ def gradcam_map(
 
     The layer is the last one whose feature map is at least 4x4; each architecture
     names its own. ReLU on the map, bilinear upsampling. The target is the predicted
-    class unless given.
+    class unless given. All images go in one pass, or on CUDA as many passes as the
+    memory budget asks (``memory.rows_per_pass``); each image's map is its own.
     """
-    from captum.attr import LayerAttribution, LayerGradCam
-
     model.eval()
     target = predicted_class(model, images) if target is None else target
+    per_pass = images_per_pass(rows_per_pass(model, images), 1, len(images))
+    if per_pass >= len(images):
+        return _gradcam(model, images, target)
+    pairs = zip(images.split(per_pass), target.split(per_pass), strict=True)
+    return torch.cat([_gradcam(model, x, t) for x, t in pairs])
+
+
+def _gradcam(model: nn.Module, images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    from captum.attr import LayerAttribution, LayerGradCam
+
     cam = LayerGradCam(model, model.gradcam_layer).attribute(
         images, target=target, relu_attributions=True
     )
@@ -139,7 +164,8 @@ def gradcam_sensitivity(
 ) -> torch.Tensor:
     """captum's ``sensitivity_max`` (Yeh et al. 2019) of Grad-CAM: per image, the
     largest change of its map, relative to the map's norm, over ``samples`` random
-    perturbations of the image in an L-inf ball of ``radius`` (the target class fixed)."""
+    perturbations of the image in an L-inf ball of ``radius`` (the target class fixed).
+    Its ``len(images) * samples`` rows are split as ``gradcam_map`` splits its own."""
     from captum.metrics import sensitivity_max
 
     with torch.enable_grad():

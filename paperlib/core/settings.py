@@ -168,6 +168,11 @@ class AttributionConfig:
     sensitivity_samples: int = field(default=10, metadata=_min(1))
 
 
+# The environment variable in which the grid tells each worker how many cells share its
+# GPU; the memory budget of each stage divides the GPU among them (core.memory).
+CELLS_PER_GPU_ENV = "PAPERLIB_CELLS_PER_GPU"
+
+
 @dataclass(frozen=True)
 class GridConfig:
     """How the grid runs on this machine. It never changes a result, so it is not hashed."""

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from traitlets import CaselessStrEnum
 
 from paperlib.core.registry import EXECUTORS
-from paperlib.core.settings import ConfigError, as_dict
+from paperlib.core.settings import CELLS_PER_GPU_ENV, ConfigError, as_dict
 from paperlib.run.profiles import cell_hash, load_grid, load_profile
 from paperlib.run.results import is_done
 from paperlib.run.splits import data_identity, load_profile_data
@@ -333,8 +333,8 @@ def worker_pool(workers: int, gpus: list[str], pids=None) -> ProcessPoolExecutor
     its process id on ``pids``, so that an interrupt can reach it."""
     context = multiprocessing.get_context("spawn")  # a clean interpreter per worker
     devices = context.Queue()
-    for slot in range(workers):
-        devices.put(gpus[slot % len(gpus)] if gpus else None)
+    for slot in gpu_slots(workers, gpus):
+        devices.put(slot)
     return ProcessPoolExecutor(
         workers,
         mp_context=context,
@@ -449,13 +449,21 @@ def _slurm_state(job_id: str) -> str | None:
     return f"Slurm state {found.group(1)}" if found else None
 
 
+def gpu_slots(workers: int, gpus: list[str]) -> list[tuple[str | None, int]]:
+    """Per worker, its GPU (round robin; None without one) and how many workers share it."""
+    devices = [gpus[slot % len(gpus)] if gpus else None for slot in range(workers)]
+    return [(device, devices.count(device)) for device in devices]
+
+
 def _pin_worker(devices, threads: int, pids=None) -> None:
-    """In a worker: claim one GPU (if any) and a share of the cores for its kernels."""
+    """In a worker: claim one GPU (if any) and a share of the cores for its kernels, and
+    tell them how many workers share that GPU, for the memory budget of their passes."""
     if pids is not None:
         pids.put(os.getpid())
-    device = devices.get()
+    device, sharing = devices.get()
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
+        os.environ[CELLS_PER_GPU_ENV] = str(sharing)
     # Without a share each kernel starts a thread per core, and parallel cells fight over
     # them. CPU arithmetic depends on the thread count, so results compare exactly only
     # between runs with the same share. A share the user set is kept.
