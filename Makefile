@@ -6,6 +6,7 @@
 #   make test                      # the test suite
 #   make bench                     # speed benchmarks -> benchmarks/results/
 #   make plan PROFILE=paper DEVICE=h100  # predicted FLOPs and time (DEVICE: default here)
+#   make gpu-check                 # first on a GPU: every stage, seconds and peak memory
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= cpu
@@ -19,7 +20,7 @@ ifneq ($(DATA),)
 export PAPERLIB_DATA := $(abspath $(DATA))
 endif
 
-.PHONY: book test venv grid lab bench plan clean
+.PHONY: book test venv grid lab bench plan gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,11 @@ bench: $(STAMP)
 
 plan: $(STAMP)
 	$(BIN)/python -m paperlib plan --profile $(PROFILE) $(if $(DEVICE),--device $(DEVICE))
+
+# Five minutes on a GPU before a grid: every stage at smoke and paper sizes, with its
+# seconds and peak memory; non-zero on any failure. Without a GPU, a dry run on the CPU.
+gpu-check: $(STAMP)
+	$(BIN)/python -m paperlib gpu-check
 
 clean:
 	rm -rf _build book/generated

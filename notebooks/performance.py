@@ -35,6 +35,7 @@ from pathlib import Path
 from IPython.display import Markdown, display
 
 from paperlib import (
+    gpu_check_table,
     hardware_table,
     load_recipe_probes,
     load_recipes,
@@ -146,6 +147,19 @@ plan_vs_measured({"smoke": None, "cpu": None, "paper": "h100", "sweep": "h100"},
 # while cuDNN still used TF32 is capped at half the float32 peak.
 # %%
 plan_inputs("paper", "h100", reports, load_recipes(Path(benchmarks))).set_index("input")
+# %% [markdown]
+# ## The GPU check
+#
+# `make gpu-check` is the first thing to run on a machine with a GPU, before a grid:
+# every stage of a cell on the device, per architecture, once at the smoke profile's
+# sizes with every attack and attribution, and once for a single step at the `paper`
+# profile's sizes (its largest passes), each with its seconds and its peak memory. A
+# stage whose peak, times the cells that share a GPU, would not fit in the GPU's memory
+# counts as failed. On a machine without a GPU it runs as a dry run on the CPU (tiny
+# sizes, VGG-16 only, no memory measured), which is what the tests run.
+# %%
+checks = load_reports(Path(benchmarks) / "gpu-check")
+gpu_check_table(checks) if checks else Markdown("No GPU check yet: run `make gpu-check`.")
 # %% [markdown]
 # ## How long each profile's grids took
 #

@@ -122,6 +122,7 @@ from paperlib.report.summary import (
 )
 from paperlib.report.table1 import paper_near_chance, table1, table1_beside, table1_display
 from paperlib.run.checkpoints import clean_trained_model
+from paperlib.run.gpu_check import gpu_check_table
 from paperlib.run.plan import load_recipes, load_reports, plan_inputs
 from paperlib.run.profiles import load_profile
 from paperlib.run.provenance import now, provenance
@@ -174,6 +175,7 @@ __all__ = [
     "figure3",
     "forest_plot",
     "gaussian_blur",
+    "gpu_check_table",
     "gradcam_figure",
     "gradcam_map",
     "gradcam_sensitivity",

@@ -1,4 +1,5 @@
-"""Command line: ``python -m paperlib grid|book|plan ...`` (also installed as ``paperlib``)."""
+"""Command line: ``python -m paperlib grid|book|plan|gpu-check ...`` (also installed as
+``paperlib``)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,22 @@ def main(argv: list[str] | None = None) -> int:
         help="the folder of make bench's reports, whose measured rates the plan uses "
         "(default: benchmarks/results)",
     )
+    check = commands.add_parser(
+        "gpu-check",
+        help="every stage on the GPU at smoke and paper sizes: seconds and peak memory "
+        "(a dry run on the CPU without one); exits non-zero on any failure",
+    )
+    check.add_argument(
+        "--dry-run", action="store_true", help="run on the CPU at tiny sizes, even with a GPU"
+    )
+    check.add_argument(
+        "--out",
+        default="benchmarks/results/gpu-check",
+        help="where the report goes (default: benchmarks/results/gpu-check)",
+    )
+    check.add_argument(
+        "--budget", type=float, default=300.0, help="seconds before no stage starts (default 300)"
+    )
     args = parser.parse_args(argv)
     if getattr(args, "workers", None) is not None and args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
@@ -91,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             return _grid(args)
         if args.command == "plan":
             return _plan(args)
+        if args.command == "gpu-check":
+            from paperlib.run.gpu_check import gpu_check  # here: it loads torch's models
+
+            return gpu_check(Path(args.out), dry_run=args.dry_run, budget_s=args.budget)
         return _book(args)
     except (ConfigError, DataError, PlanError) as err:
         print(f"error: {err}", file=sys.stderr)
