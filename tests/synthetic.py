@@ -129,7 +129,7 @@ def attribution_results(effect: float, design: Design, rng) -> list[dict]:
                             "clean_accuracy": 0.1 if collapsed else 0.65,
                             "predicted_counts": [100] + [0] * 9 if collapsed else [10] * 10,
                         },
-                                        per_image={
+                        per_image={
                             "occlusion_ssd": ssd[0].round(4).tolist(),
                             "gradcam_ssd": ssd[1].round(4).tolist(),
                         },

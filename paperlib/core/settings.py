@@ -182,6 +182,9 @@ class GridConfig:
     # Cells that share one GPU, on a machine with GPUs: it runs this many per GPU, and
     # the plan and the memory budget assume as many (`--workers` overrides).
     workers_per_gpu: int = field(default=1, metadata=_min(1))
+    # Wall time the profile's grids may take end to end on the machine it is meant for
+    # (the Performance page sets the measured time beside it); None: no target.
+    budget_minutes: float | None = field(default=None, metadata=_min(1.0))
 
     def workers_here(self, gpus: int) -> int:
         """Cells at once on a machine with ``gpus`` visible GPUs."""

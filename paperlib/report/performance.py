@@ -12,10 +12,8 @@ from paperlib.core.cost import BF16_PEAK
 from paperlib.core.registry import EXPERIMENTS
 from paperlib.report.common import grid_results
 from paperlib.run.plan import cells_at_once, plan
+from paperlib.run.profiles import load_profile
 from paperlib.run.rates import PlanError
-
-# Issue targets for the grids of each profile, seconds of wall time end to end.
-BUDGET_SECONDS = {"smoke": 5 * 60, "cpu": 30 * 60, "paper": 30 * 60}
 
 
 def hardware_table(reports: dict[str, dict]) -> pd.DataFrame:
@@ -136,8 +134,14 @@ def stage_table(profiles: list[str]) -> pd.DataFrame:
         return table
     totals = table.groupby("profile", sort=False)["≈ wall (s)"].sum()
     table["profile ≈ wall (s)"] = table["profile"].map(totals)
-    table["budget (s)"] = table["profile"].map(BUDGET_SECONDS)
+    table["budget (s)"] = table["profile"].map(_budget_seconds)
     return table
+
+
+def _budget_seconds(profile: str) -> float | None:
+    """The profile's ``grid.budget_minutes``, in seconds (None without one)."""
+    minutes = load_profile(profile).grid.budget_minutes
+    return None if minutes is None else 60 * minutes
 
 
 def plan_vs_measured(planned_for: dict[str, str | None], reports: dict) -> pd.DataFrame:
