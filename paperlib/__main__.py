@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _grid(args: argparse.Namespace) -> int:
-    from paperlib.run.grid import SlurmOptions, run_grid, summarize
+    from paperlib.run.cells import summarize
+    from paperlib.run.grid import run_grid
+    from paperlib.run.slurm import SlurmOptions
 
     slurm = SlurmOptions(
         partition=args.slurm_partition,

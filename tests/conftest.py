@@ -16,9 +16,10 @@ from paperlib.core.registry import GRID_JOBS
 from paperlib.core.regularizers import make_penalty
 from paperlib.core.train import penalized_cross_entropy, seed_everything, train
 from paperlib.report.book import prepare_book
-from paperlib.run.grid import run_grid, threads_per_worker
+from paperlib.run.grid import run_grid
 from paperlib.run.profiles import load_profile
 from paperlib.run.store import REPO_ROOT
+from paperlib.run.workers import threads_per_worker
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ from paperlib.report.book import (
     _runs_page,
     representative_cell,
 )
-from paperlib.run.grid import CellOutcome, _IPCKernelManager, run_grid
+from paperlib.run.cells import CellOutcome
+from paperlib.run.grid import run_grid
+from paperlib.run.kernels import _IPCKernelManager
 from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
 from paperlib.run.results import load_results
 from paperlib.run.splits import data_identity
@@ -40,7 +42,7 @@ def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
         ran.append(cell_id)
         return CellOutcome(cell_id, "ran", run_path(profile, experiment, cell_id))
 
-    monkeypatch.setattr("paperlib.run.grid.run_cell", record)
+    monkeypatch.setattr("paperlib.run.workers.run_cell", record)
     # One worker: the stand-in lives in this process (worker processes would not see it).
     outcomes = run_grid("smoke", "density", workers=1, progress=False)
     assert ran == [c.cell_id for c in cells]

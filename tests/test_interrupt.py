@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from paperlib.run.grid import KERNEL_SOCKET_PREFIX
+from paperlib.run.kernels import KERNEL_SOCKET_PREFIX
 
 
 def _wait_for(condition, timeout=300):

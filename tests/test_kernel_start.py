@@ -3,8 +3,9 @@
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from paperlib.run import grid
-from paperlib.run.grid import _IPCKernelManager, _kernel_never_started, run_grid
+from paperlib.run import kernels
+from paperlib.run.grid import run_grid
+from paperlib.run.kernels import _IPCKernelManager, _kernel_never_started
 from paperlib.run.profiles import load_grid
 from paperlib.run.results import load_results
 
@@ -23,7 +24,7 @@ def test_a_kernel_that_fails_to_start_once_is_retried_and_the_cell_runs_once(
         return await real_start(self, **kwargs)
 
     monkeypatch.setattr(_IPCKernelManager, "start_kernel", start_failing_once)
-    monkeypatch.setattr(grid, "KERNEL_RETRY_BACKOFF_S", 0.01)
+    monkeypatch.setattr(kernels, "KERNEL_RETRY_BACKOFF_S", 0.01)
     cell = load_grid("density", "smoke")[0].cell_id
     outcomes = run_grid("smoke", "density", only=[cell], workers=1, progress=False)
     assert [o.status for o in outcomes] == ["ran"]

@@ -29,8 +29,8 @@ from paperlib.core.memory import (
 from paperlib.core.models import make_model
 from paperlib.core.registry import ARCHITECTURES
 from paperlib.core.settings import CELLS_PER_GPU_ENV, AttackConfig
-from paperlib.run.grid import _pin_worker, gpu_slots
 from paperlib.run.profiles import load_profile
+from paperlib.run.workers import _pin_worker, gpu_slots
 
 CPU = torch.device("cpu")
 GB = 10**9

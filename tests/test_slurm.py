@@ -14,8 +14,10 @@ import pytest
 from slurm_cluster import local_slurm, missing_reason
 
 from paperlib.core.settings import ConfigError
-from paperlib.run import grid
-from paperlib.run.grid import SlurmOptions, run_grid, summarize
+from paperlib.run import slurm
+from paperlib.run.cells import summarize
+from paperlib.run.grid import run_grid
+from paperlib.run.slurm import SlurmOptions
 
 # One smoke grid: the path through Slurm is the same for every experiment, and on a
 # two-core CI machine each grid adds minutes.
@@ -110,8 +112,8 @@ def test_a_task_that_dies_without_a_result_is_failed_and_only_it_is_resubmitted(
     for name in ("SLURM_CONF", "PATH"):
         monkeypatch.setenv(name, slurm_env[name])
     monkeypatch.setattr(logging.getLogger("submitit"), "level", logging.ERROR)
-    monkeypatch.setattr(grid, "SLURM_POLL_S", 0.5)
-    monkeypatch.setattr(grid, "SLURM_GRACE_S", 3.0)
+    monkeypatch.setattr(slurm, "SLURM_POLL_S", 0.5)
+    monkeypatch.setattr(slurm, "SLURM_GRACE_S", 3.0)
     options = SlurmOptions(gpus_per_task=0, cpus_per_task=1, timeout_min=30)
     cancelled, stop = [], threading.Event()
     killer = threading.Thread(

@@ -13,10 +13,11 @@ import nbformat
 
 from paperlib.core.registry import CHECKS, EXPERIMENTS, GRID_JOBS
 from paperlib.report.plan_page import analysis_plan_markdown
-from paperlib.run.grid import execute_notebook, worker_pool
+from paperlib.run.kernels import execute_notebook
 from paperlib.run.profiles import available_profiles, load_grid, load_profile
 from paperlib.run.results import load_results
 from paperlib.run.store import REPO_ROOT, output_root, run_path
+from paperlib.run.workers import worker_pool
 
 BOOK_DIR = REPO_ROOT / "book"
 # The cell whose narrative notebook opens each chapter: one that every profile's grid

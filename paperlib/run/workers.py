@@ -1,0 +1,88 @@
+"""Cells run here, in parallel workers: fresh interpreters, each pinned to a GPU (round
+robin) and to an equal share of the CPU cores, stopped together on an interrupt."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from paperlib.core.settings import CELLS_PER_GPU_ENV
+from paperlib.run.cells import run_cell
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them."""
+    import torch  # only here: the grid runner itself never touches a device
+
+    count = torch.cuda.device_count()
+    named = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return (
+        [d.strip() for d in named.split(",")][:count] if named else [str(i) for i in range(count)]
+    )
+
+
+def threads_per_worker(workers: int) -> int:
+    """CPU threads each of ``workers`` parallel workers gets: an equal share of the cores."""
+    return max(1, len(os.sched_getaffinity(0)) // workers)
+
+
+def execute_locally(jobs: list[tuple], workers: int):
+    """Yield each job's outcome as it finishes, running ``workers`` at a time."""
+    gpus = visible_gpus()
+    if workers == 1 or len(jobs) <= 1:
+        yield from (run_cell(*job) for job in jobs)
+        return
+    pids = multiprocessing.get_context("spawn").SimpleQueue()
+    pool = worker_pool(workers, gpus, pids)
+    futures = [pool.submit(run_cell, *job) for job in jobs]
+    try:
+        yield from (f.result() for f in as_completed(futures))
+    except (KeyboardInterrupt, GeneratorExit):
+        for future in futures:
+            future.cancel()
+        while not pids.empty():  # each worker stops its cell and shuts its kernel down
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pids.get(), signal.SIGINT)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def worker_pool(workers: int, gpus: list[str], pids=None) -> ProcessPoolExecutor:
+    """``workers`` fresh interpreters, each pinned to a GPU (round robin, if any) and to
+    an equal share of the CPU cores, for the notebook kernels they start. Each puts
+    its process id on ``pids``, so that an interrupt can reach it."""
+    context = multiprocessing.get_context("spawn")  # a clean interpreter per worker
+    devices = context.Queue()
+    for slot in gpu_slots(workers, gpus):
+        devices.put(slot)
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_pin_worker,
+        initargs=(devices, threads_per_worker(workers), pids),
+    )
+
+
+def gpu_slots(workers: int, gpus: list[str]) -> list[tuple[str | None, int]]:
+    """Per worker, its GPU (round robin; None without one) and how many workers share it."""
+    devices = [gpus[slot % len(gpus)] if gpus else None for slot in range(workers)]
+    return [(device, devices.count(device)) for device in devices]
+
+
+def _pin_worker(devices, threads: int, pids=None) -> None:
+    """In a worker: claim one GPU (if any) and a share of the cores for its kernels, and
+    tell them how many workers share that GPU, for the memory budget of their passes."""
+    if pids is not None:
+        pids.put(os.getpid())
+    device, sharing = devices.get()
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
+        os.environ[CELLS_PER_GPU_ENV] = str(sharing)
+    # Without a share each kernel starts a thread per core, and parallel cells fight over
+    # them. CPU arithmetic depends on the thread count, so results compare exactly only
+    # between runs with the same share. A share the user set is kept.
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
