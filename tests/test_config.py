@@ -12,6 +12,7 @@ import yaml
 from paperlib.core.registry import PAPER_ARCHITECTURES
 from paperlib.core.settings import ConfigError, DensityCell, Profile, from_dict, make_cell
 from paperlib.run import profiles
+from paperlib.run.analysis import load_analysis_plan
 from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
 
 PAPER_LAMBDAS = [0.0, 1e-7, 1e-6, 1e-5, 1e-4]
@@ -263,11 +264,14 @@ def test_adversarial_grid_joins_its_blocks_base_with_seeds_and_every_penalty():
 
 def test_a_profiles_own_blocks_replace_the_grid():
     """The study lists blocks of its own: its base models, its ladder and the paper's
-    strength, on its own architecture, and nothing of the default grid."""
+    strength, on its own architecture, and nothing of the default grid; in its main run
+    each primary strength has the base model's ten seeds, paired."""
     cells = load_grid("adversarial", "study")
     assert {c.arch for c in cells} == {"vgg16"}
-    base = [c for c in cells if c.regularizer == "base"]
-    assert {c.seed for c in base} == {0, 1, 2, 3, 4, 5}
+    base = {c.seed for c in cells if c.regularizer == "base"}
+    assert base == set(range(10))
+    for reg, c in load_analysis_plan().chosen["study"]["vgg16"].items():
+        assert {x.seed for x in cells if (x.regularizer, x.penalty) == (reg, c)} == base, reg
     ladder = {(c.regularizer, c.penalty) for c in cells if c.regularizer != "base"}
     assert ("l1", 1e-4) in ladder and ("l2", 3e-3) in ladder and ("elastic", 1e-2) in ladder
     assert ("l1", 1e-2) in ladder and ("l2", 1e-4) not in ladder
