@@ -40,7 +40,7 @@ SHRUNK = {
             "batch_size": 10,
         },
     },
-    "attribution": {"n_images": 2, "batch_size": 2},
+    "attribution": {"n_images": 2, "figure_images": 2, "batch_size": 2},
 }
 # One cell per architecture; together they cover every regularizer kind and every seed.
 ADVERSARIAL_CELLS = ["resnet50-base-s0", "mobilenet-l1-c0.01-s1", "vgg16-elastic-c0.01-s2"]
