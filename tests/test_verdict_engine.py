@@ -314,3 +314,31 @@ def test_a_profile_without_results_gets_empty_tables_that_still_name_their_colum
     assert "cell" in run_table([]).columns
     assert {"claim", "strength", "comparison"} <= set(comparisons_frame([]).columns)
     assert {v.verdict for v in attribution_verdicts([])} <= {"inconclusive"}
+
+
+def test_the_headline_interval_pools_the_seeds_every_comparison_has_and_keeps_the_prior():
+    """A family's headline effect is its comparisons' mean over the seeds they share;
+    with a single shared seed the prior seed variance widens its interval exactly as it
+    widens each comparison's (left out, a one-seed headline was narrower than the
+    comparison it summarizes)."""
+    import pandas as pd
+
+    from paperlib.report.judge import comparison, judge
+
+    plan = load_analysis_plan()
+    claim = plan.claims["density-falls"]
+    rng = np.random.default_rng(0)
+    one_seed = pd.DataFrame(rng.normal(0.02, 0.01, (1, 50)), index=[0])
+    alone = comparison("lambda = 1e-05", "single_layer", one_seed, 0.05, "", 0.01)
+    verdict = judge(plan, claim, [alone])
+    assert (verdict.low, verdict.high) == pytest.approx(alone.effect.interval())
+    assert verdict.seeds == 1
+
+    three = pd.DataFrame(rng.normal(0.1, 0.01, (3, 50)), index=[0, 1, 2])
+    other = comparison("lambda = 1e-04", "single_layer", three, 0.05, "", 0.01)
+    verdict = judge(plan, claim, [alone, other])
+    pooled = comparison("mean", "single_layer", (one_seed + three.loc[[0]]) / 2, 0.05, "", 0.01)
+    assert verdict.low is not None and verdict.seeds == 1
+    assert (verdict.effect, verdict.low, verdict.high) == pytest.approx(
+        (pooled.effect.effect, *pooled.effect.interval())
+    )

@@ -62,6 +62,7 @@ class Comparison:
     untestable: str = ""
     diffs: np.ndarray | None = None
     seed_ids: tuple[int, ...] = ()  # the seeds that are the rows of ``diffs``
+    prior_seed_variance: float | None = None  # stands in for the seed term with one seed
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,8 @@ def judge(
         effect=headline.effect if headline else float(np.mean([c.effect.effect for c in testable])),
         low=low,
         high=high,
-        seeds=min(c.effect.seeds for c in testable),
-        images=min(c.effect.images for c in testable),
+        seeds=headline.seeds if headline else min(c.effect.seeds for c in testable),
+        images=headline.images if headline else min(c.effect.images for c in testable),
         mde=mde,
         comparisons=tuple(rows),
     )
@@ -174,16 +175,25 @@ def judge(
 
 def _family_effect(comparisons: list[Comparison]) -> BlockEffect | None:
     """The family's average effect with its interval: the block analysis of the mean of
-    the comparisons' tables, where they share seeds and images (None where they do not)."""
-    tables = [c.diffs for c in comparisons if c.diffs is not None]
-    if not tables or len({t.shape for t in tables}) != 1:
+    the comparisons' tables over the seeds they all have (None where they share no seed
+    or differ in images). With one shared seed, the comparisons' prior seed variance
+    stands in for the seed term, as it does in each comparison."""
+    with_tables = [c for c in comparisons if c.diffs is not None]
+    if not with_tables:
+        return None
+    if all(c.seed_ids for c in with_tables):
+        shared = sorted(set.intersection(*(set(c.seed_ids) for c in with_tables)))
+        tables = [c.diffs[[c.seed_ids.index(s) for s in shared]] for c in with_tables]
+    else:
+        tables = [c.diffs for c in with_tables]
+    if len({t.shape for t in tables}) != 1 or tables[0].size == 0:
         return None
     with warnings.catch_warnings():  # an image without a value anywhere: NaN, dropped
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(np.stack(tables), axis=0)
     if np.isnan(mean).all(axis=0).all():
         return None
-    return block_effect(mean)
+    return block_effect(mean, with_tables[0].prior_seed_variance)
 
 
 def _row(claim: ClaimPlan, c: Comparison) -> dict:
@@ -239,4 +249,4 @@ def comparison(
     if np.isnan(diffs).any(axis=0).all():
         return Comparison(label, arch, None, margin, "no image has a value in every seed")
     prior = None if prior_seed_sd is None else prior_seed_sd**2
-    return Comparison(label, arch, block_effect(diffs, prior), margin, "", diffs, seed_ids)
+    return Comparison(label, arch, block_effect(diffs, prior), margin, "", diffs, seed_ids, prior)
