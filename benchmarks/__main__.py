@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
-from benchmarks.compiled import bench_compile
+from benchmarks.compiled import STUDY_ARCHS, bench_compile
 from benchmarks.throughput import (
     REPEATS,
     bench_attack_throughput,
@@ -225,9 +225,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     device = default_device()
-    n = 512 if args.quick else 2048
+    # --quick checks the script, not speed: the smoke profile's width and few images.
+    n = 128 if args.quick else 2048
     # Full width on a GPU; on a CPU the widths our cpu profile can afford.
-    width = 1.0 if device.type == "cuda" else 0.25
+    width = 0.0625 if args.quick else 1.0 if device.type == "cuda" else 0.25
     data = synthetic_cifar10(max(n, 2000), 400, seed=0)
     report = {
         "device": device_description(device),
@@ -263,8 +264,10 @@ def main() -> None:
                 repeats=repeats,
             )
         elif section == "compile":
+            # Compiling costs a minute per model on a CPU: --quick compiles one.
+            archs = STUDY_ARCHS[:1] if args.quick else STUDY_ARCHS
             report[section] = bench_compile(
-                device, width, n=128 if args.quick else 1024, repeats=repeats
+                device, width, n=128 if args.quick else 1024, repeats=repeats, archs=archs
             )
         elif section == "attacks":
             report[section] = bench_attack_throughput(

@@ -21,11 +21,13 @@ STUDY_ARCHS = ("vgg16", "resnet26")
 ADOPT = 1.2  # the smallest speed-up worth a change of the study's settings
 
 
-def bench_compile(device: torch.device, width: float, n: int, repeats: int) -> list[dict]:
+def bench_compile(
+    device: torch.device, width: float, n: int, repeats: int, archs=STUDY_ARCHS
+) -> list[dict]:
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8)
     labels = torch.randint(0, 10, (n,))
     rows = []
-    for arch in STUDY_ARCHS:
+    for arch in archs:
         timings = {}
         for compiled in (False, True):
             seed_everything(0)
