@@ -89,13 +89,13 @@ def test_a_killed_grid_resumes_without_redoing_finished_cells(smoke_env):
 
 @pytest.mark.slow
 def test_one_failing_cell_is_recorded_and_the_others_complete(smoke_env, monkeypatch, capsys):
-    bad = "lambda-1e-05-s0"
-    mark_done("smoke", "density", skip={bad, "lambda-1e-05-s1"})
+    bad = "lambda-0.0001-s0"
+    mark_done("smoke", "density", skip={bad, "lambda-0.0001-s1"})
     outcomes = run_grid(
         "smoke", "density", progress=False, extra_parameters={bad: {"activity_l1": "not-a-number"}}
     )
     status = {o.cell: o.status for o in outcomes}
-    assert status[bad] == "failed" and status["lambda-1e-05-s1"] == "ran"
+    assert status[bad] == "failed" and status["lambda-0.0001-s1"] == "ran"
     failure = json.loads(run_path("smoke", "density", bad).with_suffix(".failed.json").read_text())
     assert "activity_l1" in failure["error"]
     traceback = Path(failure["traceback"])
@@ -114,7 +114,7 @@ def test_the_results_page_marks_a_missing_cell(smoke_env, tmp_path):
     mark_done(
         "smoke",
         "density",
-        skip={"lambda-1e-05-s1"},
+        skip={"lambda-0.0001-s1"},
         average_density=0.4,
         average_density_ci=[0.39, 0.41],
         train_accuracy=0.6,
@@ -131,7 +131,7 @@ def test_the_results_page_marks_a_missing_cell(smoke_env, tmp_path):
         parameters={"profile": "smoke"},
         progress_bar=False,
     )
-    assert "Missing cells" in out.read_text() and "lambda-1e-05-s1" in out.read_text()
+    assert "Missing cells" in out.read_text() and "lambda-0.0001-s1" in out.read_text()
 
 
 # --- corrupt artifacts ----------------------------------------------------------------
@@ -140,11 +140,11 @@ def test_the_results_page_marks_a_missing_cell(smoke_env, tmp_path):
 @pytest.mark.slow
 def test_a_truncated_result_is_reported_and_recomputed(smoke_env):
     mark_done("smoke", "density")
-    path = result_path("smoke", "density", "lambda-1e-05-s0")
+    path = result_path("smoke", "density", "lambda-0.0001-s0")
     path.write_text(path.read_text()[:20])
     with pytest.warns(UserWarning, match="corrupt file"):
         outcomes = run_grid("smoke", "density", progress=False)
-    assert {o.cell: o.status for o in outcomes}["lambda-1e-05-s0"] == "ran"
+    assert {o.cell: o.status for o in outcomes}["lambda-0.0001-s0"] == "ran"
     assert json.loads(path.read_text())["metrics"]["test_accuracy"] >= 0
 
 
@@ -215,7 +215,7 @@ def _without_provenance(path: Path) -> dict:
 @pytest.mark.parametrize(
     ("experiment", "params", "cell"),
     [
-        ("density", {"activity_l1": 1e-5, "seed": 1}, "lambda-1e-05-s1"),
+        ("density", {"activity_l1": 1e-4, "seed": 1}, "lambda-0.0001-s1"),
         (
             "adversarial",
             {"arch": "vgg16", "regularizer": "l1", "penalty": 0.01, "seed": 0},

@@ -24,7 +24,7 @@ BOOK_DIR = REPO_ROOT / "book"
 # has. Elastic net at c = 1e-4, because at the paper's 0.01 the model stops learning and
 # there is little to walk through.
 REPRESENTATIVE = {
-    "density": "lambda-1e-05-s0",
+    "density": "lambda-0.0001-s0",
     "adversarial": "vgg16-elastic-c0.0001-s0",
     "attribution": "vgg16-elastic-c0.0001-s0",
 }
