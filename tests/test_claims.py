@@ -58,7 +58,9 @@ def _summary(output: str) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_two_grids_at_once_run_every_cell_exactly_once(tmp_path):
-    env = os.environ | {"PAPERLIB_OUTPUT": str(tmp_path)}
+    # One core each: two kernels of two threads apiece on a two-core machine would
+    # spend their time waiting on each other.
+    env = os.environ | {"PAPERLIB_OUTPUT": str(tmp_path), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "paperlib", "grid", "--profile", "smoke"]
     command += ["--experiment", "density", "--workers", "1"]
     grids = [
