@@ -166,7 +166,9 @@ gpu_check_table(checks) if checks else Markdown("No GPU check yet: run `make gpu
 # The sum of every cell's wall time, per experiment, on the device its results record.
 # The grid runs several cells at once, so that sum divided by their number estimates
 # the grid's wall time, which is what the profile's time budget bounds (kernel start-up
-# and the book build come on top).
+# and the book build come on top). The processor time ("cpu seconds", over the "cpu
+# timed" cells that record it) is what the cells cost when a run shared its cores or
+# was stopped part of the way, as a study that spans sittings is.
 
 # %%
 stages = stage_table(names)

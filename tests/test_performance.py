@@ -80,6 +80,7 @@ def test_stage_table_sums_cell_times_per_experiment(smoke_book, monkeypatch):
     for experiment in ("density", "adversarial"):
         assert table.loc[experiment, "cells"] == len(load_grid(experiment, "smoke"))
     assert (table["cell seconds"] > 0).all() and (table["missing"] == 0).all()
+    assert (table["cpu timed"] == table["cells"]).all() and (table["cpu seconds"] > 0).all()
     # The smoke grid runs two cells at once: its wall time is about half the cell time,
     # and that is what the budget is set against.
     assert (table["at once"] == 2).all()
@@ -105,3 +106,19 @@ def test_stage_table_runs_as_many_cells_at_once_as_the_grid_on_the_recorded_devi
     assert table.loc["paper", "at once"] == 3 and table.loc["smoke", "at once"] == 2
     assert table.loc["paper", "≈ wall (s)"] == pytest.approx(6 * 30.0 / 3)
     assert table.loc["smoke", "≈ wall (s)"] == pytest.approx(6 * 30.0 / 2)
+
+
+def test_stage_table_sums_processor_time_over_the_cells_that_record_it(monkeypatch):
+    """A study that paused or shared its cores is priced by its cells' processor time;
+    cells made before it was recorded are counted apart, not as zero."""
+    timed = {"device": "CPU (x86_64, 1 threads)", "wall_seconds": 90.0, "cpu_seconds": 40.0}
+    untimed = {"device": "CPU (x86_64, 1 threads)", "wall_seconds": 30.0}
+    results = [{"provenance": timed}] * 3 + [{"provenance": untimed}] * 2
+    monkeypatch.setattr(
+        performance,
+        "grid_results",
+        lambda profile, experiment: (results, []) if experiment == "density" else ([], []),
+    )
+    row = stage_table(["smoke"]).iloc[0]
+    assert row["cell seconds"] == pytest.approx(3 * 90.0 + 2 * 30.0)
+    assert row["cpu seconds"] == pytest.approx(3 * 40.0) and row["cpu timed"] == 3

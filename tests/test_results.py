@@ -133,3 +133,28 @@ def test_committed_results_read_in_the_current_schema_and_belong_to_the_grid(pat
     assert result["provenance"]["commit"] and result["provenance"]["dirty"] is not None
     if profile == "study":  # run from a clean checkout, so its commit says what ran
         assert result["provenance"]["dirty"] is False
+
+
+def test_provenance_prices_a_cell_in_processor_time_that_excludes_waiting():
+    """cpu_seconds grows with computation and not with time spent waiting, which is
+    what lets a study that shared its cores, or was stopped, state what it cost."""
+    import datetime as dt
+    import time
+
+    import torch
+
+    from paperlib.run.provenance import provenance
+    from paperlib.run.splits import Splits
+
+    splits = Splits(train=None, val=None, test=None, source="test", note="")
+    started = dt.datetime.now(dt.UTC)
+    before = provenance(device=torch.device("cpu"), seed=0, splits=splits, started=started)
+    time.sleep(0.5)
+    waited = provenance(device=torch.device("cpu"), seed=0, splits=splits, started=started)
+    assert waited["cpu_seconds"] - before["cpu_seconds"] < 0.2
+    assert waited["wall_seconds"] - before["wall_seconds"] >= 0.4
+    spin_until = time.process_time() + 0.5
+    while time.process_time() < spin_until:
+        pass
+    busy = provenance(device=torch.device("cpu"), seed=0, splits=splits, started=started)
+    assert busy["cpu_seconds"] - waited["cpu_seconds"] >= 0.4

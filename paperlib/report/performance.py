@@ -107,6 +107,11 @@ def stage_table(profiles: list[str]) -> pd.DataFrame:
     the profile's workers per GPU on one GPU, its CPU workers on a CPU), so the summed
     time over that is an estimate of the grid's wall time, which is what the budget
     bounds. The estimate leaves out each kernel's start-up and the book build.
+
+    "cpu seconds" sums the processor time of the cells that record it ("cpu timed"
+    of them: results made before it was recorded lack it). Unlike the wall time, it
+    leaves out other work that shared the cores and time a run spent stopped, so it
+    is what a long run that paused or shared the machine actually cost.
     """
     rows = []
     for profile in profiles:
@@ -115,6 +120,8 @@ def stage_table(profiles: list[str]) -> pd.DataFrame:
             if not results:
                 continue
             seconds = sum(r["provenance"]["wall_seconds"] for r in results)
+            timed = [r["provenance"] for r in results if "cpu_seconds" in r["provenance"]]
+            cpu = [p["cpu_seconds"] for p in timed]
             device = results[0]["provenance"]["device"]
             at_once = cells_at_once(profile, on_gpu=not device.startswith("CPU"))
             rows.append(
@@ -126,6 +133,8 @@ def stage_table(profiles: list[str]) -> pd.DataFrame:
                     "cell seconds": seconds,
                     "at once": at_once,
                     "≈ wall (s)": seconds / at_once,
+                    "cpu seconds": sum(cpu),
+                    "cpu timed": len(cpu),
                     "device": device,
                 }
             )
