@@ -124,6 +124,7 @@ def _grid(args: argparse.Namespace) -> int:
     from paperlib.run.cells import summarize
     from paperlib.run.grid import run_grid
     from paperlib.run.slurm import SlurmOptions
+    from paperlib.run.workers import stopped_by_signals
 
     slurm = SlurmOptions(
         partition=args.slurm_partition,
@@ -134,15 +135,16 @@ def _grid(args: argparse.Namespace) -> int:
     experiments = list(GRID_JOBS) if args.experiment == "all" else [args.experiment]
     failed = False
     for experiment in experiments:
-        outcomes = run_grid(
-            args.profile,
-            experiment,
-            data_path=args.data,
-            only=args.cells,
-            workers=args.workers,
-            executor=args.executor,
-            slurm=slurm,
-        )
+        with stopped_by_signals():
+            outcomes = run_grid(
+                args.profile,
+                experiment,
+                data_path=args.data,
+                only=args.cells,
+                workers=args.workers,
+                executor=args.executor,
+                slurm=slurm,
+            )
         print(f"{experiment}: {summarize(outcomes)}")
         failed |= any(o.status == "failed" for o in outcomes)
         if any(o.status == "interrupted" for o in outcomes):

@@ -1,5 +1,5 @@
-"""Ctrl-C on a running grid: kernels and workers stop, nothing temporary is left, the
-summary is printed, and a rerun resumes."""
+"""Ctrl-C or SIGTERM on a running grid: kernels and workers stop, nothing temporary is
+left, the summary is printed, and a rerun resumes."""
 
 import glob
 import os
@@ -31,8 +31,19 @@ def _wait_for(condition, timeout=300):
     not os.environ.get("PAPERLIB_DATA"),
     reason="synthetic smoke cells can finish before the interrupt lands; needs CIFAR-10",
 )
-@pytest.mark.parametrize("workers", [1, 2])
-def test_ctrl_c_stops_the_grid_cleanly_and_a_rerun_resumes(tmp_path, workers):
+@pytest.mark.parametrize(
+    ("workers", "stop", "sigint_at_start"),
+    [
+        # `kill`, or a batch system cancelling the job: without a handler the grid died at
+        # once and left its kernels computing as orphans.
+        (1, signal.SIGTERM, signal.SIG_DFL),
+        # Ctrl-C to a grid started as `nohup ... &` does, with SIGINT ignored, which its
+        # workers inherit: without the grid's own handlers it went on regardless.
+        (2, signal.SIGINT, signal.SIG_IGN),
+    ],
+    ids=["sigterm", "sigint-after-nohup"],
+)
+def test_a_stopped_grid_stops_cleanly_and_a_rerun_resumes(tmp_path, workers, stop, sigint_at_start):
     env = os.environ | {"PAPERLIB_OUTPUT": str(tmp_path)}
     command = [sys.executable, "-m", "paperlib", "grid", "--profile", "smoke"]
     command += ["--experiment", "density", "--workers", str(workers)]
@@ -42,16 +53,16 @@ def test_ctrl_c_stops_the_grid_cleanly_and_a_rerun_resumes(tmp_path, workers):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        # A test run started in the background ignores SIGINT, and its children would
-        # inherit that; the grid under test must see Ctrl-C as a terminal sends it.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        # Whatever this test run's own disposition, the grid starts with the one the
+        # case names.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint_at_start),
     )
     results, runs = tmp_path / "results/smoke/density", tmp_path / "runs/smoke/density"
     # Interrupt once a cell has finished and another is running.
     _wait_for(lambda: list(results.glob("*.json")) and list(runs.glob(".*.partial.tmp.ipynb")))
     family = psutil.Process(grid.pid).children(recursive=True)
     assert family  # kernels (and workers) are running
-    grid.send_signal(signal.SIGINT)
+    grid.send_signal(stop)
     output = grid.communicate(timeout=300)[0]
 
     assert grid.returncode == 130, output

@@ -13,6 +13,29 @@ from paperlib.core.settings import CELLS_PER_GPU_ENV
 from paperlib.run.cells import run_cell
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def stopped_by_signals():
+    """While the grid runs, Ctrl-C and SIGTERM both stop it as an interrupt does: the
+    running cells are stopped, their kernels shut down, and a rerun resumes.
+
+    Two defaults would defeat that. A grid started in the background by a non-interactive
+    shell (``nohup ... &``) inherits SIGINT ignored, so Python never raises
+    KeyboardInterrupt. And ``kill`` or a batch system's cancellation sends SIGTERM, which
+    ends the grid at once and leaves its workers and kernels computing as orphans."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def visible_gpus() -> list[str]:
     """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them."""
     import torch  # only here: the grid runner itself never touches a device
@@ -76,6 +99,8 @@ def gpu_slots(workers: int, gpus: list[str]) -> list[tuple[str | None, int]]:
 def _pin_worker(devices, threads: int, pids=None) -> None:
     """In a worker: claim one GPU (if any) and a share of the cores for its kernels, and
     tell them how many workers share that GPU, for the memory budget of their passes."""
+    # The grid stops a worker with SIGINT, which the worker may have inherited ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if pids is not None:
         pids.put(os.getpid())
     device, sharing = devices.get()
