@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -41,6 +41,16 @@ data_path = None  # local CIFAR-10 copy, or None: use PAPERLIB_DATA or the profi
 
 from paperlib import (
     ATTACKS,
+    AdversarialMetrics,
+    Audit,
+    AutoAttackAtEps,
+    CleanMetrics,
+    CrossAttack,
+    DefendedReport,
+    Endpoints,
+    EpsSweep,
+    Placebo,
+    StandardEps,
     accuracy,
     adversarial_examples,
     adversarial_finetune,
@@ -63,7 +73,7 @@ from paperlib import (
     make_penalty,
     make_splits,
     now,
-    pack_bits,
+    pack_outcomes,
     penalized_cross_entropy,
     perturbation_ratios,
     placebo_finetune,
@@ -79,6 +89,7 @@ from paperlib import (
     write_result,
 )
 
+# %%
 started = now()
 settings = load_profile(profile)
 cell = make_cell(
@@ -147,20 +158,21 @@ model.eval()
 test_predictions = predict(model, splits.test[0])
 test_correct = test_predictions == splits.test[1]
 clean_correct = test_correct[: cfg.eval_size]
-clean = {
-    "accuracy": test_correct.float().mean().item(),
-    "predicted_counts": predicted_counts(test_predictions),
-    "accuracy_ci": bootstrap_ci(test_correct.numpy()),
-    "test_size": len(test_correct),
-    "accuracy_on_attacked": clean_correct.float().mean().item(),
+clean = CleanMetrics(
+    accuracy=test_correct.float().mean().item(),
+    predicted_counts=predicted_counts(test_predictions),
+    accuracy_ci=bootstrap_ci(test_correct.numpy()),
+    test_size=len(test_correct),
+    accuracy_on_attacked=clean_correct.float().mean().item(),
     # Held out of training: what picks a primary penalty strength, never test data.
-    "val_accuracy": history[-1]["val_acc"],
+    val_accuracy=history[-1]["val_acc"],
     # On as many training images as test images: enough to see overfitting, and cheap.
-    "train_accuracy": accuracy(model, *(t[: cfg.test_size] for t in splits.train)),
-}
+    train_accuracy=accuracy(model, *(t[: cfg.test_size] for t in splits.train)),
+)
 sparsity = sparsity_report(model, splits.test[0][: cfg.eval_size])
 print(clean)
-print({k: v for k, v in sparsity.items() if k != "activation_density_per_layer"})
+print(f"activation density {sparsity.activation_density:.3f}, Hoyer {sparsity.hoyer:.3f}")
+print("share of weights below each threshold:", sparsity.weight_sparsity)
 
 # %% [markdown]
 # ## Attacking the undefended model
@@ -184,8 +196,8 @@ for name in ATTACKS:
     )
     undefended[name], undefended_bits[name] = report, bits
     print(
-        f"{name:>9}: accuracy {report['accuracy']:.3f}, success {report['success_rate']:.3f}, "
-        f"L-inf {report['linf']:.3f}, L2 {report['l2']:.3f}, rho {report['rho']}"
+        f"{name:>9}: accuracy {report.accuracy:.3f}, success {report.success_rate:.3f}, "
+        f"L-inf {report.linf:.3f}, L2 {report.l2:.3f}, rho {report.rho}"
     )
 
 # %% [markdown]
@@ -219,8 +231,7 @@ train_kwargs = dict(
     device=device,
     **(training_options(cfg) | {"lr": cfg.finetune_lr}),
 )
-tuned_models, defended, defended_bits, transfer_bits, finetune_history = {}, {}, {}, {}, {}
-crafted_defended, tuned_clean = {}, {}
+tuned_models, finetune_history = {}, {}
 for name in ATTACKS:
     seed_everything(cell.seed)
     tuned_models[name], finetune_history[name] = adversarial_finetune(
@@ -233,22 +244,29 @@ for name in ATTACKS:
         progress=False,
         **train_kwargs,
     )
-    tuned = tuned_models[name]
-    report, bits, crafted_defended[name] = run_attack(
+
+# %% [markdown]
+# Each fine-tuned model is attacked again (white-box), shown the images crafted against
+# the clean model (transfer), and scored on the clean attacked images.
+
+# %%
+defended, defended_bits, transfer_bits, crafted_defended, tuned_clean = {}, {}, {}, {}, {}
+for name, tuned in tuned_models.items():
+    report, defended_bits[name], crafted_defended[name] = run_attack(
         name, tuned, cfg.attacks, eval_images, eval_labels, device
     )
     transfer_bits[name] = correct(tuned, crafted_test[name], eval_labels)
     tuned_clean[name] = correct(tuned, eval_images, eval_labels)
-    report |= {
-        "clean_accuracy": tuned_clean[name].float().mean().item(),
-        "accuracy_ci": bootstrap_ci(bits.numpy()),
-        "transfer_accuracy": transfer_bits[name].float().mean().item(),
-        "transfer_accuracy_ci": bootstrap_ci(transfer_bits[name].numpy()),
-    }
-    defended[name], defended_bits[name] = report, bits
+    defended[name] = DefendedReport(
+        **vars(report),
+        clean_accuracy=tuned_clean[name].float().mean().item(),
+        accuracy_ci=bootstrap_ci(defended_bits[name].numpy()),
+        transfer_accuracy=transfer_bits[name].float().mean().item(),
+        transfer_accuracy_ci=bootstrap_ci(transfer_bits[name].numpy()),
+    )
     print(
-        f"{name:>9} after adversarial training: transfer {report['transfer_accuracy']:.3f}, "
-        f"white-box {report['accuracy']:.3f} (clean {report['clean_accuracy']:.3f})"
+        f"{name:>9} after adversarial training: transfer {defended[name].transfer_accuracy:.3f}, "
+        f"white-box {report.accuracy:.3f} (clean {defended[name].clean_accuracy:.3f})"
     )
 
 # %% [markdown]
@@ -268,15 +286,15 @@ placebo_model, placebo_history = placebo_finetune(
     model, adv_set, splits.val, epochs=cfg.finetune_epochs, progress=False, **train_kwargs
 )
 placebo_bits = {name: correct(placebo_model, crafted_test[name], eval_labels) for name in ATTACKS}
-placebo = {
-    "clean_accuracy": accuracy(placebo_model, eval_images, eval_labels),
-    "transfer_accuracy": {name: bits.float().mean().item() for name, bits in placebo_bits.items()},
-}
+placebo = Placebo(
+    clean_accuracy=accuracy(placebo_model, eval_images, eval_labels),
+    transfer_accuracy={name: bits.float().mean().item() for name, bits in placebo_bits.items()},
+)
 finetune_history["placebo"] = placebo_history
 print(
     "transfer accuracy, adversarial minus placebo fine-tune:",
     {
-        name: round(defended[name]["transfer_accuracy"] - placebo["transfer_accuracy"][name], 3)
+        name: round(defended[name].transfer_accuracy - placebo.transfer_accuracy[name], 3)
         for name in ATTACKS
     },
 )
@@ -299,13 +317,10 @@ for trained, tuned in tuned_models.items():
         else:
             _, bits, _ = run_attack(name, tuned, cfg.attacks, eval_images, eval_labels, device)
         cross_bits[trained][name] = bits
-        cross_attack[trained][name] = {
-            "accuracy": bits.float().mean().item(),
-            "transfer_accuracy": correct(tuned, crafted_test[name], eval_labels)
-            .float()
-            .mean()
-            .item(),
-        }
+        cross_attack[trained][name] = CrossAttack(
+            accuracy=bits.float().mean().item(),
+            transfer_accuracy=correct(tuned, crafted_test[name], eval_labels).float().mean().item(),
+        )
 print(cross_attack_frame(cross_attack))
 
 # %% [markdown]
@@ -325,12 +340,16 @@ at_eps = {
     for eps in sorted({*cfg.sweep_eps, *cfg.endpoint_eps, cfg.standard_eps})
     for key, name in standard_attacks.items()
 }
-sweep = {
-    "eps": cfg.sweep_eps,
-    **{key: [at_eps[key, eps][0]["accuracy"] for eps in cfg.sweep_eps] for key in standard_attacks},
-}
-standard = {key: at_eps[key, cfg.standard_eps][0] for key in standard_attacks}
-print("accuracy at eps = 8/255:", {k: round(v["accuracy"], 3) for k, v in standard.items()})
+sweep = EpsSweep(
+    eps=cfg.sweep_eps,
+    **{key: [at_eps[key, eps][0].accuracy for eps in cfg.sweep_eps] for key in standard_attacks},
+)
+standard = StandardEps(
+    eps=cfg.standard_eps, **{key: at_eps[key, cfg.standard_eps][0] for key in standard_attacks}
+)
+print(
+    f"accuracy at eps = 8/255: FGSM {standard.fgsm.accuracy:.3f}, PGD {standard.pgd.accuracy:.3f}"
+)
 print("sweep:", sweep)
 
 # %% [markdown]
@@ -352,15 +371,15 @@ autoattack_by_eps = {
     for eps in endpoint_radii
 }
 autoattack, autoattack_bits, _ = autoattack_by_eps[cfg.standard_eps]
-endpoints = {
-    "eps": endpoint_radii,
-    "pgd": [at_eps["pgd", eps][0]["accuracy"] for eps in endpoint_radii],
-    "autoattack": [autoattack_by_eps[eps][0]["accuracy"] for eps in endpoint_radii],
-}
+endpoints = Endpoints(
+    eps=endpoint_radii,
+    pgd=[at_eps["pgd", eps][0].accuracy for eps in endpoint_radii],
+    autoattack=[autoattack_by_eps[eps][0].accuracy for eps in endpoint_radii],
+)
 print("accuracy at the endpoint radii:", endpoints)
 print(
-    f"AutoAttack ({', '.join(autoattack['components'])}) at eps = {cfg.standard_eps:.4f}: "
-    f"accuracy {autoattack['accuracy']:.3f}; fooled first by {autoattack['fooled_by']}"
+    f"AutoAttack ({', '.join(autoattack.components)}) at eps = {cfg.standard_eps:.4f}: "
+    f"accuracy {autoattack.accuracy:.3f}; fooled first by {autoattack.fooled_by}"
 )
 
 # %% [markdown]
@@ -382,7 +401,7 @@ sweep_radii = sorted({*cfg.sweep_eps, cfg.standard_eps})
 audit = {
     "undefended": audit_undefended(
         cfg.audit,
-        collapsed=collapse_reason(clean["accuracy"], clean["predicted_counts"], settings.testable),
+        collapsed=collapse_reason(clean.accuracy, clean.predicted_counts, settings.testable),
         clean=clean_correct,
         fgsm_by_eps={e: at_eps["fgsm", e][1] for e in sweep_radii},
         pgd_by_eps={e: at_eps["pgd", e][1] for e in sweep_radii},
@@ -410,6 +429,51 @@ print("flagged:" if audit_failures else "no check failed", *audit_failures, sep=
 
 # %% [markdown]
 # ## Saving the result
+#
+# The summary numbers of every model and attack above, in one record.
+
+# %%
+metrics = AdversarialMetrics(
+    clean=clean,
+    sparsity=sparsity,
+    undefended=undefended,
+    defended=defended,
+    standard_eps=standard,
+    eps_sweep=sweep,
+    autoattack=AutoAttackAtEps(**vars(autoattack), eps=cfg.standard_eps),
+    endpoints=endpoints,
+    placebo=placebo,
+    cross_attack=cross_attack,
+    audit=Audit(checks=audit, failures=audit_failures),
+)
+
+# %% [markdown]
+# The outcome on each attacked image, so that the results page can pair cells image by
+# image (packed as strings of 0 and 1), and DeepFool's ‖r‖₂ / ‖x‖₂ by image (null where
+# the clean image was already wrong).
+
+# %%
+correct_by_image = pack_outcomes(
+    {
+        "clean": clean_correct,
+        "undefended": undefended_bits,
+        "defended": defended_bits,
+        "transfer": transfer_bits,
+        "defended_clean": tuned_clean,
+        "autoattack": autoattack_bits,
+        "placebo": placebo_bits,
+        "endpoints": {  # one entry per radius of metrics.endpoints.eps
+            "pgd": [at_eps["pgd", eps][1] for eps in endpoint_radii],
+            "autoattack": [autoattack_by_eps[eps][1] for eps in endpoint_radii],
+        },
+    }
+)
+deepfool_rho = {
+    "undefended": perturbation_ratios(eval_images, crafted_test["deepfool"], clean_correct),
+    "defended": perturbation_ratios(
+        eval_images, crafted_defended["deepfool"], tuned_clean["deepfool"]
+    ),
+}
 
 # %%
 result = cell_result(
@@ -417,43 +481,12 @@ result = cell_result(
     settings,
     cell,
     data_id,
-    metrics={
-        "clean": clean,
-        "sparsity": sparsity,
-        "undefended": undefended,
-        "defended": defended,
-        "standard_eps": {"eps": cfg.standard_eps, **standard},
-        "eps_sweep": sweep,
-        "autoattack": {"eps": cfg.standard_eps, **autoattack},
-        "endpoints": endpoints,
-        "placebo": placebo,
-        "cross_attack": cross_attack,
-        "audit": {"checks": audit, "failures": audit_failures},
-    },
+    metrics=metrics,
     provenance=provenance(device=device, seed=cell.seed, splits=splits, started=started),
     model_key=model_key,
     n_params=n_params,
-    correct={
-        "clean": pack_bits(clean_correct.numpy()),
-        "undefended": {k: pack_bits(v.numpy()) for k, v in undefended_bits.items()},
-        "defended": {k: pack_bits(v.numpy()) for k, v in defended_bits.items()},
-        "transfer": {k: pack_bits(v.numpy()) for k, v in transfer_bits.items()},
-        "defended_clean": {k: pack_bits(v.numpy()) for k, v in tuned_clean.items()},
-        "autoattack": pack_bits(autoattack_bits.numpy()),
-        "placebo": {k: pack_bits(v.numpy()) for k, v in placebo_bits.items()},
-        "endpoints": {  # one entry per radius of metrics.endpoints.eps
-            "pgd": [pack_bits(at_eps["pgd", eps][1].numpy()) for eps in endpoint_radii],
-            "autoattack": [pack_bits(autoattack_by_eps[eps][1].numpy()) for eps in endpoint_radii],
-        },
-    },
-    per_image={  # DeepFool's ||r||/||x|| by image; null where the clean image was wrong
-        "deepfool_rho": {
-            "undefended": perturbation_ratios(eval_images, crafted_test["deepfool"], clean_correct),
-            "defended": perturbation_ratios(
-                eval_images, crafted_defended["deepfool"], tuned_clean["deepfool"]
-            ),
-        }
-    },
+    correct=correct_by_image,
+    per_image={"deepfool_rho": deepfool_rho},
     history=history,
     finetune_history=finetune_history,
 )

@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -47,6 +47,8 @@ import math
 import torch
 
 from paperlib import (
+    AttributionMetrics,
+    StabilitySummary,
     accuracy,
     as_input,
     cell_result,
@@ -78,6 +80,7 @@ from paperlib import (
     write_result,
 )
 
+# %%
 started = now()
 settings = load_profile(profile)
 cell = make_cell(
@@ -212,29 +215,29 @@ fig = gradcam_figure(
 
 
 # %%
-metrics = {
-    "occlusion_ssd": stability_summary(occlusion_ssd),
-    "gradcam_ssd": stability_summary(gradcam_ssd),
-    "occlusion_spearman": stability_summary(occlusion_rank),
-    "gradcam_spearman": stability_summary(gradcam_rank),
-    "occlusion_topk": stability_summary(occlusion_topk),
-    "gradcam_topk": stability_summary(gradcam_topk),
-    "gradcam_sensitivity": stability_summary(gradcam_sens),
-    "patch_sweep": {
+metrics = AttributionMetrics(
+    occlusion_ssd=stability_summary(occlusion_ssd),
+    gradcam_ssd=stability_summary(gradcam_ssd),
+    occlusion_spearman=stability_summary(occlusion_rank),
+    gradcam_spearman=stability_summary(gradcam_rank),
+    occlusion_topk=stability_summary(occlusion_topk),
+    gradcam_topk=stability_summary(gradcam_topk),
+    gradcam_sensitivity=stability_summary(gradcam_sens),
+    patch_sweep={
         str(p): ssd_summary(occlusion[p], occlusion[cfg.patch_small])
         for p in patches
         if p != cfg.patch_small
     },
-    "sigma_sweep": {str(s): ssd_summary(gradcam, m) for s, m in blurred_maps.items()},
-    "accuracy_on_images": (target == labels).float().mean().item(),
+    sigma_sweep={str(s): ssd_summary(gradcam, m) for s, m in blurred_maps.items()},
+    accuracy_on_images=(target == labels).float().mean().item(),
     # On experiment 2's test images: the report tells a working model from a broken one.
-    "clean_accuracy": accuracy(model, *splits.test),
-    "predicted_counts": predicted_counts(predict(model, splits.test[0])),
-}
-{
-    k: (v["mean"], v["left_out"]) if "mean" in v else v
-    for k, v in metrics.items()
-    if isinstance(v, dict)
+    clean_accuracy=accuracy(model, *splits.test),
+    predicted_counts=predicted_counts(predict(model, splits.test[0])),
+)
+{  # each measure's mean, and how many images a flat map left out
+    name: (summary.mean, summary.left_out)
+    for name, summary in vars(metrics).items()
+    if isinstance(summary, StabilitySummary)
 }
 
 # %% [markdown]

@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -37,6 +37,7 @@ import pandas as pd
 import torchattacks
 
 from paperlib import (
+    DeepfoolCheckMetrics,
     as_input,
     cell_result,
     clean_trained_model,
@@ -54,6 +55,7 @@ from paperlib import (
     write_result,
 )
 
+# %%
 started = now()
 settings = load_profile(profile)
 cfg = settings.adversarial
@@ -104,7 +106,9 @@ result = cell_result(
     settings,
     check,
     data_id,
-    metrics={"implementations": rows, "images": len(images), "correct_before": correct_before},
+    metrics=DeepfoolCheckMetrics(
+        implementations=rows, images=len(images), correct_before=correct_before
+    ),
     provenance=provenance(device=device, seed=cell.seed, splits=splits, started=started),
 )
 path = write_result(result)

@@ -8,7 +8,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -36,6 +36,7 @@ data_path = None  # local CIFAR-10 copy, or None: use PAPERLIB_DATA or the profi
 
 # %%
 from paperlib import (
+    DensityMetrics,
     SingleLayerCNN,
     accuracy,
     activation_maps,
@@ -63,6 +64,7 @@ from paperlib import (
     write_result,
 )
 
+# %%
 started = now()
 settings = load_profile(profile)
 cell = make_cell("density", {"activity_l1": activity_l1, "seed": seed})
@@ -133,16 +135,16 @@ test_images, test_labels = splits.test
 densities = hidden_density(model, test_images)
 test_predictions = predict(model, test_images)
 test_correct = test_predictions == test_labels
-metrics = {
-    "average_density": densities.mean().item(),
-    "average_density_ci": bootstrap_ci(densities.numpy()),
-    "test_accuracy": test_correct.float().mean().item(),
-    "test_accuracy_ci": bootstrap_ci(test_correct.numpy()),
-    "train_accuracy": accuracy(model, *splits.train),
-    "val_accuracy": accuracy(model, *splits.val),
-    "predicted_counts": predicted_counts(test_predictions),
-}
-for name, value in metrics.items():
+metrics = DensityMetrics(
+    average_density=densities.mean().item(),
+    average_density_ci=bootstrap_ci(densities.numpy()),
+    test_accuracy=test_correct.float().mean().item(),
+    test_accuracy_ci=bootstrap_ci(test_correct.numpy()),
+    train_accuracy=accuracy(model, *splits.train),
+    val_accuracy=accuracy(model, *splits.val),
+    predicted_counts=predicted_counts(test_predictions),
+)
+for name, value in vars(metrics).items():
     print(f"{name:>20}: {value}")
 
 # %% [markdown]

@@ -40,11 +40,12 @@ from paperlib.core.metrics import (
     predicted_counts,
 )
 from paperlib.core.models import SingleLayerCNN
+from paperlib.core.records import StabilitySummary
 from paperlib.core.registry import ATTACKS
 from paperlib.core.regularizers import make_penalty
 from paperlib.core.settings import as_dict, make_cell
 from paperlib.core.sparsity import sparsity_report
-from paperlib.core.stats import bootstrap_ci, pack_bits
+from paperlib.core.stats import bootstrap_ci, pack_bits, pack_outcomes
 from paperlib.core.train import (
     adversarial_finetune,
     default_device,
@@ -126,7 +127,23 @@ from paperlib.run.gpu_check import gpu_check_table
 from paperlib.run.plan import load_recipes, load_reports, plan_inputs
 from paperlib.run.profiles import load_profile
 from paperlib.run.provenance import now, provenance
-from paperlib.run.results import cell_result, write_result
+from paperlib.run.results import (
+    AdversarialMetrics,
+    AttributionMetrics,
+    Audit,
+    AutoAttackAtEps,
+    CleanMetrics,
+    CrossAttack,
+    DeepfoolCheckMetrics,
+    DefendedReport,
+    DensityMetrics,
+    Endpoints,
+    EpsSweep,
+    Placebo,
+    StandardEps,
+    cell_result,
+    write_result,
+)
 from paperlib.run.splits import data_identity, load_profile_data, make_splits
 
 __all__ = [
@@ -136,40 +153,51 @@ __all__ = [
     "adversarial_examples",
     "adversarial_finetune",
     "adversarial_verdicts",
+    "AdversarialMetrics",
     "as_dict",
     "as_input",
     "at_strength",
     "ATTACKS",
     "attribution_verdicts",
+    "AttributionMetrics",
+    "Audit",
     "audit_details",
     "audit_finetuned",
     "audit_frame",
     "audit_summary",
     "audit_table",
     "audit_undefended",
+    "AutoAttackAtEps",
     "bootstrap_ci",
     "cell_result",
     "claims_evidence",
     "claims_table",
     "clean_and_undefended",
     "clean_trained_model",
+    "CleanMetrics",
     "collapse_reason",
     "compare_attacks",
     "comparisons_frame",
     "correct",
     "cross_attack_frame",
     "cross_attack_table",
+    "CrossAttack",
     "data_identity",
     "deepfool_attack",
     "deepfool_rho",
+    "DeepfoolCheckMetrics",
     "default_device",
+    "DefendedReport",
     "density_beside",
     "density_display",
     "density_figure",
     "density_objective",
     "density_table",
     "density_verdicts",
+    "DensityMetrics",
+    "Endpoints",
     "eps_sweep_figure",
+    "EpsSweep",
     "failures",
     "figure2",
     "figure3",
@@ -197,6 +225,7 @@ __all__ = [
     "occlusion_figure",
     "occlusion_maps",
     "pack_bits",
+    "pack_outcomes",
     "page_results",
     "paper_near_chance",
     "penalized_cross_entropy",
@@ -204,6 +233,7 @@ __all__ = [
     "penalty_table",
     "per_architecture",
     "perturbation_ratios",
+    "Placebo",
     "placebo_finetune",
     "plan_inputs",
     "plan_vs_measured",
@@ -226,8 +256,10 @@ __all__ = [
     "ssd",
     "ssd_summary",
     "stability_summary",
+    "StabilitySummary",
     "stage_table",
     "stale_results",
+    "StandardEps",
     "stratified_indices",
     "strength_table",
     "strongest_kept",

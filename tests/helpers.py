@@ -7,9 +7,31 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from paperlib.core.records import (
+    AttackReport,
+    SparsityReport,
+    StabilitySummary,
+    as_json,
+)
 from paperlib.core.settings import as_dict, make_cell
-from paperlib.run.profiles import load_grid, load_profile
-from paperlib.run.results import METRICS, cell_result, write_result
+from paperlib.run.profiles import load_grid, load_profile, merged
+from paperlib.run.results import (
+    AdversarialMetrics,
+    AttributionMetrics,
+    Audit,
+    AutoAttackAtEps,
+    CleanMetrics,
+    CrossAttack,
+    DeepfoolCheckMetrics,
+    DefendedReport,
+    DensityMetrics,
+    Endpoints,
+    EpsSweep,
+    Placebo,
+    StandardEps,
+    cell_result,
+    write_result,
+)
 from paperlib.run.splits import data_identity
 
 PROVENANCE = {
@@ -39,6 +61,73 @@ EMPTY_PARTS = {
 }
 
 
+ATTACKS = ("deepfool", "fgsm", "pgd")
+INTERVAL = (0.4, 0.6)
+REPORT = AttackReport(
+    accuracy=0.5, success_rate=0.5, linf=0.03, l2=1.0, rho=0.05, rho_ci=(0.04, 0.06),
+    fooled=5, not_fooled=5,
+)  # fmt: skip
+SUMMARY = StabilitySummary(mean=1.0, std=0.5, ci=(0.9, 1.1), left_out=0)
+
+
+def default_metrics(experiment: str) -> dict[str, Any]:
+    """A complete metrics record of ``experiment``, built with the project's record
+    types, with plain values: what a test does not set."""
+    if experiment == "density":
+        return as_json(
+            DensityMetrics(
+                average_density=0.5, average_density_ci=INTERVAL, test_accuracy=0.5,
+                test_accuracy_ci=INTERVAL, train_accuracy=0.5, val_accuracy=0.5,
+                predicted_counts=[10] * 10,
+            )
+        )  # fmt: skip
+    if experiment == "adversarial":
+        return as_json(
+            AdversarialMetrics(
+                clean=CleanMetrics(
+                    accuracy=0.5, predicted_counts=[10] * 10, accuracy_ci=INTERVAL,
+                    test_size=100, accuracy_on_attacked=0.5, val_accuracy=0.5,
+                    train_accuracy=0.5,
+                ),
+                sparsity=SparsityReport(
+                    activation_density=0.5, activation_density_per_layer={"features.0": 0.5},
+                    weight_sparsity={"0.001": 0.1}, hoyer=0.5, hoyer_per_layer_mean=0.5,
+                ),
+                undefended=dict.fromkeys(ATTACKS, REPORT),
+                defended=dict.fromkeys(
+                    ATTACKS,
+                    DefendedReport(
+                        **vars(REPORT), clean_accuracy=0.5, accuracy_ci=INTERVAL,
+                        transfer_accuracy=0.5, transfer_accuracy_ci=INTERVAL,
+                    ),
+                ),
+                standard_eps=StandardEps(eps=8 / 255, fgsm=REPORT, pgd=REPORT),
+                eps_sweep=EpsSweep(eps=[8 / 255], fgsm=[0.5], pgd=[0.5]),
+                autoattack=AutoAttackAtEps(
+                    **vars(REPORT), components=["apgd-ce"], fooled_by={"apgd-ce": 5},
+                    eps=8 / 255,
+                ),
+                endpoints=Endpoints(eps=[8 / 255], pgd=[0.5], autoattack=[0.5]),
+                placebo=Placebo(clean_accuracy=0.5, transfer_accuracy=dict.fromkeys(ATTACKS, 0.5)),
+                cross_attack={a: dict.fromkeys(ATTACKS, CrossAttack(0.5, 0.5)) for a in ATTACKS},
+                audit=Audit(checks={}, failures=[]),
+            )
+        )  # fmt: skip
+    if experiment == "attribution":
+        summaries = dict.fromkeys(
+            ("occlusion_ssd", "gradcam_ssd", "occlusion_spearman", "gradcam_spearman",
+             "occlusion_topk", "gradcam_topk", "gradcam_sensitivity"),
+            SUMMARY,
+        )  # fmt: skip
+        return as_json(
+            AttributionMetrics(
+                **summaries, patch_sweep={"4": SUMMARY}, sigma_sweep={"0.5": SUMMARY},
+                accuracy_on_images=0.5, clean_accuracy=0.5, predicted_counts=[10] * 10,
+            )
+        )  # fmt: skip
+    return as_json(DeepfoolCheckMetrics(implementations=[], images=10, correct_before=5))
+
+
 def make_result(
     experiment: str,
     params: dict[str, Any],
@@ -49,13 +138,14 @@ def make_result(
     **parts: Any,
 ) -> dict:
     """A result as a notebook writes it and the reader returns it. Metrics the test
-    does not give are null; a key the schema does not know is an error, as in a run."""
+    does not give take :func:`default_metrics`' values; a key the schema does not know,
+    or a value of the wrong type, is an error, as in a run."""
     return cell_result(
         experiment,
         load_profile(profile),
         make_cell(experiment, params),
         data,
-        metrics={**dict.fromkeys(METRICS[experiment]), **metrics},
+        metrics=merged(default_metrics(experiment), metrics),
         provenance={**PROVENANCE, **(provenance or {})},
         **{**EMPTY_PARTS[experiment], **parts},
     )

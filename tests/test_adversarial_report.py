@@ -10,6 +10,7 @@ import pytest
 from helpers import make_result
 
 from paperlib.core.audit import CHECKS
+from paperlib.core.records import AttackReport, as_json
 from paperlib.core.registry import ATTACKS, PAPER_ARCHITECTURES, REGULARIZERS
 from paperlib.core.stats import pack_bits
 from paperlib.report.adversarial import adversarial_verdicts, clean_and_undefended, deepfool_rho
@@ -46,16 +47,18 @@ STEADY = _history([0.3, 0.6, 0.8, 0.9, 0.95], [1.6, 1.2, 1.0, 0.9, 0.85])
 
 
 def _attack_report(accuracy: float, rho: float | None = 0.02) -> dict:
-    return {
-        "accuracy": accuracy,
-        "success_rate": 1 - accuracy,
-        "linf": 0.3,
-        "l2": 1.5,
-        "rho": rho,
-        "rho_ci": (None, None) if rho is None else (rho - 0.005, rho + 0.005),
-        "fooled": 0 if rho is None else 150,
-        "not_fooled": 20,
-    }
+    return as_json(
+        AttackReport(
+            accuracy=accuracy,
+            success_rate=1 - accuracy,
+            linf=0.3,
+            l2=1.5,
+            rho=rho,
+            rho_ci=(None, None) if rho is None else (rho - 0.005, rho + 0.005),
+            fooled=0 if rho is None else 150,
+            not_fooled=20,
+        )
+    )
 
 
 def _result(

@@ -3,6 +3,7 @@ on a tiny CNN trained on synthetic images and on linear models whose geometry is
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 
@@ -75,9 +76,9 @@ def test_fgsm_at_0_3_fools_the_undefended_model_more_than_at_1_over_255(cnn, att
     x, y = attacked
     small, _ = attack_report(cnn, x, fgsm(cnn, 1 / 255)(x, y), y)
     large, _ = attack_report(cnn, x, fgsm(cnn, 0.3)(x, y), y)
-    assert large["accuracy"] < small["accuracy"]
-    assert large["success_rate"] >= 0.9
-    assert large["linf"] == pytest.approx(0.3, abs=1e-6)
+    assert large.accuracy < small.accuracy
+    assert large.success_rate >= 0.9
+    assert large.linf == pytest.approx(0.3, abs=1e-6)
 
 
 @pytest.mark.parametrize("eps", [8 / 255, 0.3])
@@ -212,8 +213,8 @@ def test_deepfool_fools_the_undefended_cnn_with_small_l2_perturbations(cnn, atta
     assert adv.min().item() >= 0.0 and adv.max().item() <= 1.0
     assert (_predict(cnn, adv[right]) != y[right]).float().mean() >= 0.99
     report, still_right = attack_report(cnn, x, adv, y)
-    assert report["success_rate"] >= 0.99
-    assert report["accuracy"] == pytest.approx(still_right.float().mean().item())
+    assert report.success_rate >= 0.99
+    assert report.accuracy == pytest.approx(still_right.float().mean().item())
     deepfool_l2 = _l2(adv - x)[right].median()
     fgsm_l2 = _l2(fgsm(cnn, 0.3)(x, y) - x)[right].median()
     assert deepfool_l2 < 0.25 * fgsm_l2
@@ -266,10 +267,10 @@ ADVERSARIAL = _pixels(
 def test_attack_report_counts_success_and_norms_over_originally_correct_images():
     report, now_right = attack_report(_two_class_identity(), CLEAN, ADVERSARIAL, LABELS)
     assert now_right.tolist() == [False, True, True, True, False]
-    assert report["accuracy"] == pytest.approx(3 / 5)
-    assert report["success_rate"] == pytest.approx(1 / 3)
-    assert report["linf"] == pytest.approx((0.5 + 0.1 + 0.0) / 3, abs=1e-6)
-    assert report["l2"] == pytest.approx((math.sqrt(0.5) + math.sqrt(0.02)) / 3, abs=1e-6)
+    assert report.accuracy == pytest.approx(3 / 5)
+    assert report.success_rate == pytest.approx(1 / 3)
+    assert report.linf == pytest.approx((0.5 + 0.1 + 0.0) / 3, abs=1e-6)
+    assert report.l2 == pytest.approx((math.sqrt(0.5) + math.sqrt(0.02)) / 3, abs=1e-6)
 
 
 def test_attack_report_reads_uint8_clean_images_as_pixels_over_255():
@@ -278,16 +279,17 @@ def test_attack_report_reads_uint8_clean_images_as_pixels_over_255():
     from_u8, right_u8 = attack_report(model, clean_u8, ADVERSARIAL, LABELS)
     from_float, right_float = attack_report(model, clean_u8.float() / 255, ADVERSARIAL, LABELS)
     assert torch.equal(right_u8, right_float)
-    assert from_u8.pop("rho_ci") == pytest.approx(from_float.pop("rho_ci"))
-    assert from_u8 == pytest.approx(from_float)
+    u8, floats = dataclasses.asdict(from_u8), dataclasses.asdict(from_float)
+    assert u8.pop("rho_ci") == pytest.approx(floats.pop("rho_ci"))
+    assert u8 == pytest.approx(floats)
 
 
 def test_attack_report_with_no_correct_image_reports_zero_success():
     every_label_wrong = torch.tensor([1, 1, 0, 1, 0])
     report, now_right = attack_report(_two_class_identity(), CLEAN, ADVERSARIAL, every_label_wrong)
-    assert report["success_rate"] == report["linf"] == report["l2"] == 0.0
-    assert report["rho"] is None and report["fooled"] == report["not_fooled"] == 0
-    assert report["accuracy"] == pytest.approx(2 / 5)
+    assert report.success_rate == report.linf == report.l2 == 0.0
+    assert report.rho is None and report.fooled == report.not_fooled == 0
+    assert report.accuracy == pytest.approx(2 / 5)
     assert now_right.tolist() == [True, False, False, True, False]
 
 
@@ -311,8 +313,8 @@ def test_run_attack_report_agrees_with_its_adversarials(cnn, synthetic):
     report, still_right, adv = run_attack("fgsm", cnn, cfg, images, labels, CPU, eps=4 / 255)
     assert (adv - as_input(images)).abs().max().item() <= 4 / 255 + 1e-6
     assert torch.equal(still_right, _predict(cnn, adv) == labels)
-    assert report["accuracy"] == pytest.approx(still_right.float().mean().item())
-    assert report["linf"] == pytest.approx(4 / 255, abs=1e-6)
+    assert report.accuracy == pytest.approx(still_right.float().mean().item())
+    assert report.linf == pytest.approx(4 / 255, abs=1e-6)
 
 
 def test_adversarial_finetune_trains_a_copy_and_leaves_the_model_untouched(synthetic):
@@ -400,8 +402,8 @@ def test_rho_of_an_attack_that_fooled_nothing_is_missing_not_zero():
 def test_deepfool_report_carries_rho(cnn, attacked):
     x, y = attacked
     report, _ = attack_report(cnn, x, deepfool(cnn, x, y), y)
-    assert 0 < report["rho"] < 0.5 and report["not_fooled"] == 0
-    assert report["rho_ci"][0] <= report["rho"] <= report["rho_ci"][1]
+    assert 0 < report.rho < 0.5 and report.not_fooled == 0
+    assert report.rho_ci[0] <= report.rho <= report.rho_ci[1]
 
 
 def test_standard_pgd_is_untargeted_from_a_random_start_inside_the_ball(cnn, attacked):

@@ -293,8 +293,8 @@ def test_autoattack_runs_whole_in_the_fast_path(cnn, synthetic, monkeypatch):
     device = _bf16_on_this_device(monkeypatch)
     fast, _, _ = run_autoattack(cnn.to(device), cfg, images, labels, device, eps=6 / 255)
     cnn.to("cpu")
-    assert 0 < exact["accuracy"] < 1  # images reached the later components
-    assert abs(fast["accuracy"] - exact["accuracy"]) <= 0.05
+    assert 0 < exact.accuracy < 1  # images reached the later components
+    assert abs(fast.accuracy - exact.accuracy) <= 0.05
 
 
 def test_autoattack_components_see_float32_logits_whatever_the_model_returns():

@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 
 import pytest
-from helpers import make_result
+from helpers import default_metrics, make_result
 
+from paperlib.core.records import as_json, parse
 from paperlib.core.registry import GRID_JOBS
 from paperlib.core.settings import make_cell
 from paperlib.run.profiles import cell_hash, load_grid, load_profile
 from paperlib.run.results import (
     METRICS,
     PARTS,
+    AdversarialMetrics,
+    DefendedReport,
     ResultError,
     cell_result,
     check_result,
@@ -24,6 +27,7 @@ from paperlib.run.results import (
 from paperlib.run.store import REPO_ROOT, result_path, write_json
 
 DENSITY = {"activity_l1": 1e-5, "seed": 0}
+ADVERSARIAL = {"arch": "vgg16", "regularizer": "l1", "penalty": 0.01, "seed": 0}
 
 
 @pytest.fixture
@@ -38,11 +42,11 @@ def test_every_grid_job_has_a_schema():
 
 def test_the_writer_fills_identity_and_hash_and_reads_back_as_written(out):
     profile = load_profile("smoke")
-    result = make_result("density", DENSITY, {"average_density": math.nan})
+    result = make_result("density", DENSITY, {"average_density": 0.25})
     cell = make_cell("density", DENSITY)
     assert result["cell"] == cell.cell_id and result["params"] == DENSITY
     assert result["config_hash"] == cell_hash(profile, "density", cell, "synthetic")
-    assert result["metrics"]["average_density"] is None  # JSON has no NaN
+    assert result["metrics"]["average_density"] == 0.25
     path = write_result(result)
     assert path == result_path("smoke", "density", cell.cell_id)
     assert read_result(path) == result
@@ -58,7 +62,19 @@ def test_the_writer_fills_identity_and_hash_and_reads_back_as_written(out):
         (lambda r: r["metrics"].pop("test_accuracy"), "metrics: missing test_accuracy"),
         (lambda r: r["metrics"].update(accuracy=1), "metrics: unknown accuracy"),
         (lambda r: r.update(experiment="robustness"), "unknown experiment 'robustness'"),
-        (lambda r: r.update(metrics=[]), "metrics must be a mapping"),
+        (lambda r: r.update(metrics=[]), "metrics: expected a mapping, got"),
+        (
+            lambda r: r["metrics"].update(test_accuracy="high"),
+            r"metrics.test_accuracy: expected a number, got 'high'",
+        ),
+        (
+            lambda r: r["metrics"].update(predicted_counts=[1.5] * 10),
+            r"metrics.predicted_counts\[0\]: expected an integer",
+        ),
+        (
+            lambda r: r["metrics"].update(test_accuracy_ci=[0.1]),
+            r"metrics.test_accuracy_ci: expected 2 values",
+        ),
     ],
 )
 def test_a_result_off_the_schema_is_refused_by_the_writer(out, change, message):
@@ -69,6 +85,37 @@ def test_a_result_off_the_schema_is_refused_by_the_writer(out, change, message):
     assert not result_path("smoke", "density", "lambda-1e-05-s0").exists()
 
 
+def test_the_schema_reaches_into_nested_records_and_names_the_field():
+    """A result is checked field by field, down to an attack's report: a fault deep in
+    the metrics names its whole path, as a missing top-level key does."""
+    result = make_result("adversarial", ADVERSARIAL, {})
+    del result["metrics"]["defended"]["fgsm"]["transfer_accuracy"]
+    with pytest.raises(ResultError, match=r"metrics.defended.fgsm: missing transfer_accuracy"):
+        check_result(result)
+    result = make_result("adversarial", ADVERSARIAL, {})
+    result["metrics"]["audit"]["checks"] = {"undefended": {"monotone_in_eps": {"passed": "yes"}}}
+    with pytest.raises(ResultError, match=r"checks.undefended.monotone_in_eps: missing detail"):
+        check_result(result)
+    result["metrics"]["audit"]["checks"]["undefended"]["monotone_in_eps"]["detail"] = ""
+    with pytest.raises(ResultError, match=r"monotone_in_eps.passed: expected a bool, got 'yes'"):
+        check_result(result)
+
+
+def test_nan_is_stored_as_null_where_a_record_allows_a_missing_value_and_refused_elsewhere():
+    """JSON has no NaN. A summary over no images has no mean (null); an accuracy that
+    came out NaN is a fault, and the writer says which field holds it."""
+    summary = {"mean": math.nan, "std": math.nan, "ci": [math.nan, math.nan], "left_out": 30}
+    result = make_result("attribution", ADVERSARIAL, {"occlusion_ssd": summary})
+    assert result["metrics"]["occlusion_ssd"] == {
+        "mean": None,
+        "std": None,
+        "ci": [None, None],
+        "left_out": 30,
+    }
+    with pytest.raises(ResultError, match="metrics.clean_accuracy: expected a number, got None"):
+        make_result("attribution", ADVERSARIAL, {"clean_accuracy": math.nan})
+
+
 def test_the_builder_refuses_a_part_the_experiment_does_not_have():
     with pytest.raises(ResultError, match="unknown per_image"):
         cell_result(
@@ -76,7 +123,7 @@ def test_the_builder_refuses_a_part_the_experiment_does_not_have():
             load_profile("smoke"),
             make_cell("density", DENSITY),
             "synthetic",
-            metrics=dict.fromkeys(METRICS["density"]),
+            metrics=default_metrics("density"),
             provenance={},
             settings={},
             test_correct="",
@@ -158,3 +205,15 @@ def test_provenance_prices_a_cell_in_processor_time_that_excludes_waiting():
         pass
     busy = provenance(device=torch.device("cpu"), seed=0, splits=splits, started=started)
     assert busy["cpu_seconds"] - waited["cpu_seconds"] >= 0.4
+
+
+def test_a_metrics_record_reads_back_typed_and_writes_back_the_same_json():
+    """parse and as_json are inverse: the typed record keeps every field (intervals as
+    pairs, reports as records), and writing it again gives the stored JSON."""
+    stored = default_metrics("adversarial")
+    record = parse(AdversarialMetrics, stored, "metrics")
+    assert isinstance(record.defended["fgsm"], DefendedReport)
+    fgsm = stored["defended"]["fgsm"]
+    assert record.defended["fgsm"].transfer_accuracy == fgsm["transfer_accuracy"]
+    assert isinstance(record.clean.accuracy_ci, tuple)
+    assert as_json(record) == stored

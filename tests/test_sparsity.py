@@ -75,8 +75,8 @@ def test_sparsity_report_of_a_real_architecture_is_in_range():
     torch.manual_seed(0)
     model = make_model("vgg16", width=0.0625).eval()
     report = sparsity_report(model, torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8))
-    assert 0 < report["activation_density"] < 1
+    assert 0 < report.activation_density < 1
     # VGG-16: 13 conv ReLUs and 2 in the head.
-    assert len(report["activation_density_per_layer"]) == 15
-    assert set(report["weight_sparsity"]) == {"0.0001", "0.001", "0.01"}
-    assert 0 <= report["hoyer"] <= 1 and 0 <= report["hoyer_per_layer_mean"] <= 1
+    assert len(report.activation_density_per_layer) == 15
+    assert set(report.weight_sparsity) == {"0.0001", "0.001", "0.01"}
+    assert 0 <= report.hoyer <= 1 and 0 <= report.hoyer_per_layer_mean <= 1

@@ -13,6 +13,7 @@ from paperlib.core.stats import (
     bootstrap_ci,
     hierarchical_ci,
     pack_bits,
+    pack_outcomes,
     unpack_bits,
 )
 from paperlib.report.common import grid_results, run_table
@@ -70,6 +71,21 @@ def test_unpack_bits_reads_them_back():
     back = unpack_bits(pack_bits(flags))
     assert back.dtype == bool
     assert np.array_equal(back, flags)
+
+
+def test_pack_outcomes_packs_every_tensor_and_keeps_the_mappings_and_lists_around_them():
+    import torch
+
+    outcomes = {
+        "clean": torch.tensor([True, False]),
+        "per_attack": {"fgsm": torch.tensor([False, False]), "pgd": np.array([1, 0])},
+        "per_radius": [torch.tensor([True, True]), torch.tensor([False, True])],
+    }
+    assert pack_outcomes(outcomes) == {
+        "clean": "10",
+        "per_attack": {"fgsm": "00", "pgd": "10"},
+        "per_radius": ["11", "01"],
+    }
 
 
 # --- report: fake results -------------------------------------------------------------

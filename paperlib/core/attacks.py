@@ -16,6 +16,7 @@ from torch import nn
 from paperlib.core.accel import as_input, autocast
 from paperlib.core.memory import images_per_pass, rows_per_pass
 from paperlib.core.metrics import attack_report, correct
+from paperlib.core.records import AutoAttackReport
 from paperlib.core.settings import AttackConfig
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (images, labels) -> adversarial
@@ -156,11 +157,8 @@ def run_autoattack(
         standing[left[fooled]] = False
         fooled_by[name] = int(fooled.sum())
     report, still_correct = attack_report(model, images, adversarial.to(device), labels)
-    return (
-        report | {"components": list(cfg.autoattack), "fooled_by": fooled_by},
-        still_correct,
-        adversarial,
-    )
+    report = AutoAttackReport(**vars(report), components=list(cfg.autoattack), fooled_by=fooled_by)
+    return report, still_correct, adversarial
 
 
 def random_targets(seed: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -326,7 +324,7 @@ def run_attack(
     device: torch.device,
     eps: float | None = None,
 ):
-    """Attack ``images`` and report: ``(report dict, per-image correct, adversarials)``."""
+    """Attack ``images`` and report: ``(AttackReport, per-image correct, adversarials)``."""
     attack = make_attack(name, model, cfg, eps)
     adversarial = attack_in_batches(attack, images, labels, cfg.batch_size, device)
     report, still_correct = attack_report(model, images, adversarial, labels)

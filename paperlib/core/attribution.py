@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from paperlib.core.memory import images_per_pass, rows_per_pass
+from paperlib.core.records import StabilitySummary
 from paperlib.core.stats import bootstrap_ci
 
 GRAY = 0.5  # occlusion baseline: a mid-gray patch, in pixel units
@@ -199,19 +200,19 @@ def informative(values: torch.Tensor, map_a: torch.Tensor, map_b: torch.Tensor) 
     return values.masked_fill((flat_maps(map_a) | flat_maps(map_b)).to(values.device), float("nan"))
 
 
-def stability_summary(values: torch.Tensor) -> dict:
+def stability_summary(values: torch.Tensor) -> StabilitySummary:
     """Mean, spread and bootstrap interval of per-image ``values`` over the images whose
     maps were not flat (NaN: left out), and how many were left out."""
     kept = values[~values.isnan()].cpu()
-    return {
-        "mean": kept.mean().item() if len(kept) else None,
-        "std": kept.std().item() if len(kept) > 1 else None,
-        "ci": bootstrap_ci(kept.numpy()) if len(kept) else (None, None),
-        "left_out": int(values.isnan().sum()),
-    }
+    return StabilitySummary(
+        mean=kept.mean().item() if len(kept) else None,
+        std=kept.std().item() if len(kept) > 1 else None,
+        ci=bootstrap_ci(kept.numpy()) if len(kept) else (None, None),
+        left_out=int(values.isnan().sum()),
+    )
 
 
-def ssd_summary(map_a: torch.Tensor, map_b: torch.Tensor) -> dict:
+def ssd_summary(map_a: torch.Tensor, map_b: torch.Tensor) -> StabilitySummary:
     """``stability_summary`` of the per-image SSD between two sets of maps."""
     return stability_summary(informative(ssd(map_a, map_b), map_a, map_b))
 

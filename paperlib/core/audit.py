@@ -22,6 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from paperlib.core.records import AuditCheck, AutoAttackReport
 from paperlib.core.settings import AuditConfig
 from paperlib.core.stats import mcnemar_p
 
@@ -46,11 +47,11 @@ def _bool(bits: Bits) -> np.ndarray:
     return np.asarray(bits.cpu() if isinstance(bits, torch.Tensor) else bits).astype(bool)
 
 
-def _record(passed: bool | None, detail: str) -> dict:
-    return {"passed": passed, "detail": detail}
+def _record(passed: bool | None, detail: str) -> AuditCheck:
+    return AuditCheck(passed=passed, detail=detail)
 
 
-def _none_higher(pairs: list[tuple[str, Bits, Bits]], alpha: float, what: str) -> dict:
+def _none_higher(pairs: list[tuple[str, Bits, Bits]], alpha: float, what: str) -> AuditCheck:
     """Fails when, for any pair ``(name, higher, lower)``, accuracy under ``higher`` is
     significantly above that under ``lower`` (Bonferroni over the pairs)."""
     if not pairs:
@@ -66,7 +67,7 @@ def _none_higher(pairs: list[tuple[str, Bits, Bits]], alpha: float, what: str) -
     return _record(True, f"{len(pairs)} comparison(s), none significant at {level:.3g}")
 
 
-def monotone_in_eps(pgd_by_eps: Mapping[float, Bits], alpha: float) -> dict:
+def monotone_in_eps(pgd_by_eps: Mapping[float, Bits], alpha: float) -> AuditCheck:
     """Accuracy under PGD at each ε is not significantly above that at the next smaller ε."""
     radii = sorted(pgd_by_eps)
     pairs = [
@@ -76,14 +77,14 @@ def monotone_in_eps(pgd_by_eps: Mapping[float, Bits], alpha: float) -> dict:
     return _none_higher(pairs, alpha, "accuracy rose with ε")
 
 
-def iterative_beats_single_step(pairs: Mapping[str, tuple[Bits, Bits]], alpha: float) -> dict:
+def iterative_beats_single_step(pairs: Mapping[str, tuple[Bits, Bits]], alpha: float) -> AuditCheck:
     """``pairs``: name -> (iterative, single step) outcomes at the same ε. Fails when the
     iterative attack leaves significantly more images correct than the single step."""
     flat = [(name, it, one) for name, (it, one) in pairs.items()]
     return _none_higher(flat, alpha, "one step beat the iterative attack")
 
 
-def large_eps_breaks(unbounded: Mapping[str, Bits], near_zero: float, collapsed: str) -> dict:
+def large_eps_breaks(unbounded: Mapping[str, Bits], near_zero: float, collapsed: str) -> AuditCheck:
     """Every attack in ``unbounded`` (DeepFool, PGD at ε = 0.3) leaves at most
     ``near_zero`` accuracy. ``collapsed`` names why the check does not apply, or is ""."""
     if collapsed:
@@ -98,22 +99,24 @@ def large_eps_breaks(unbounded: Mapping[str, Bits], near_zero: float, collapsed:
     return _record(True, f"{', '.join(unbounded)} leave at most {100 * near_zero:g} %")
 
 
-def gradient_free_not_stronger(autoattack: Mapping, images: int, margin: float) -> dict:
+def gradient_free_not_stronger(
+    autoattack: AutoAttackReport, images: int, margin: float
+) -> AuditCheck:
     """From an AutoAttack report: the share of images that Square fooled after the
     gradient-based components had failed on them is at most ``margin``."""
-    if "square" not in autoattack["components"]:
+    if "square" not in autoattack.components:
         return _record(None, "not run: this profile's AutoAttack has no Square")
-    share = autoattack["fooled_by"]["square"] / images
+    share = autoattack.fooled_by["square"] / images
     verdict = share <= margin
     return _record(
         verdict,
-        f"Square fooled {autoattack['fooled_by']['square']} of {images} images "
+        f"Square fooled {autoattack.fooled_by['square']} of {images} images "
         f"({100 * share:.1f} %) that the gradient attacks left"
         + ("" if verdict else f", more than {100 * margin:g} %"),
     )
 
 
-def robust_below_clean(clean: Bits, attacked: Mapping[str, Bits], alpha: float) -> dict:
+def robust_below_clean(clean: Bits, attacked: Mapping[str, Bits], alpha: float) -> AuditCheck:
     """No attack leaves significantly more images correct than the clean model gets."""
     pairs = [(name, bits, clean) for name, bits in attacked.items()]
     return _none_higher(pairs, alpha, "accuracy above clean")
@@ -127,9 +130,9 @@ def audit_undefended(
     fgsm_by_eps: Mapping[float, Bits],
     pgd_by_eps: Mapping[float, Bits],
     paper_attacks: Mapping[str, Bits],
-    autoattack_report: Mapping,
+    autoattack_report: AutoAttackReport,
     autoattack: Bits,
-) -> dict:
+) -> dict[str, AuditCheck]:
     """All five checks on the clean-trained model: the ε sweep (untargeted PGD and
     FGSM), the paper's three attacks at ART's settings, and AutoAttack. ``collapsed``
     says why the model has collapsed (``eligibility.collapse_reason``), or is ""."""
@@ -160,7 +163,7 @@ def audit_undefended(
 
 def audit_finetuned(
     cfg: AuditConfig, *, collapsed: str, clean: Bits, attacks: Mapping[str, Bits]
-) -> dict:
+) -> dict[str, AuditCheck]:
     """The checks that the cross-attack matrix allows on an adversarially fine-tuned
     model: the paper's three attacks at ART's settings, white-box."""
     not_run = _record(None, "not run on fine-tuned models (no ε sweep, no Square)")
@@ -180,11 +183,11 @@ def audit_finetuned(
     }
 
 
-def failures(audit: Mapping[str, Mapping[str, dict]]) -> list[str]:
+def failures(audit: Mapping[str, Mapping[str, AuditCheck]]) -> list[str]:
     """``model: check`` for every failed check of a cell's audit (model -> checks)."""
     return [
         f"{model}: {name}"
         for model, checks in audit.items()
         for name, record in checks.items()
-        if record["passed"] is False
+        if record.passed is False
     ]

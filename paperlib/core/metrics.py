@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from paperlib.core.accel import as_input
+from paperlib.core.records import AttackReport
 from paperlib.core.stats import bootstrap_ci
 
 
@@ -64,7 +65,7 @@ def hidden_density(model: nn.Module, images: torch.Tensor, batch_size: int = 100
 
 def attack_report(
     model: nn.Module, clean: torch.Tensor, adversarial: torch.Tensor, labels: torch.Tensor
-) -> tuple[dict, torch.Tensor]:
+) -> tuple[AttackReport, torch.Tensor]:
     """Accuracy under attack, success rate and perturbation sizes, plus per-image hits.
 
     Success rate and norms count only images the model classified correctly before
@@ -74,13 +75,13 @@ def attack_report(
     was_right = predict(model, clean) == labels.cpu()
     now_right = predict(model, adversarial) == labels.cpu()
     delta = (adversarial - clean).flatten(1).cpu()
-    report = {
-        "accuracy": now_right.float().mean().item(),
-        "success_rate": (~now_right[was_right]).float().mean().item() if was_right.any() else 0.0,
-        "linf": delta.abs().amax(dim=1)[was_right].mean().item() if was_right.any() else 0.0,
-        "l2": delta.norm(dim=1)[was_right].mean().item() if was_right.any() else 0.0,
+    report = AttackReport(
+        accuracy=now_right.float().mean().item(),
+        success_rate=(~now_right[was_right]).float().mean().item() if was_right.any() else 0.0,
+        linf=delta.abs().amax(dim=1)[was_right].mean().item() if was_right.any() else 0.0,
+        l2=delta.norm(dim=1)[was_right].mean().item() if was_right.any() else 0.0,
         **robustness_rho(clean.flatten(1).cpu(), delta, was_right & ~now_right, was_right),
-    }
+    )
     return report, now_right
 
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from paperlib.core.accel import as_input
+from paperlib.core.records import SparsityReport
 from paperlib.core.regularizers import penalized_params
 
 WEIGHT_THRESHOLDS = (1e-4, 1e-3, 1e-2)  # |w| below this counts as zero
@@ -86,14 +87,14 @@ def hoyer(weights: torch.Tensor) -> float:
     return (math.sqrt(n) - (w.abs().sum() / l2).item()) / (math.sqrt(n) - 1)
 
 
-def sparsity_report(model: nn.Module, images: torch.Tensor) -> dict:
-    """Every measure of this module for one model, as JSON-ready floats."""
+def sparsity_report(model: nn.Module, images: torch.Tensor) -> SparsityReport:
+    """Every measure of this module for one model."""
     kernels = penalized_params(model)
     density = activation_density(model, images)
-    return {
-        "activation_density": density["overall"],
-        "activation_density_per_layer": {k: v for k, v in density.items() if k != "overall"},
-        "weight_sparsity": {f"{t:g}": weight_sparsity(model, t) for t in WEIGHT_THRESHOLDS},
-        "hoyer": hoyer(torch.cat([w.flatten() for w in kernels])),
-        "hoyer_per_layer_mean": sum(hoyer(w) for w in kernels) / len(kernels),
-    }
+    return SparsityReport(
+        activation_density=density["overall"],
+        activation_density_per_layer={k: v for k, v in density.items() if k != "overall"},
+        weight_sparsity={f"{t:g}": weight_sparsity(model, t) for t in WEIGHT_THRESHOLDS},
+        hoyer=hoyer(torch.cat([w.flatten() for w in kernels])),
+        hoyer_per_layer_mean=sum(hoyer(w) for w in kernels) / len(kernels),
+    )

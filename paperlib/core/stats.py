@@ -31,6 +31,16 @@ def pack_bits(flags) -> str:
     return "".join("1" if f else "0" for f in np.asarray(flags, dtype=bool))
 
 
+def pack_outcomes(outcomes):
+    """:func:`pack_bits` over per-image outcomes held in mappings and lists, which keep
+    their shape: how a cell stores every outcome it measured in one call."""
+    if isinstance(outcomes, dict):
+        return {k: pack_outcomes(v) for k, v in outcomes.items()}
+    if isinstance(outcomes, list):
+        return [pack_outcomes(v) for v in outcomes]
+    return pack_bits(outcomes)
+
+
 def unpack_bits(text: str) -> np.ndarray:
     return np.frombuffer(text.encode(), dtype=np.uint8) == ord("1")
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pandas as pd
 
 from paperlib.core.audit import CHECKS
+from paperlib.core.records import AuditCheck
 from paperlib.core.registry import ATTACKS, REGULARIZERS
+from paperlib.run.results import CrossAttack
 
 FLAG = "⚑"  # marks the numbers of a cell that failed the gradient-masking audit
 
@@ -20,23 +22,23 @@ def _mark(passed: bool | None) -> str:
     return {True: "pass", False: "FAIL", None: "–"}[passed]
 
 
-def audit_frame(audit: dict) -> pd.DataFrame:
+def audit_frame(audit: dict[str, dict[str, AuditCheck]]) -> pd.DataFrame:
     """One cell's gradient-masking audit: a row per model, a column per check."""
     return pd.DataFrame(
         {
-            model: {name: _mark(c["passed"]) for name, c in checks.items()}
+            model: {name: _mark(c.passed) for name, c in checks.items()}
             for model, checks in audit.items()
         }
     ).T
 
 
-def cross_attack_frame(cross_attack: dict) -> pd.DataFrame:
+def cross_attack_frame(cross_attack: dict[str, dict[str, CrossAttack]]) -> pd.DataFrame:
     """One cell's cross-attack matrix: accuracy (%) of the model fine-tuned against each
     attack (rows) under every attack (columns), as "transfer / white-box"."""
     return pd.DataFrame(
         {
             f"fine-tuned against {trained}": {
-                attack: f"{100 * v['transfer_accuracy']:.1f} / {100 * v['accuracy']:.1f}"
+                attack: f"{100 * v.transfer_accuracy:.1f} / {100 * v.accuracy:.1f}"
                 for attack, v in row.items()
             }
             for trained, row in cross_attack.items()

@@ -103,7 +103,7 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
         # A profile may restate another with a few changes: its keys win, section by section.
         if base == name or base not in names:
             raise ConfigError(f"{path.name}: extends {base!r}, which is not another profile")
-        raw = _merged(_read_yaml(PARAMS_DIR / f"{base}.yaml"), raw)
+        raw = merged(_read_yaml(PARAMS_DIR / f"{base}.yaml"), raw)
     raw.setdefault("name", name)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value, where="override")
@@ -114,12 +114,12 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
     return profile
 
 
-def _merged(base: dict, changes: dict) -> dict:
+def merged(base: dict, changes: dict) -> dict:
     """``base`` with ``changes`` laid over it; nested mappings merge, other values replace."""
     out = dict(base)
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merged(out[key], value)
+            out[key] = merged(out[key], value)
         else:
             out[key] = value
     return out

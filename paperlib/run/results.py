@@ -7,7 +7,8 @@ Every result holds
 * ``config_hash``: everything that determined it (``profiles.cell_hash``); the grid
   skips a cell whose result carries the hash it expects;
 * ``params``: the cell's fields;
-* ``metrics``: the summary numbers, with exactly the keys ``METRICS`` lists;
+* ``metrics``: the summary numbers, the experiment's record in ``METRICS_RECORDS``
+  (checked in depth, field by field);
 * ``provenance``: what produced it (``run.provenance``);
 
 and exactly the experiment's own parts, which ``PARTS`` lists:
@@ -32,11 +33,23 @@ that match this schema.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
 from typing import Any
 
+from paperlib.core.records import (
+    AttackReport,
+    AuditCheck,
+    AutoAttackReport,
+    Interval,
+    RecordError,
+    SparsityReport,
+    StabilitySummary,
+    as_json,
+    parse,
+)
 from paperlib.core.registry import GRID_JOBS
 from paperlib.core.settings import Profile, as_dict
 from paperlib.run.profiles import cell_hash
@@ -56,48 +69,160 @@ PARTS = {
     "attribution": ("model_key", "checkpoint_reused", "per_image"),
     "deepfool_check": (),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class DensityMetrics:
+    """Experiment 1: the hidden layer's density and the model's accuracy."""
+
+    average_density: float
+    average_density_ci: Interval
+    test_accuracy: float
+    test_accuracy_ci: Interval
+    train_accuracy: float
+    val_accuracy: float
+    predicted_counts: list[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanMetrics:
+    """The clean-trained model before any attack."""
+
+    accuracy: float  # on all the test images
+    predicted_counts: list[int]
+    accuracy_ci: Interval
+    test_size: int
+    accuracy_on_attacked: float  # on the attacked images, the first of the test images
+    val_accuracy: float  # held out of training: what picks a primary strength
+    train_accuracy: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DefendedReport(AttackReport):
+    """An attack on the model fine-tuned against it: white-box (the report's own fields)
+    and transfer (the images crafted against the clean model)."""
+
+    clean_accuracy: float
+    accuracy_ci: Interval
+    transfer_accuracy: float
+    transfer_accuracy_ci: Interval
+
+
+@dataclasses.dataclass(frozen=True)
+class StandardEps:
+    """FGSM and untargeted PGD at the standard radius (8/255)."""
+
+    eps: float
+    fgsm: AttackReport
+    pgd: AttackReport
+
+
+@dataclasses.dataclass(frozen=True)
+class EpsSweep:
+    """Accuracy under FGSM and untargeted PGD at each radius of ``eps``."""
+
+    eps: list[float]
+    fgsm: list[float]
+    pgd: list[float]
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoAttackAtEps(AutoAttackReport):
+    """AutoAttack at the radius ``eps``."""
+
+    eps: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoints:
+    """Accuracy under untargeted PGD and AutoAttack at each endpoint radius of ``eps``."""
+
+    eps: list[float]
+    pgd: list[float]
+    autoattack: list[float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Placebo:
+    """The clean fine-tune: its clean accuracy and its transfer reading per attack."""
+
+    clean_accuracy: float
+    transfer_accuracy: dict[str, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossAttack:
+    """A fine-tuned model under one attack, in both readings."""
+
+    accuracy: float
+    transfer_accuracy: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Audit:
+    """The gradient-masking audit: per model, per check; ``failures`` as "model: check"."""
+
+    checks: dict[str, dict[str, AuditCheck]]
+    failures: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialMetrics:
+    """Experiment 2: one model, attacked before and after adversarial fine-tuning."""
+
+    clean: CleanMetrics
+    sparsity: SparsityReport
+    undefended: dict[str, AttackReport]  # per attack of the paper
+    defended: dict[str, DefendedReport]  # per attack fine-tuned against and attacked with
+    standard_eps: StandardEps
+    eps_sweep: EpsSweep
+    autoattack: AutoAttackAtEps
+    endpoints: Endpoints
+    placebo: Placebo
+    cross_attack: dict[str, dict[str, CrossAttack]]  # trained against -> attacked with
+    audit: Audit
+
+
+@dataclasses.dataclass(frozen=True)
+class AttributionMetrics:
+    """Experiment 3: how much the attribution maps change under a small perturbation."""
+
+    occlusion_ssd: StabilitySummary
+    gradcam_ssd: StabilitySummary
+    occlusion_spearman: StabilitySummary
+    gradcam_spearman: StabilitySummary
+    occlusion_topk: StabilitySummary
+    gradcam_topk: StabilitySummary
+    gradcam_sensitivity: StabilitySummary
+    patch_sweep: dict[str, StabilitySummary]  # occlusion SSD per patch size
+    sigma_sweep: dict[str, StabilitySummary]  # per blur sigma
+    accuracy_on_images: float
+    clean_accuracy: float
+    predicted_counts: list[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepfoolCheckMetrics:
+    """The DeepFool check: our batched DeepFool beside torchattacks' on one model."""
+
+    implementations: list[dict[str, Any]]  # a row per implementation, as displayed
+    images: int
+    correct_before: int
+
+
+METRICS_RECORDS = {
+    "density": DensityMetrics,
+    "adversarial": AdversarialMetrics,
+    "attribution": AttributionMetrics,
+    "deepfool_check": DeepfoolCheckMetrics,
+}
 METRICS = {
-    "density": (
-        "average_density",
-        "average_density_ci",
-        "test_accuracy",
-        "test_accuracy_ci",
-        "train_accuracy",
-        "val_accuracy",
-        "predicted_counts",
-    ),
-    "adversarial": (
-        "clean",
-        "sparsity",
-        "undefended",
-        "defended",
-        "standard_eps",
-        "eps_sweep",
-        "autoattack",
-        "endpoints",
-        "placebo",
-        "cross_attack",
-        "audit",
-    ),
-    "attribution": (
-        "occlusion_ssd",
-        "gradcam_ssd",
-        "occlusion_spearman",
-        "gradcam_spearman",
-        "occlusion_topk",
-        "gradcam_topk",
-        "gradcam_sensitivity",
-        "patch_sweep",
-        "sigma_sweep",
-        "accuracy_on_images",
-        "clean_accuracy",
-        "predicted_counts",
-    ),
-    "deepfool_check": ("implementations", "images", "correct_before"),
+    experiment: tuple(f.name for f in dataclasses.fields(record))
+    for experiment, record in METRICS_RECORDS.items()
 }
 
 
-class ResultError(ValueError):
+class ResultError(RecordError):
     """A result does not follow the schema. The message names the keys at fault."""
 
 
@@ -107,7 +232,7 @@ def cell_result(
     cell: Any,
     data: str,
     *,
-    metrics: dict,
+    metrics: Any,
     provenance: dict,
     **parts: Any,
 ) -> dict:
@@ -122,25 +247,28 @@ def cell_result(
         "cell": cell.cell_id,
         "config_hash": cell_hash(profile, experiment, cell, data),
         "params": as_dict(cell),
-        "metrics": metrics,
+        "metrics": as_json(metrics),
         "provenance": provenance,
         **parts,
     }
+    result = json.loads(json.dumps(finite(result)))  # NaN becomes null, as it is stored
     check_result(result)
-    return json.loads(json.dumps(finite(result)))
+    return result
 
 
 def check_result(result: Any, where: str = "result") -> None:
-    """Raise :class:`ResultError` unless ``result`` has exactly the schema's keys."""
+    """Raise :class:`ResultError` unless ``result`` has exactly the schema's keys and its
+    metrics fit the experiment's record in depth; the message names the field at fault."""
     if not isinstance(result, dict):
         raise ResultError(f"{where}: expected a JSON object, got {type(result).__name__}")
     experiment = result.get("experiment")
     if experiment not in GRID_JOBS:
         raise ResultError(f"{where}: unknown experiment {experiment!r}; one of {GRID_JOBS}")
     _exact_keys(result, (*COMMON, *PARTS[experiment]), where)
-    if not isinstance(result["metrics"], dict):
-        raise ResultError(f"{where}: metrics must be a mapping")
-    _exact_keys(result["metrics"], METRICS[experiment], f"{where}: metrics")
+    try:
+        parse(METRICS_RECORDS[experiment], result["metrics"], f"{where}: metrics")
+    except RecordError as err:
+        raise ResultError(str(err)) from None
 
 
 def _exact_keys(mapping: dict, expected: tuple, where: str) -> None:
