@@ -145,9 +145,9 @@ fig = figure2(t1_white_box)
 
 # %% mystnb={"figure": {"caption": "Counterpart of the paper's Figure 3: VGG-16 training and validation accuracy and loss per epoch for each regularizer (log loss axis)."}}
 vgg = {
-    r["params"]["regularizer"]: r["history"]
+    r.params.regularizer: r.history
     for r in at_strength(results)
-    if r["params"]["arch"] == "vgg16" and r["params"]["seed"] == 0
+    if r.params.arch == "vgg16" and r.params.seed == 0
 }
 fig = figure3(vgg) if vgg else display(Markdown("No VGG-16 cells in this profile's grid."))
 
@@ -163,7 +163,7 @@ fig = figure3(vgg) if vgg else display(Markdown("No VGG-16 cells in this profile
 # mean L2 perturbation and the outcome of the gradient-masking audit.
 
 # %%
-components = {", ".join(r["metrics"]["autoattack"]["components"]) for r in results}
+components = {", ".join(r.metrics.autoattack.components) for r in results}
 display(Markdown(f"AutoAttack components run: {'; '.join(sorted(components))}."))
 clean_and_undefended(results).set_index(["arch", "regularizer", "penalty", "seed"])
 

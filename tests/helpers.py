@@ -4,6 +4,7 @@ port for the servers the tests start (Jupyter, Slurm)."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from typing import Any
 
@@ -15,6 +16,7 @@ from paperlib.core.records import (
 )
 from paperlib.core.settings import as_dict, make_cell
 from paperlib.run.profiles import load_grid, load_profile, merged
+from paperlib.run.provenance import Provenance
 from paperlib.run.results import (
     AdversarialMetrics,
     AttributionMetrics,
@@ -28,23 +30,28 @@ from paperlib.run.results import (
     Endpoints,
     EpsSweep,
     Placebo,
+    Result,
     StandardEps,
     cell_result,
+    parse_result,
+    result_json,
     write_result,
 )
 from paperlib.run.splits import data_identity
 
-PROVENANCE = {
-    "commit": "0123456789abcdef",
-    "dirty": False,
-    "device": "CPU (x86_64, 2 threads)",
-    "threads": 2,
-    "seed": 0,
-    "data_source": "synthetic (no CIFAR-10 copy found)",
-    "data_note": "",
-    "started_at": "2024-01-01T00:00:00+00:00",
-    "wall_seconds": 12.5,
-}
+PROVENANCE = Provenance(
+    commit="0123456789abcdef",
+    dirty=False,
+    packages={"torch": "2.14.1"},
+    device="CPU (x86_64, 2 threads)",
+    threads=2,
+    seed=0,
+    data_source="synthetic (no CIFAR-10 copy found)",
+    data_note="",
+    started_at="2024-01-01T00:00:00+00:00",
+    wall_seconds=12.5,
+    cpu_seconds=20.0,
+)
 # The parts a test leaves out: empty, of the type the notebooks write.
 EMPTY_PARTS = {
     "density": {"settings": {}, "test_correct": "", "history": []},
@@ -136,7 +143,7 @@ def make_result(
     profile: str = "smoke",
     data: str = "synthetic",
     **parts: Any,
-) -> dict:
+) -> Result:
     """A result as a notebook writes it and the reader returns it. Metrics the test
     does not give take :func:`default_metrics`' values; a key the schema does not know,
     or a value of the wrong type, is an error, as in a run."""
@@ -146,14 +153,26 @@ def make_result(
         make_cell(experiment, params),
         data,
         metrics=merged(default_metrics(experiment), metrics),
-        provenance={**PROVENANCE, **(provenance or {})},
+        provenance=dataclasses.replace(PROVENANCE, **(provenance or {})),
         **{**EMPTY_PARTS[experiment], **parts},
     )
 
 
+def changed(result: Result, path: str, value: Any) -> Result:
+    """``result`` with the stored value at ``path`` (such as "metrics.clean.accuracy")
+    replaced, read back through the reader's own checks."""
+    stored = result_json(result)
+    *parents, last = path.split(".")
+    node = stored
+    for key in parents:
+        node = node[key]
+    node[last] = as_json(value)
+    return parse_result(stored)
+
+
 def mark_done(
     profile_name: str, experiment: str, skip: frozenset[str] = frozenset(), **metrics: Any
-) -> list[dict]:
+) -> list[Result]:
     """Write, for every cell of the grid not in ``skip``, a result carrying the hash the
     grid expects, so that the grid counts the cell as done; returns the results."""
     profile = load_profile(profile_name)

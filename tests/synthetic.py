@@ -21,6 +21,7 @@ from helpers import make_result
 
 from paperlib.core.registry import ATTACKS, REGULARIZERS
 from paperlib.core.stats import pack_bits
+from paperlib.run.results import Result
 
 ARCHS = ("vgg16", "resnet26")
 STRENGTH = 1e-4
@@ -39,7 +40,7 @@ def _bits(p: np.ndarray, u: np.ndarray) -> str:
     return pack_bits(u < np.clip(p, 0, 1))
 
 
-def adversarial_results(effect: dict[str, float], design: Design, rng) -> list[dict]:
+def adversarial_results(effect: dict[str, float], design: Design, rng) -> list[Result]:
     """Experiment 2's cells: base and every regularizer at one strength, ``design.seeds``
     paired seeds; the regularized arm's adversarial transfer reading beats its placebo by
     ``effect[arch]`` more than base's does (the claim's primary endpoint)."""
@@ -103,7 +104,7 @@ def _adversarial_cell(arch, reg, seed, p, gain, design, rng) -> dict:
     )
 
 
-def attribution_results(effect: float, design: Design, rng) -> list[dict]:
+def attribution_results(effect: float, design: Design, rng) -> list[Result]:
     """Experiment 3's cells: every regularizer's SSDs are ``effect`` (relative to base's
     mean) below base's, image by image, on both methods."""
     out = []

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import make_result
+from helpers import changed, make_result
 
 from paperlib.core.audit import CHECKS
 from paperlib.core.records import AttackReport, as_json
@@ -24,6 +24,7 @@ from paperlib.report.strength_sweep import (
     strongest_kept,
 )
 from paperlib.report.table1 import table1, table1_beside, table1_display
+from paperlib.run.results import Result
 
 # --- fake results, shaped like notebooks/adversarial.py's `result` --------------------
 
@@ -156,7 +157,7 @@ def _result(
     )
 
 
-def _grid(defended_by_reg: dict, seeds=(0,), histories=None) -> list[dict]:
+def _grid(defended_by_reg: dict, seeds=(0,), histories=None) -> list[Result]:
     """Every architecture x regularizer; ``defended_by_reg`` as ``_result``'s ``defended``."""
     histories = histories or {}
     return [
@@ -233,7 +234,7 @@ def test_table1_averages_seeds_image_by_image_and_marks_missing_cells():
 
 
 def test_table1_beside_sets_each_profile_beside_the_paper_and_marks_missing_cells():
-    cpu = [r for r in _grid(dict.fromkeys(REGULARIZERS, 0.25)) if r["params"]["arch"] == "vgg16"]
+    cpu = [r for r in _grid(dict.fromkeys(REGULARIZERS, 0.25)) if r.params.arch == "vgg16"]
     paper = [_result("vgg16", "l1", defended=0.5)]
     table = table1_beside({"cpu": cpu, "paper": paper})
     # A profile may be called "paper" too: its column must not replace the paper's.
@@ -280,7 +281,7 @@ def test_clean_and_undefended_lists_each_run_in_percent():
 # --- the verdicts ---------------------------------------------------------------------
 
 
-def _verdict(results: list[dict], claim: str, **kwargs):
+def _verdict(results: list[Result], claim: str, **kwargs):
     by_claim = {v.claim: v for v in adversarial_verdicts(results, **kwargs)}
     assert list(by_claim) == [
         "regularization-helps",
@@ -329,7 +330,7 @@ def test_paper_tables_use_only_the_papers_strength():
     assert set(table.index.get_level_values("arch")) == {"vgg16"}  # only what ran
 
 
-def _sweep(clean_by_cell: dict) -> list[dict]:
+def _sweep(clean_by_cell: dict) -> list[Result]:
     """VGG-16 results from ``{(regularizer, c, seed): clean accuracy}``."""
     return [
         _result("vgg16", reg, seed=seed, clean=acc, penalty=c)
@@ -388,9 +389,11 @@ def test_sparsity_robustness_leaves_out_cells_where_deepfool_fooled_nothing():
         _result("vgg16", "l1", clean=0.7, density=0.5 - 0.05 * k, penalty=10.0**-k)
         for k in range(1, 7)
     ]
-    for k, r in enumerate(results):
-        r["metrics"]["undefended"]["deepfool"] = _attack_report(0.0, rho=0.01 * (k + 1))
-    results[0]["metrics"]["undefended"]["deepfool"] = _attack_report(0.1, rho=None)
+    deepfool = "metrics.undefended.deepfool"
+    results = [
+        changed(r, deepfool, _attack_report(0.0, rho=0.01 * (k + 1))) for k, r in enumerate(results)
+    ]
+    results[0] = changed(results[0], deepfool, _attack_report(0.1, rho=None))
     results.append(_result("vgg16", "base", clean=0.7))
     table = sparsity_robustness(penalty_table(results)).set_index(["sparsity", "robustness"])
     row = table.loc[("activation density", "deepfool rho")]
@@ -447,7 +450,7 @@ def test_table1_and_comparisons_read_transfer_or_white_box_as_asked():
 
 def test_deepfool_rho_table_shows_intervals_and_counts_and_says_when_nothing_was_fooled():
     collapsed = _result("vgg16", "l1", clean=0.1)
-    collapsed["metrics"]["undefended"]["deepfool"] = _attack_report(0.1, rho=None)
+    collapsed = changed(collapsed, "metrics.undefended.deepfool", _attack_report(0.1, rho=None))
     table = deepfool_rho([_result("vgg16", "base"), collapsed]).set_index("regularizer")
     assert table.loc["base", "rho, undefended"] == "0.0200 [0.0150, 0.0250]"
     assert table.loc["base", "fooled / not"] == "150 / 20"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from helpers import make_result
+from helpers import changed, make_result
 
 from paperlib.core.registry import ARCHITECTURES, REGULARIZERS
 from paperlib.report.attribution import table2, table2_beside
 from paperlib.report.paper import TABLE2
+from paperlib.run.results import Result
 
 N_IMAGES = 100
 
@@ -26,7 +27,7 @@ def _result(arch: str, reg: str, occlusion: float, gradcam: float, spread: float
     )
 
 
-def _grid(occlusion: dict, gradcam: dict, spread: float = 0.05) -> list[dict]:
+def _grid(occlusion: dict, gradcam: dict, spread: float = 0.05) -> list[Result]:
     return [
         _result(arch, reg, occlusion[reg], gradcam[reg], spread)
         for arch in ARCHITECTURES
@@ -47,7 +48,7 @@ def test_a_regularizer_missing_an_architecture_is_missing_not_partial():
     results = [
         r
         for r in _grid(dict.fromkeys(REGULARIZERS, 1.0), dict.fromkeys(REGULARIZERS, 1.0))
-        if not (r["params"]["regularizer"] == "l1" and r["params"]["arch"] == "vgg16")
+        if not (r.params.regularizer == "l1" and r.params.arch == "vgg16")
     ]
     assert table2(results).loc["occlusion", "l1 (ours)"] == "missing"
 
@@ -58,10 +59,10 @@ def test_table2_pools_the_architectures_of_the_grid_at_the_papers_strength_only(
     vgg = [
         r
         for r in _grid(dict.fromkeys(REGULARIZERS, 2.0), dict.fromkeys(REGULARIZERS, 3.0))
-        if r["params"]["arch"] == "vgg16"
+        if r.params.arch == "vgg16"
     ]
     weak = _result("vgg16", "l1", occlusion=50.0, gradcam=50.0)
-    weak["params"]["penalty"] = 1e-4
+    weak = changed(weak, "params.penalty", 1e-4)
     table = table2(vgg + [weak])
     assert table.loc["occlusion", "l1 (ours)"].startswith("2.00 ±")
     assert table.loc["gradcam", "base (ours)"].startswith("3.00 ±")
@@ -79,8 +80,8 @@ def test_table2_beside_keeps_a_profile_called_paper_apart_from_the_published_val
 def test_flat_maps_are_left_out_of_table2_and_counted():
     results = _grid(dict.fromkeys(REGULARIZERS, 2.0), dict.fromkeys(REGULARIZERS, 5.0))
     for r in results:
-        if r["params"]["regularizer"] == "l2":
-            r["per_image"]["gradcam_ssd"][:3] = [None] * 3  # flat in every architecture
+        if r.params.regularizer == "l2":
+            r.per_image["gradcam_ssd"][:3] = [None] * 3  # flat in every architecture
     table = table2(results)
     assert table.loc["gradcam", "l2 (ours)"].endswith("(3 flat left out)")
     assert "left out" not in table.loc["gradcam", "l1 (ours)"]

@@ -2,6 +2,7 @@
 artifacts are recomputed, bad parameters fail early and clearly, runs repeat exactly,
 and nothing unsafe is loaded or written."""
 
+import dataclasses
 import json
 import os
 import re
@@ -300,7 +301,7 @@ def test_smoke_cells_ran_two_at_once_on_a_share_of_the_cores(smoke_book, monkeyp
     assert smoke_book.threads == max(1, len(os.sched_getaffinity(0)) // 2)
     monkeypatch.setenv("PAPERLIB_OUTPUT", str(smoke_book.output))
     for experiment in (e for e, cells in smoke_book.outcomes.items() if len(cells) > 1):
-        threads = {r["provenance"]["threads"] for r in load_results("smoke", experiment)}
+        threads = {r.provenance.threads for r in load_results("smoke", experiment)}
         assert threads == {smoke_book.threads}, experiment
 
 
@@ -313,9 +314,9 @@ def test_one_worker_gives_the_same_results_as_two(smoke_book, tmp_path, monkeypa
     def results(output):
         monkeypatch.setenv("PAPERLIB_OUTPUT", str(output))
         return {
-            r["cell"]: {k: v for k, v in r.items() if k != "provenance"}
+            r.cell: dataclasses.replace(r, provenance=None)
             for r in load_results("smoke", "density")
-            if r["cell"] in cells
+            if r.cell in cells
         }
 
     # Two cells, one after the other, against the same two from the two-worker run.

@@ -35,7 +35,7 @@ def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
     cells = load_grid("density", "smoke")
     for result in mark_done("smoke", "density"):
         stale = {**result, "config_hash": "stale"}  # written by an older version of the grid
-        write_json(result_path("smoke", "density", result["cell"]), stale)
+        write_json(result_path("smoke", "density", result.cell), stale)
     ran = []
 
     def record(profile, experiment, cell_id, parameters, expected):
@@ -65,49 +65,47 @@ def test_smoke_grids_complete_with_sound_results(smoke_book, monkeypatch):
     for experiment, outcomes in smoke_book.outcomes.items():
         assert {o.status for o in outcomes} == {"ran"}, (experiment, [o.error for o in outcomes])
     results = load_results("smoke", "density")
-    assert sorted(r["params"]["activity_l1"] for r in results) == [0, 0, 1e-4, 1e-4]
-    assert {r["params"]["seed"] for r in results} == {0, 1}
+    assert sorted(r.params.activity_l1 for r in results) == [0, 0, 1e-4, 1e-4]
+    assert {r.params.seed for r in results} == {0, 1}
     smoke = load_profile("smoke")
     for r in results:
-        cell = next(c for c in load_grid("density", "smoke") if c.cell_id == r["cell"])
-        assert r["config_hash"] == cell_hash(smoke, "density", cell, data_identity(smoke))
-        executed = json.loads(run_path("smoke", "density", r["cell"]).read_text())
+        cell = next(c for c in load_grid("density", "smoke") if c.cell_id == r.cell)
+        assert r.config_hash == cell_hash(smoke, "density", cell, data_identity(smoke))
+        executed = json.loads(run_path("smoke", "density", r.cell).read_text())
         # committed runs name no folder of the machine that ran them
         paths = executed["metadata"]["papermill"]
         assert paths["input_path"] == "notebooks/density.ipynb"
         assert not paths["output_path"].startswith("/"), paths["output_path"]
     # The strongest penalty gives the sparsest code, for each seed: density responds to lambda.
-    density = {
-        (r["params"]["activity_l1"], r["params"]["seed"]): r["metrics"]["average_density"]
-        for r in results
-    }
+    density = {(r.params.activity_l1, r.params.seed): r.metrics.average_density for r in results}
     assert all(density[1e-4, seed] < density[0, seed] for seed in (0, 1))
 
     adversarial = load_results("smoke", "adversarial")
     cells = load_grid("adversarial", "smoke")
     assert len(adversarial) == len(cells) == 12
     for r in adversarial:
-        metrics = r["metrics"]
-        assert set(metrics["defended"]) == set(ATTACKS)
-        for report in (*metrics["undefended"].values(), *metrics["defended"].values()):
-            assert 0 <= report["accuracy"] <= 1
+        metrics = r.metrics
+        assert set(metrics.defended) == set(ATTACKS)
+        for report in (*metrics.undefended.values(), *metrics.defended.values()):
+            assert 0 <= report.accuracy <= 1
         # FGSM and PGD stay inside their L-inf ball (the smoke profile's eps is 0.3).
-        assert metrics["undefended"]["fgsm"]["linf"] <= 0.3 + 1e-6
-        assert metrics["undefended"]["pgd"]["linf"] <= 0.3 + 1e-6
+        assert metrics.undefended["fgsm"].linf <= 0.3 + 1e-6
+        assert metrics.undefended["pgd"].linf <= 0.3 + 1e-6
         # Both readings of the protocol, for every attack, and DeepFool's rho.
-        assert set(r["correct"]["transfer"]) == set(r["correct"]["defended"])
-        assert {"rho", "rho_ci", "fooled", "not_fooled"} <= set(metrics["undefended"]["deepfool"])
-        assert 0 <= metrics["sparsity"]["activation_density"] <= 1
+        assert set(r.correct["transfer"]) == set(r.correct["defended"])
+        deepfool = metrics.undefended["deepfool"]
+        assert deepfool.rho is None if deepfool.fooled == 0 else deepfool.rho > 0
+        assert 0 <= metrics.sparsity.activation_density <= 1
     # Every clean model was checkpointed once, and experiment 3 reused them all.
     assert len(list((smoke_book.output / "checkpoints" / "smoke").glob("*.pt"))) == len(cells)
     explained = load_results("smoke", "attribution")
-    assert len(explained) == len(cells) and all(r["checkpoint_reused"] for r in explained)
-    assert {r["model_key"] for r in explained} == {r["model_key"] for r in adversarial}
+    assert len(explained) == len(cells) and all(r.checkpoint_reused for r in explained)
+    assert {r.model_key for r in explained} == {r.model_key for r in adversarial}
     # The DeepFool check attacks as many images as its cell id says.
     (check,) = load_results("smoke", "deepfool_check")
     (cell,) = load_grid("deepfool_check", "smoke")
-    assert check["metrics"]["images"] == cell.n_images
-    rows = check["metrics"]["implementations"]
+    assert check.metrics.images == cell.n_images
+    rows = check.metrics.implementations
     assert [row["implementation"] for row in rows] == ["paperlib (batched)", "torchattacks"]
 
     # A rerun does nothing.

@@ -99,7 +99,7 @@ def test_the_plan_sizes_seeds_from_the_base_models_replicate_seeds(monkeypatch):
 
     design = Design(seeds=2, images=1000, seed_sd=0.03)
     results = adversarial_results(dict.fromkeys(ARCHS, 0.0), design, np.random.default_rng(3))
-    base = [r for r in results if r["params"]["regularizer"] == "base"]
+    base = [r for r in results if r.params.regularizer == "base"]
     monkeypatch.setattr(power, "grid_results", lambda profile, experiment: (base, []))
     seed_var, image_var = power._base_variances("study", "regularization-helps")
     assert 0 < image_var < 1  # the variance of a difference of two 0/1 outcomes

@@ -31,7 +31,7 @@ def test_a_kernel_that_fails_to_start_once_is_retried_and_the_cell_runs_once(
     assert len(starts) == 2  # the failed start, then one that ran the notebook
     assert "failed to start" in capsys.readouterr().err  # the retry is logged
     results = load_results("smoke", "density")
-    assert [r["cell"] for r in results] == [cell]
+    assert [r.cell for r in results] == [cell]
 
 
 def test_only_a_kernel_that_never_started_counts_as_a_start_failure(tmp_path):

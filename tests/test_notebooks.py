@@ -1,7 +1,6 @@
 """The notebooks: pairs in sync, no committed outputs, and density.py runs under papermill."""
 
 import ast
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,9 @@ import nbformat
 import papermill as pm
 import pytest
 
+from paperlib.core.settings import DensityCell
 from paperlib.run.profiles import load_profile
+from paperlib.run.results import read_result
 from paperlib.run.store import NOTEBOOKS_DIR
 
 SOURCES = sorted(NOTEBOOKS_DIR.glob("*.py"))
@@ -138,17 +139,17 @@ def test_density_py_runs_under_papermill_on_smoke(tmp_path, smoke_env):
         progress_bar=False,
         cwd=str(NOTEBOOKS_DIR),
     )
-    result = json.loads((smoke_env / "results/smoke/density/lambda-0.0001-s0.json").read_text())
-    metrics = result["metrics"]
-    assert result["params"] == {"activity_l1": 1e-4, "seed": 0}
-    assert 0.0 <= metrics["average_density"] <= 1.0
-    low, high = metrics["average_density_ci"]
-    assert low <= metrics["average_density"] <= high
+    result = read_result(smoke_env / "results/smoke/density/lambda-0.0001-s0.json")
+    metrics = result.metrics
+    assert result.params == DensityCell(activity_l1=1e-4, seed=0)
+    assert 0.0 <= metrics.average_density <= 1.0
+    low, high = metrics.average_density_ci
+    assert low <= metrics.average_density <= high
     smoke = load_profile("smoke").density
-    assert len(result["test_correct"]) == smoke.test_size
-    assert len(result["history"]) == smoke.epochs
+    assert len(result.test_correct) == smoke.test_size
+    assert len(result.history) == smoke.epochs
     # The model learned something: better than the 10% of guessing.
-    assert metrics["test_accuracy"] > 0.2
+    assert metrics.test_accuracy > 0.2
 
 
 @pytest.mark.parametrize(

@@ -85,12 +85,12 @@ def test_the_paper_profiles_cells_run_on_a_handful_of_images(tmp_path, smoke_env
     cfg = load_profile("paper").adversarial
     assert set(cfg.width.values()) == {1.0}
     for result in load_results("paper", "adversarial"):
-        metrics = result["metrics"]
-        assert metrics["autoattack"]["components"] == list(AUTOATTACK_COMPONENTS)
-        assert len(metrics["eps_sweep"]["eps"]) == len(cfg.sweep_eps)
-        assert set(metrics["cross_attack"]) == set(ATTACKS)
+        metrics = result.metrics
+        assert metrics.autoattack.components == list(AUTOATTACK_COMPONENTS)
+        assert len(metrics.eps_sweep.eps) == len(cfg.sweep_eps)
+        assert set(metrics.cross_attack) == set(ATTACKS)
     explained = load_results("paper", "attribution")
     attribution = load_profile("paper").attribution
     compared = {str(p) for p in attribution.patch_sweep if p != attribution.patch_small}
     assert len(explained) == len(ADVERSARIAL_CELLS)
-    assert all(set(r["metrics"]["patch_sweep"]) == compared for r in explained)
+    assert all(set(r.metrics.patch_sweep) == compared for r in explained)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import make_result
 
 from paperlib.core.registry import ARCHITECTURES
 from paperlib.report import performance
@@ -89,6 +90,10 @@ def test_stage_table_sums_cell_times_per_experiment(smoke_book, monkeypatch):
     assert (table["budget (s)"] == 5 * 60).all()  # params/smoke.yaml's grid.budget_minutes
 
 
+def _density_result(**provenance):
+    return make_result("density", {"activity_l1": 0.0, "seed": 0}, {}, provenance=provenance)
+
+
 def test_stage_table_runs_as_many_cells_at_once_as_the_grid_on_the_recorded_device(
     monkeypatch,
 ):
@@ -98,7 +103,7 @@ def test_stage_table_runs_as_many_cells_at_once_as_the_grid_on_the_recorded_devi
 
     def six_cells(profile, experiment):
         device = "NVIDIA H200" if profile == "paper" else "CPU (x86_64, 2 threads)"
-        results = [{"provenance": {"device": device, "wall_seconds": 30.0}}] * 6
+        results = [_density_result(device=device, wall_seconds=30.0)] * 6
         return (results, []) if experiment == "density" else ([], [])
 
     monkeypatch.setattr(performance, "grid_results", six_cells)
@@ -111,9 +116,10 @@ def test_stage_table_runs_as_many_cells_at_once_as_the_grid_on_the_recorded_devi
 def test_stage_table_sums_processor_time_over_the_cells_that_record_it(monkeypatch):
     """A study that paused or shared its cores is priced by its cells' processor time;
     cells made before it was recorded are counted apart, not as zero."""
-    timed = {"device": "CPU (x86_64, 1 threads)", "wall_seconds": 90.0, "cpu_seconds": 40.0}
-    untimed = {"device": "CPU (x86_64, 1 threads)", "wall_seconds": 30.0}
-    results = [{"provenance": timed}] * 3 + [{"provenance": untimed}] * 2
+    device = "CPU (x86_64, 1 threads)"
+    timed = _density_result(device=device, wall_seconds=90.0, cpu_seconds=40.0)
+    untimed = _density_result(device=device, wall_seconds=30.0, cpu_seconds=None)
+    results = [timed] * 3 + [untimed] * 2
     monkeypatch.setattr(
         performance,
         "grid_results",

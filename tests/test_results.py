@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
-from helpers import default_metrics, make_result
+from helpers import PROVENANCE, default_metrics, make_result
 
-from paperlib.core.records import as_json, parse
+from paperlib.core.records import StabilitySummary, as_json, parse
 from paperlib.core.registry import GRID_JOBS
-from paperlib.core.settings import make_cell
+from paperlib.core.settings import AdversarialCell, make_cell
 from paperlib.run.profiles import cell_hash, load_grid, load_profile
 from paperlib.run.results import (
     METRICS,
@@ -18,10 +19,11 @@ from paperlib.run.results import (
     DefendedReport,
     ResultError,
     cell_result,
-    check_result,
     is_done,
     load_results,
+    parse_result,
     read_result,
+    result_json,
     write_result,
 )
 from paperlib.run.store import REPO_ROOT, result_path, write_json
@@ -44,13 +46,13 @@ def test_the_writer_fills_identity_and_hash_and_reads_back_as_written(out):
     profile = load_profile("smoke")
     result = make_result("density", DENSITY, {"average_density": 0.25})
     cell = make_cell("density", DENSITY)
-    assert result["cell"] == cell.cell_id and result["params"] == DENSITY
-    assert result["config_hash"] == cell_hash(profile, "density", cell, "synthetic")
-    assert result["metrics"]["average_density"] == 0.25
+    assert result.cell == cell.cell_id and result.params == cell
+    assert result.config_hash == cell_hash(profile, "density", cell, "synthetic")
+    assert result.metrics.average_density == 0.25
     path = write_result(result)
     assert path == result_path("smoke", "density", cell.cell_id)
     assert read_result(path) == result
-    assert is_done(path, result["config_hash"]) and not is_done(path, "0" * 16)
+    assert is_done(path, result.config_hash) and not is_done(path, "0" * 16)
     assert load_results("smoke", "density") == [result]
 
 
@@ -77,28 +79,71 @@ def test_the_writer_fills_identity_and_hash_and_reads_back_as_written(out):
         ),
     ],
 )
-def test_a_result_off_the_schema_is_refused_by_the_writer(out, change, message):
-    result = make_result("density", DENSITY, {})
-    change(result)
+def test_a_stored_result_off_the_schema_is_refused_with_the_field_named(change, message):
+    stored = result_json(make_result("density", DENSITY, {}))
+    change(stored)
     with pytest.raises(ResultError, match=message):
-        write_result(result)
-    assert not result_path("smoke", "density", "lambda-1e-05-s0").exists()
+        parse_result(stored)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.update(params={"arch": "vgg16"}), r"params: unknown key 'arch'"),
+        (lambda r: r["provenance"].pop("device"), "provenance: missing device"),
+        (lambda r: r["provenance"].update(threads="2"), "provenance.threads: expected an int"),
+    ],
+)
+def test_parameters_and_provenance_are_checked_too(change, message):
+    stored = result_json(make_result("density", DENSITY, {}))
+    change(stored)
+    with pytest.raises(ResultError, match=message):
+        parse_result(stored)
+
+
+def test_a_result_written_before_processor_time_was_recorded_still_reads():
+    stored = result_json(make_result("density", DENSITY, {}))
+    del stored["provenance"]["cpu_seconds"]
+    assert parse_result(stored).provenance.cpu_seconds is None
+
+
+def test_the_writer_refuses_a_result_that_would_not_read_back(out):
+    """A result changed after it was built (here a count made a float) is not written:
+    what the writer leaves on disk always reads back."""
+    result = make_result("density", DENSITY, {})
+    wrong = dataclasses.replace(
+        result, metrics=dataclasses.replace(result.metrics, predicted_counts=[1.5] * 10)
+    )
+    with pytest.raises(ResultError, match=r"metrics.predicted_counts\[0\]: expected an integer"):
+        write_result(wrong)
+    assert not result_path("smoke", "density", result.cell).exists()
 
 
 def test_the_schema_reaches_into_nested_records_and_names_the_field():
     """A result is checked field by field, down to an attack's report: a fault deep in
     the metrics names its whole path, as a missing top-level key does."""
-    result = make_result("adversarial", ADVERSARIAL, {})
-    del result["metrics"]["defended"]["fgsm"]["transfer_accuracy"]
+    stored = result_json(make_result("adversarial", ADVERSARIAL, {}))
+    del stored["metrics"]["defended"]["fgsm"]["transfer_accuracy"]
     with pytest.raises(ResultError, match=r"metrics.defended.fgsm: missing transfer_accuracy"):
-        check_result(result)
-    result = make_result("adversarial", ADVERSARIAL, {})
-    result["metrics"]["audit"]["checks"] = {"undefended": {"monotone_in_eps": {"passed": "yes"}}}
+        parse_result(stored)
+    stored = result_json(make_result("adversarial", ADVERSARIAL, {}))
+    stored["metrics"]["audit"]["checks"] = {"undefended": {"monotone_in_eps": {"passed": "yes"}}}
     with pytest.raises(ResultError, match=r"checks.undefended.monotone_in_eps: missing detail"):
-        check_result(result)
-    result["metrics"]["audit"]["checks"]["undefended"]["monotone_in_eps"]["detail"] = ""
+        parse_result(stored)
+    stored["metrics"]["audit"]["checks"]["undefended"]["monotone_in_eps"]["detail"] = ""
     with pytest.raises(ResultError, match=r"monotone_in_eps.passed: expected a bool, got 'yes'"):
-        check_result(result)
+        parse_result(stored)
+
+
+def test_a_result_reads_back_typed():
+    """The reader's result carries the cell as its dataclass and every record typed, so
+    the report layer reads attributes."""
+    result = make_result("adversarial", ADVERSARIAL, {})
+    assert result.params == AdversarialCell(**ADVERSARIAL)
+    assert isinstance(result.metrics, AdversarialMetrics)
+    assert isinstance(result.metrics.defended["fgsm"], DefendedReport)
+    assert result.provenance.threads == PROVENANCE.threads
+    assert result.correct is not None and result.test_correct is None  # its own parts only
 
 
 def test_nan_is_stored_as_null_where_a_record_allows_a_missing_value_and_refused_elsewhere():
@@ -106,12 +151,7 @@ def test_nan_is_stored_as_null_where_a_record_allows_a_missing_value_and_refused
     came out NaN is a fault, and the writer says which field holds it."""
     summary = {"mean": math.nan, "std": math.nan, "ci": [math.nan, math.nan], "left_out": 30}
     result = make_result("attribution", ADVERSARIAL, {"occlusion_ssd": summary})
-    assert result["metrics"]["occlusion_ssd"] == {
-        "mean": None,
-        "std": None,
-        "ci": [None, None],
-        "left_out": 30,
-    }
+    assert result.metrics.occlusion_ssd == StabilitySummary(None, None, (None, None), 30)
     with pytest.raises(ResultError, match="metrics.clean_accuracy: expected a number, got None"):
         make_result("attribution", ADVERSARIAL, {"clean_accuracy": math.nan})
 
@@ -135,7 +175,10 @@ def test_the_builder_refuses_a_part_the_experiment_does_not_have():
 def test_the_reader_skips_a_file_off_the_schema_and_the_grid_recomputes_it(out):
     good = make_result("density", DENSITY, {})
     write_result(good)
-    stale = {**make_result("density", {**DENSITY, "seed": 1}, {}), "metrics": {"old": 1}}
+    stale = {
+        **result_json(make_result("density", {**DENSITY, "seed": 1}, {})),
+        "metrics": {"old": 1},
+    }
     write_json(result_path("smoke", "density", stale["cell"]), stale)
     with pytest.warns(UserWarning, match="lambda-1e-05-s1.json: metrics: missing"):
         assert load_results("smoke", "density") == [good]
@@ -151,13 +194,13 @@ def test_results_load_in_file_name_order_and_a_truncated_file_is_left_out(out):
     with pytest.warns(UserWarning, match="lambda-1e-06-s0.json"):
         results = load_results("smoke", "density")
     # in the order of the file names, not of lambda
-    assert [r["cell"] for r in results] == sorted(cells, key=lambda c: f"{c}.json")
+    assert [r.cell for r in results] == sorted(cells, key=lambda c: f"{c}.json")
     assert load_results("smoke", "attribution") == []
 
 
-def test_check_result_names_where_it_looked():
+def test_the_parser_names_where_it_looked():
     with pytest.raises(ResultError, match="^some/file.json: expected a JSON object"):
-        check_result([], where="some/file.json")
+        parse_result([], where="some/file.json")
 
 
 COMMITTED = sorted((REPO_ROOT / "results").glob("*/*/*.json"))
@@ -171,15 +214,11 @@ def test_committed_results_read_in_the_current_schema_and_belong_to_the_grid(pat
     result = read_result(path)
     assert result is not None, f"{path} no longer matches the results schema"
     profile, experiment = path.parts[-3], path.parts[-2]
-    assert (result["profile"], result["experiment"], result["cell"]) == (
-        profile,
-        experiment,
-        path.stem,
-    )
-    assert result["cell"] in {c.cell_id for c in load_grid(experiment, profile)}
-    assert result["provenance"]["commit"] and result["provenance"]["dirty"] is not None
+    assert (result.profile, result.experiment, result.cell) == (profile, experiment, path.stem)
+    assert result.cell in {c.cell_id for c in load_grid(experiment, profile)}
+    assert result.provenance.commit and result.provenance.dirty is not None
     if profile == "study":  # run from a clean checkout, so its commit says what ran
-        assert result["provenance"]["dirty"] is False
+        assert result.provenance.dirty is False
 
 
 def test_provenance_prices_a_cell_in_processor_time_that_excludes_waiting():
@@ -198,13 +237,13 @@ def test_provenance_prices_a_cell_in_processor_time_that_excludes_waiting():
     before = provenance(device=torch.device("cpu"), seed=0, splits=splits, started=started)
     time.sleep(0.5)
     waited = provenance(device=torch.device("cpu"), seed=0, splits=splits, started=started)
-    assert waited["cpu_seconds"] - before["cpu_seconds"] < 0.2
-    assert waited["wall_seconds"] - before["wall_seconds"] >= 0.4
+    assert waited.cpu_seconds - before.cpu_seconds < 0.2
+    assert waited.wall_seconds - before.wall_seconds >= 0.4
     spin_until = time.process_time() + 0.5
     while time.process_time() < spin_until:
         pass
     busy = provenance(device=torch.device("cpu"), seed=0, splits=splits, started=started)
-    assert busy["cpu_seconds"] - waited["cpu_seconds"] >= 0.4
+    assert busy.cpu_seconds - waited.cpu_seconds >= 0.4
 
 
 def test_a_metrics_record_reads_back_typed_and_writes_back_the_same_json():

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import make_result
+from helpers import changed, make_result
 
 from paperlib.core.stats import (
     bootstrap_ci,
@@ -23,7 +23,7 @@ from paperlib.report.density import (
     density_table,
     density_verdicts,
 )
-from paperlib.run.results import write_result
+from paperlib.run.results import Result, result_json, write_result
 from paperlib.run.store import result_path, write_json
 
 # --- stats ----------------------------------------------------------------------------
@@ -216,10 +216,9 @@ def test_density_display_formats_percentages_and_signed_deltas():
 # --- report: verdicts -----------------------------------------------------------------
 
 
-def _collapsed(result: dict) -> dict:
+def _collapsed(result: Result) -> Result:
     """``result`` from a model that predicts one class for every test image."""
-    result["metrics"]["predicted_counts"] = [N_TEST] + [0] * 9
-    return result
+    return changed(result, "metrics.predicted_counts", [N_TEST] + [0] * 9)
 
 
 # --- report: provenance and missing cells ---------------------------------------------
@@ -229,9 +228,9 @@ def test_run_table_shortens_the_commit_and_marks_dirty_trees():
     base = _base_flags()
     clean = _result(0.0, 0.8, (0.78, 0.82), base)
     dirty = _result(1e-4, 0.3, (0.28, 0.32), base)
-    dirty["provenance"]["dirty"] = True
+    dirty = changed(dirty, "provenance.dirty", True)
     unknown = _result(1e-5, 0.3, (0.28, 0.32), base, commit=None)
-    unknown["provenance"]["dirty"] = None
+    unknown = changed(unknown, "provenance.dirty", None)
     table = run_table([clean, dirty, unknown])
     assert table["cell"].tolist() == ["lambda-0.0-s0", "lambda-0.0001-s0", "lambda-1e-05-s0"]
     assert table["commit"].tolist() == ["0123456789", "0123456789*", "-"]
@@ -243,10 +242,10 @@ def test_grid_results_ignores_stale_cells_and_lists_missing_ones_in_order(smoke_
     for lam, seed in ((1e-4, 1), (0.0, 0)):
         write_result(_result(lam, 0.4, (0.3, 0.5), np.ones(10), seed=seed))
     # "lambda-0.0": an id of an older grid without seeds, in an otherwise valid result.
-    old = {**_result(0.0, 0.4, (0.3, 0.5), np.ones(10)), "cell": "lambda-0.0"}
+    old = {**result_json(_result(0.0, 0.4, (0.3, 0.5), np.ones(10))), "cell": "lambda-0.0"}
     write_json(result_path("smoke", "density", "lambda-0.0"), old)
     results, missing = grid_results("smoke", "density")
-    assert sorted(r["cell"] for r in results) == ["lambda-0.0-s0", "lambda-0.0001-s1"]
+    assert sorted(r.cell for r in results) == ["lambda-0.0-s0", "lambda-0.0001-s1"]
     assert missing == ["lambda-0.0-s1", "lambda-0.0001-s0"]
 
 

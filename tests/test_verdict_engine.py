@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from helpers import make_result
+from helpers import changed, make_result
 
 from paperlib.core.settings import ConfigError, EligibilityConfig
 from paperlib.core.stats import pack_bits
@@ -203,9 +203,7 @@ def test_the_seed_table_holds_each_comparisons_paired_seeds_and_their_mean_is_it
     results = adversarial_results(
         {"vgg16": 0.1, "resnet26": 0.2}, Design(3, 200), np.random.default_rng(0)
     )
-    results = [
-        r for r in results if not (r["params"]["regularizer"] == "l1" and r["params"]["seed"] == 1)
-    ]
+    results = [r for r in results if not (r.params.regularizer == "l1" and r.params.seed == 1)]
     verdicts = adversarial_verdicts(results)
     per_seed = seed_frame(verdicts)
     keys = ["claim", "endpoint", "strength", "comparison"]
@@ -250,9 +248,9 @@ def test_results_made_with_other_cell_code_are_marked_stale(smoke_env):
     head = git("rev-parse", "HEAD").stdout.strip()
     first = git("rev-list", "--max-parents=0", "HEAD").stdout.split()[0]
     result = _cell("base", 0.0, 0, val=0.7, test=0.7)
-    write_result(result | {"provenance": {**result["provenance"], "commit": head}})
+    write_result(changed(result, "provenance.commit", head))
     assert stale_results(["smoke"]).empty
-    write_result(result | {"provenance": {**result["provenance"], "commit": first}})
+    write_result(changed(result, "provenance.commit", first))
     (row,) = stale_results(["smoke"]).to_dict("records")
     assert row["made at commit"] == first[:10]
     assert "paperlib/core" in row["changed since"] or "cannot tell" in row["changed since"]

@@ -125,14 +125,16 @@ def parse(kind: Any, value: Any, where: str) -> Any:
 def _parse_record(kind: type, value: Any, where: str) -> Any:
     _expect(isinstance(value, dict), "a mapping", value, where)
     hints = _hints(kind)
-    names = [f.name for f in dataclasses.fields(kind)]
-    missing = [n for n in names if n not in value]
+    fields = dataclasses.fields(kind)
+    names = [f.name for f in fields]
+    # A field with a default was added later: a record written before it may lack it.
+    missing = [f.name for f in fields if f.name not in value and f.default is dataclasses.MISSING]
     unknown = sorted(set(value) - set(names))
     if missing or unknown:
         problems = [f"missing {', '.join(missing)}"] if missing else []
         problems += [f"unknown {', '.join(unknown)}"] if unknown else []
         raise RecordError(f"{where}: {'; '.join(problems)}")
-    return kind(**{n: parse(hints[n], value[n], f"{where}.{n}") for n in names})
+    return kind(**{n: parse(hints[n], value[n], f"{where}.{n}") for n in names if n in value})
 
 
 @functools.cache

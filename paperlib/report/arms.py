@@ -15,18 +15,19 @@ from paperlib.core.registry import REGULARIZERS
 from paperlib.core.settings import EligibilityConfig
 from paperlib.report.judge import PRIMARY
 from paperlib.run.analysis import AnalysisPlan
+from paperlib.run.results import Result
 
 Cells = dict[int, dict]  # seed -> result
 
 
-def arm(results: list[dict], arch: str, reg: str, penalty: float | None) -> Cells:
+def arm(results: list[Result], arch: str, reg: str, penalty: float | None) -> Cells:
     """The cells of one arm by seed; base ignores ``penalty``."""
     return {
-        r["params"]["seed"]: r
+        r.params.seed: r
         for r in results
-        if r["params"]["arch"] == arch
-        and r["params"]["regularizer"] == reg
-        and (reg == "base" or r["params"]["penalty"] == penalty)
+        if r.params.arch == arch
+        and r.params.regularizer == reg
+        and (reg == "base" or r.params.penalty == penalty)
     }
 
 
@@ -46,22 +47,22 @@ def paired_table(
     return pd.DataFrame(np.stack(rows), index=pd.Index(seeds, name="seed")) if rows else None
 
 
-def validation_accuracy(result: dict) -> float:
+def validation_accuracy(result: Result) -> float:
     """A clean-trained model's validation accuracy (the last epoch's)."""
-    return float(result["history"][-1]["val_acc"])
+    return float(result.history[-1]["val_acc"])
 
 
 def primary_strengths(
-    results: list[dict], plan: AnalysisPlan
+    results: list[Result], plan: AnalysisPlan
 ) -> dict[tuple[str, str], float | None]:
     """(arch, regularizer) -> its primary penalty strength: the plan's committed choice for
     the results' profile, else the rule applied to these results (the strongest c whose
     mean validation accuracy is within ``plan.max_val_drop`` points of base's); None
     where no strength qualifies or base is missing."""
-    profile = results[0]["profile"] if results else ""
+    profile = results[0].profile if results else ""
     chosen = plan.chosen.get(profile)
     out = {}
-    for arch in dict.fromkeys(r["params"]["arch"] for r in results):
+    for arch in dict.fromkeys(r.params.arch for r in results):
         base = arm(results, arch, "base", None)
         for reg in REGULARIZERS[1:]:
             if chosen is not None:
@@ -83,12 +84,10 @@ def primary_strengths(
     return out
 
 
-def strengths(results: list[dict], arch: str, reg: str) -> list[float]:
+def strengths(results: list[Result], arch: str, reg: str) -> list[float]:
     """The strengths ``reg`` ran on ``arch``, strongest first."""
     found = {
-        r["params"]["penalty"]
-        for r in results
-        if r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
+        r.params.penalty for r in results if r.params.arch == arch and r.params.regularizer == reg
     }
     return sorted(found, reverse=True)
 
@@ -96,10 +95,10 @@ def strengths(results: list[dict], arch: str, reg: str) -> list[float]:
 NO_STRENGTH = "no strength kept validation accuracy"
 
 
-def regularized_arms(results: list[dict], primary: dict, penalty: float | None):
+def regularized_arms(results: list[Result], primary: dict, penalty: float | None):
     """For every architecture and regularizer: ``(arch, reg, c, its cells, the base
     cells, why it has none)``, at its primary strength (``penalty`` None) or ``penalty``."""
-    for arch in dict.fromkeys(r["params"]["arch"] for r in results):
+    for arch in dict.fromkeys(r.params.arch for r in results):
         base = arm(results, arch, "base", None)
         for reg in REGULARIZERS[1:]:
             c = strength_of(primary, arch, reg, penalty)

@@ -12,10 +12,11 @@ from paperlib.report.paper import TABLE2
 from paperlib.report.verdicts import (
     DEFAULT_RULES,
 )
+from paperlib.run.results import Result
 
 
 def pooled(
-    results: list[dict], reg: str, key: str, penalty: float = PAPER_PENALTY
+    results: list[Result], reg: str, key: str, penalty: float = PAPER_PENALTY
 ) -> np.ndarray | None:
     """Per-image values of one regularizer at penalty strength ``penalty`` (the paper's
     by default), averaged over architectures and seeds.
@@ -28,10 +29,10 @@ def pooled(
     cells, and stay NaN where every cell left them out.
     """
     results = at_strength(results, penalty)
-    runs = [r for r in results if r["params"]["regularizer"] == reg]
-    if not runs or {r["params"]["arch"] for r in runs} != set(architectures_in(results)):
+    runs = [r for r in results if r.params.regularizer == reg]
+    if not runs or {r.params.arch for r in runs} != set(architectures_in(results)):
         return None
-    values = np.array([r["per_image"][key] for r in runs], dtype=float)  # None -> NaN
+    values = np.array([r.per_image[key] for r in runs], dtype=float)  # None -> NaN
     kept = (~np.isnan(values)).sum(axis=0)
     with np.errstate(invalid="ignore"):
         return np.where(kept > 0, np.nansum(values, axis=0) / np.maximum(kept, 1), np.nan)
@@ -49,7 +50,7 @@ def _mean_std(values: np.ndarray | None) -> str:
     return f"{kept.mean():.2f} ± {kept.std():.2f}{note}"
 
 
-def table2(results: list[dict]) -> pd.DataFrame:
+def table2(results: list[Result]) -> pd.DataFrame:
     """SSD mean ± std per method and regularizer, pooled over architectures, with ours
     beside the paper's."""
     rows = []
@@ -64,7 +65,7 @@ def table2(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
-def table2_beside(by_profile: dict[str, list[dict]]) -> pd.DataFrame:
+def table2_beside(by_profile: dict[str, list[Result]]) -> pd.DataFrame:
     """Table 2 of several profiles side by side (SSD mean ± std), then the paper's
     column: one row per method x regularizer."""
     index = pd.MultiIndex.from_product([list(METHODS), REGULARIZERS])
@@ -79,29 +80,29 @@ def table2_beside(by_profile: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index.set_names(["method", "regularizer"]))
 
 
-def per_architecture(results: list[dict]) -> pd.DataFrame:
+def per_architecture(results: list[Result]) -> pd.DataFrame:
     """Mean SSD and Spearman correlation per cell, for the architecture-level view."""
     rows = []
     for r in results:
-        m = r["metrics"]
+        m = r.metrics
         rows.append(
             {
-                "arch": r["params"]["arch"],
-                "regularizer": r["params"]["regularizer"],
-                "penalty": r["params"]["penalty"],
-                "seed": r["params"]["seed"],
-                "occlusion SSD": m["occlusion_ssd"]["mean"],
-                "Grad-CAM SSD": m["gradcam_ssd"]["mean"],
-                "occlusion Spearman": m["occlusion_spearman"]["mean"],
-                "Grad-CAM Spearman": m["gradcam_spearman"]["mean"],
-                "occlusion top-k shared": m.get("occlusion_topk", {}).get("mean"),
-                "Grad-CAM top-k shared": m.get("gradcam_topk", {}).get("mean"),
-                "Grad-CAM max-sensitivity": m.get("gradcam_sensitivity", {}).get("mean"),
+                "arch": r.params.arch,
+                "regularizer": r.params.regularizer,
+                "penalty": r.params.penalty,
+                "seed": r.params.seed,
+                "occlusion SSD": m.occlusion_ssd.mean,
+                "Grad-CAM SSD": m.gradcam_ssd.mean,
+                "occlusion Spearman": m.occlusion_spearman.mean,
+                "Grad-CAM Spearman": m.gradcam_spearman.mean,
+                "occlusion top-k shared": m.occlusion_topk.mean,
+                "Grad-CAM top-k shared": m.gradcam_topk.mean,
+                "Grad-CAM max-sensitivity": m.gradcam_sensitivity.mean,
                 # maps too flat to compare (constant or float noise), left out above
-                "occlusion maps left out": m["occlusion_ssd"].get("left_out", 0),
-                "Grad-CAM maps left out": m["gradcam_ssd"].get("left_out", 0),
-                "accuracy on the images": m["accuracy_on_images"],
-                "clean accuracy": m["clean_accuracy"],
+                "occlusion maps left out": m.occlusion_ssd.left_out,
+                "Grad-CAM maps left out": m.gradcam_ssd.left_out,
+                "accuracy on the images": m.accuracy_on_images,
+                "clean accuracy": m.clean_accuracy,
             }
         )
     columns = ["arch", "regularizer", "penalty", "seed"]  # named even without results

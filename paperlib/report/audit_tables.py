@@ -8,14 +8,14 @@ import pandas as pd
 from paperlib.core.audit import CHECKS
 from paperlib.core.records import AuditCheck
 from paperlib.core.registry import ATTACKS, REGULARIZERS
-from paperlib.run.results import CrossAttack
+from paperlib.run.results import CrossAttack, Result
 
 FLAG = "⚑"  # marks the numbers of a cell that failed the gradient-masking audit
 
 
-def audit_failures(result: dict) -> list[str]:
+def audit_failures(result: Result) -> list[str]:
     """The failed checks of a cell's gradient-masking audit ("model: check")."""
-    return result["metrics"]["audit"]["failures"]
+    return result.metrics.audit.failures
 
 
 def _mark(passed: bool | None) -> str:
@@ -46,23 +46,23 @@ def cross_attack_frame(cross_attack: dict[str, dict[str, CrossAttack]]) -> pd.Da
     ).T
 
 
-def cross_attack_table(results: list[dict]) -> pd.DataFrame:
+def cross_attack_table(results: list[Result]) -> pd.DataFrame:
     """The cross-attack matrix of every cell, averaged over seeds: accuracy (%) of the
     model fine-tuned against each attack under every attack, "transfer / white-box"."""
     rows = []
     for r in results:
-        p = r["params"]
-        for trained, row in r["metrics"]["cross_attack"].items():
+        p = r.params
+        for trained, row in r.metrics.cross_attack.items():
             for attack, v in row.items():
                 rows.append(
                     {
-                        "arch": p["arch"],
-                        "regularizer": p["regularizer"],
-                        "penalty": p["penalty"],
+                        "arch": p.arch,
+                        "regularizer": p.regularizer,
+                        "penalty": p.penalty,
                         "fine-tuned against": trained,
                         "attack": attack,
-                        "transfer": 100 * v["transfer_accuracy"],
-                        "white-box": 100 * v["accuracy"],
+                        "transfer": 100 * v.transfer_accuracy,
+                        "white-box": 100 * v.accuracy,
                     }
                 )
     if not rows:
@@ -76,15 +76,15 @@ def cross_attack_table(results: list[dict]) -> pd.DataFrame:
     return shown.unstack("attack", sort=False)
 
 
-def audit_table(results: list[dict]) -> pd.DataFrame:
+def audit_table(results: list[Result]) -> pd.DataFrame:
     """Per cell, each check of the gradient-masking audit over the models it attacked:
     "pass", "FAIL" with the models that failed, or "–" where it applied to none."""
     rows = []
-    for r in sorted(results, key=lambda r: r["cell"]):
-        checks = r["metrics"]["audit"]["checks"]
-        row = {"cell": r["cell"]}
+    for r in sorted(results, key=lambda r: r.cell):
+        checks = r.metrics.audit.checks
+        row = {"cell": r.cell}
         for name in CHECKS:
-            outcomes = {model: c[name]["passed"] for model, c in checks.items()}
+            outcomes = {model: c[name].passed for model, c in checks.items()}
             failed = [model for model, ok in outcomes.items() if ok is False]
             if failed:
                 row[name] = "FAIL: " + ", ".join(failed)
@@ -94,13 +94,13 @@ def audit_table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def audit_details(results: list[dict]) -> pd.DataFrame:
+def audit_details(results: list[Result]) -> pd.DataFrame:
     """What each failed check saw: one row per cell, model and failed check."""
     rows = [
-        {"cell": r["cell"], "model": model, "check": name, "detail": c["detail"]}
+        {"cell": r.cell, "model": model, "check": name, "detail": c.detail}
         for r in results
-        for model, checks in r["metrics"]["audit"]["checks"].items()
+        for model, checks in r.metrics.audit.checks.items()
         for name, c in checks.items()
-        if c["passed"] is False
+        if c.passed is False
     ]
     return pd.DataFrame(rows, columns=["cell", "model", "check", "detail"])

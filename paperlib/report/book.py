@@ -114,7 +114,7 @@ def _executed_page(profile: str, job: str, cell: str, target: Path) -> None:
 
 
 def _copy_all_runs(profile: str, experiment: str, generated: Path) -> list[dict]:
-    results = {r["cell"]: r for r in load_results(profile, experiment)}
+    results = {r.cell: r for r in load_results(profile, experiment)}
     rows = []
     for cell in load_grid(experiment, profile):
         source = run_path(profile, experiment, cell.cell_id)
@@ -131,8 +131,8 @@ def _copy_all_runs(profile: str, experiment: str, generated: Path) -> list[dict]
             )
         else:
             page, status = None, "missing"
-        result = results.get(cell.cell_id, {})
-        seconds = result.get("provenance", {}).get("wall_seconds")
+        result = results.get(cell.cell_id)
+        seconds = result.provenance.wall_seconds if result else None
         rows.append(
             {
                 "experiment": experiment,

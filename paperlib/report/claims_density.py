@@ -12,25 +12,28 @@ from paperlib.report.arms import paired_table
 from paperlib.report.judge import Verdict, comparison, judge
 from paperlib.report.paper import SPARSE_DENSITY
 from paperlib.run.analysis import AnalysisPlan, load_analysis_plan
+from paperlib.run.results import Result
 
 DEFAULT_RULES = EligibilityConfig()
 
 
-def _by_lambda(results: list[dict]) -> dict[float, dict[int, dict]]:
-    out: dict[float, dict[int, dict]] = {}
+def _by_lambda(results: list[Result]) -> dict[float, dict[int, Result]]:
+    out: dict[float, dict[int, Result]] = {}
     for r in results:
-        out.setdefault(r["params"]["activity_l1"], {})[r["params"]["seed"]] = r
+        out.setdefault(r.params.activity_l1, {})[r.params.seed] = r
     return dict(sorted(out.items()))
 
 
-def _collapsed(cells: dict[int, dict], rules: EligibilityConfig) -> str:
-    counts = np.sum([r["metrics"]["predicted_counts"] for r in cells.values()], axis=0)
-    accuracy = float(np.mean([r["metrics"]["test_accuracy"] for r in cells.values()]))
+def _collapsed(cells: dict[int, Result], rules: EligibilityConfig) -> str:
+    counts = np.sum([r.metrics.predicted_counts for r in cells.values()], axis=0)
+    accuracy = float(np.mean([r.metrics.test_accuracy for r in cells.values()]))
     return collapse_reason(accuracy, counts, rules)
 
 
 def density_claim_verdicts(
-    results: list[dict], rules: EligibilityConfig = DEFAULT_RULES, plan: AnalysisPlan | None = None
+    results: list[Result],
+    rules: EligibilityConfig = DEFAULT_RULES,
+    plan: AnalysisPlan | None = None,
 ) -> list[Verdict]:
     """Each lambda > 0 against lambda = 0, seeds paired (the same seed: the same
     initialization and data order). A collapsed model decides nothing: its units can be
@@ -45,7 +48,7 @@ def density_claim_verdicts(
             continue
         lost = dense_lost and f"lambda = 0: {dense_lost}" or _collapsed(cells, rules)
         label = f"lambda = {lam:g}"
-        density = lambda r: [r["metrics"]["average_density"]]  # noqa: E731
+        density = lambda r: [r.metrics.average_density]  # noqa: E731
         falls.append(
             comparison(
                 label,
@@ -56,9 +59,9 @@ def density_claim_verdicts(
                 plan.prior_seed_sd["density"],
             )
         )
-        mean_density = np.mean([r["metrics"]["average_density"] for r in cells.values()])
+        mean_density = np.mean([r.metrics.average_density for r in cells.values()])
         if mean_density <= SPARSE_DENSITY:
-            hits = lambda r: unpack_bits(r["test_correct"]).astype(float)  # noqa: E731
+            hits = lambda r: unpack_bits(r.test_correct).astype(float)  # noqa: E731
             accurate.append(
                 comparison(
                     f"{label} (density {mean_density:.3f})",

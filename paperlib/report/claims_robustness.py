@@ -25,6 +25,7 @@ from paperlib.report.judge import PRIMARY, SECONDARY, Verdict, comparison, judge
 from paperlib.report.margins import margin
 from paperlib.report.paper import TABLE1
 from paperlib.run.analysis import AnalysisPlan, load_analysis_plan
+from paperlib.run.results import Result
 
 DEFAULT_RULES = EligibilityConfig()
 TABLE1_IMAGES = 500  # Table 1's values are multiples of 0.2 %
@@ -36,7 +37,7 @@ def _bits(node) -> np.ndarray:
 
 def transfer_net(attack):
     def values(r):
-        c = r["correct"]
+        c = r.correct
         if "placebo" not in c:
             return None
         return _bits(c["transfer"][attack]) - _bits(c["placebo"][attack])
@@ -45,12 +46,12 @@ def transfer_net(attack):
 
 
 def _white_box(attack):
-    return lambda r: _bits(r["correct"]["defended"][attack])
+    return lambda r: _bits(r.correct["defended"][attack])
 
 
 def _white_box_both_correct(attack):
     def values(r):
-        c = r["correct"]
+        c = r.correct
         if "defended_clean" not in c:
             return None
         hits = _bits(c["defended"][attack])
@@ -60,18 +61,16 @@ def _white_box_both_correct(attack):
 
 
 def _transfer(attack):
-    return lambda r: _bits(r["correct"]["transfer"][attack])
+    return lambda r: _bits(r.correct["transfer"][attack])
 
 
 def _at_radius(attack: str, eps: float):
     def values(r):
-        found = r["metrics"].get("endpoints")
-        if not found:
-            return None
-        i = int(np.argmin([abs(e - eps) for e in found["eps"]]))
+        found = r.metrics.endpoints
+        i = int(np.argmin([abs(e - eps) for e in found.eps]))
         return (
-            _bits(r["correct"]["endpoints"][attack][i])
-            if math.isclose(found["eps"][i], eps, rel_tol=1e-3)
+            _bits(r.correct["endpoints"][attack][i])
+            if math.isclose(found.eps[i], eps, rel_tol=1e-3)
             else None
         )
 
@@ -79,7 +78,7 @@ def _at_radius(attack: str, eps: float):
 
 
 def _log_rho(r):
-    rho = r.get("per_image", {}).get("deepfool_rho", {}).get("undefended")
+    rho = r.per_image.get("deepfool_rho", {}).get("undefended")
     if rho is None:
         return None
     return np.log(np.array([np.nan if v is None or v <= 0 else v for v in rho], dtype=float))
@@ -107,15 +106,15 @@ PER_ATTACK = {
 
 
 def _clean_accuracy(r):
-    return r["metrics"]["clean"]["accuracy"]
+    return r.metrics.clean.accuracy
 
 
 def _clean_counts(r):
-    return r["metrics"]["clean"]["predicted_counts"]
+    return r.metrics.clean.predicted_counts
 
 
 def robustness_verdicts(
-    results: list[dict],
+    results: list[Result],
     rules: EligibilityConfig = DEFAULT_RULES,
     penalty: float | None = None,
     plan: AnalysisPlan | None = None,
@@ -204,7 +203,7 @@ def _with_unit(claim, unit):
 def _elastic_most_consistent(results, rules, plan, primary, penalty, role, strength) -> Verdict:
     claim = plan.claims["elastic-most-consistent"]
     comparisons = []
-    for arch in dict.fromkeys(r["params"]["arch"] for r in results):
+    for arch in dict.fromkeys(r.params.arch for r in results):
         base = arm(results, arch, "base", None)
         c_elastic = strength_of(primary, arch, "elastic", penalty)
         elastic = arm(results, arch, "elastic", c_elastic) if c_elastic is not None else {}
@@ -251,7 +250,7 @@ def _same_accuracy(results, rules, plan, primary, penalty, role, strength) -> Ve
                 arch,
                 None
                 if untestable
-                else paired_table(model, base, lambda r: _bits(r["correct"]["clean"])),
+                else paired_table(model, base, lambda r: _bits(r.correct["clean"])),
                 claim.margin,
                 untestable,
                 plan.prior_seed_sd[claim.unit],
@@ -274,8 +273,8 @@ def val_loss_rise(history: list[dict]) -> float:
 
 # claim -> (per-seed value of a cell, sign: +1 when the regularized value should be larger)
 PER_SEED = {
-    "regularized-converge-slower": (lambda r: epochs_to_converge(r["history"]), 1.0),
-    "base-overfits": (lambda r: val_loss_rise(r["history"]), -1.0),
+    "regularized-converge-slower": (lambda r: epochs_to_converge(r.history), 1.0),
+    "base-overfits": (lambda r: val_loss_rise(r.history), -1.0),
 }
 
 

@@ -26,6 +26,7 @@ from paperlib.report.judge import PRIMARY, SECONDARY, Comparison, Verdict, compa
 from paperlib.report.margins import margin
 from paperlib.report.paper import TABLE2
 from paperlib.run.analysis import AnalysisPlan, load_analysis_plan
+from paperlib.run.results import Result
 
 DEFAULT_RULES = EligibilityConfig()
 METHODS = {"occlusion": "occlusion_ssd", "gradcam": "gradcam_ssd"}
@@ -41,7 +42,7 @@ STABILITY_CLAIMS = {
 
 def _ssd(method: str):
     def values(r):
-        found = r["per_image"].get(METHODS[method])
+        found = r.per_image.get(METHODS[method])
         if found is None:
             return None
         return np.array([np.nan if v is None else v for v in found], dtype=float)
@@ -50,15 +51,15 @@ def _ssd(method: str):
 
 
 def _accuracy(r):
-    return r["metrics"]["clean_accuracy"]
+    return r.metrics.clean_accuracy
 
 
 def _counts(r):
-    return r["metrics"]["predicted_counts"]
+    return r.metrics.predicted_counts
 
 
 def stability_verdicts(
-    results: list[dict],
+    results: list[Result],
     rules: EligibilityConfig = DEFAULT_RULES,
     penalty: float | None = None,
     plan: AnalysisPlan | None = None,
@@ -70,14 +71,14 @@ def stability_verdicts(
     profile's experiment-2 results): experiment 3 explains the same models."""
     plan = plan or load_analysis_plan()
     if primary is None and results:
-        adversarial = grid_results(results[0]["profile"], "adversarial")[0]
+        adversarial = grid_results(results[0].profile, "adversarial")[0]
         primary = primary_strengths(adversarial, plan)
     role = PRIMARY if penalty is None else SECONDARY
     found = []
     for name, (model_reg, rivals, methods) in STABILITY_CLAIMS.items():
         claim = plan.claims[name]
         comparisons = []
-        for arch in dict.fromkeys(r["params"]["arch"] for r in results):
+        for arch in dict.fromkeys(r.params.arch for r in results):
             base = arm(results, arch, "base", None)
             models = REGULARIZERS[1:] if model_reg is None else (model_reg,)
             for method in methods:

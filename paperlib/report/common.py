@@ -11,7 +11,7 @@ from paperlib.core.registry import ARCHITECTURES, PAPER_ARCHITECTURES, PAPER_PEN
 from paperlib.core.settings import EligibilityConfig
 from paperlib.report.judge import DISPLAY, Verdict
 from paperlib.run.profiles import load_grid
-from paperlib.run.results import load_results
+from paperlib.run.results import Result, load_results
 
 # A regularized model "keeps its accuracy" when its clean accuracy is at most this far
 # below its base model's (mean over seeds; percentage points): the default of the
@@ -108,7 +108,7 @@ def seed_frame(verdicts: list[Verdict]) -> pd.DataFrame:
 
 
 def verdicts_at_each_strength(
-    judge: Callable[..., list[Verdict]], results: list[dict], rules: EligibilityConfig
+    judge: Callable[..., list[Verdict]], results: list[Result], rules: EligibilityConfig
 ) -> list[Verdict]:
     """``judge``'s verdicts at the primary strengths, then at every penalty strength in
     ``results`` (secondary, strongest first)."""
@@ -123,17 +123,16 @@ def strength_label(c: float) -> str:
     return f"c = {c:g}" + (" (the paper's)" if c == PAPER_PENALTY else "")
 
 
-def run_table(results: list[dict]) -> pd.DataFrame:
+def run_table(results: list[Result]) -> pd.DataFrame:
     """Provenance of each cell: where, on what, from which data, and how long."""
     return pd.DataFrame(
         [
             {
-                "cell": r["cell"],
-                "wall time (s)": r["provenance"]["wall_seconds"],
-                "device": r["provenance"]["device"],
-                "commit": (r["provenance"]["commit"] or "-")[:10]
-                + ("*" if r["provenance"]["dirty"] else ""),
-                "data": r["provenance"]["data_source"],
+                "cell": r.cell,
+                "wall time (s)": r.provenance.wall_seconds,
+                "device": r.provenance.device,
+                "commit": (r.provenance.commit or "-")[:10] + ("*" if r.provenance.dirty else ""),
+                "data": r.provenance.data_source,
             }
             for r in results
         ],
@@ -141,7 +140,7 @@ def run_table(results: list[dict]) -> pd.DataFrame:
     )
 
 
-def grid_results(profile: str, experiment: str) -> tuple[list[dict], list[str]]:
+def grid_results(profile: str, experiment: str) -> tuple[list[Result], list[str]]:
     """The results of the profile's current grid, in the grid's order (the density grid:
     by lambda, then seed), and the cells that have none.
 
@@ -149,12 +148,12 @@ def grid_results(profile: str, experiment: str) -> tuple[list[dict], list[str]]:
     ignored, so they can never be mixed into a table.
     """
     expected = [cell.cell_id for cell in load_grid(experiment, profile)]
-    by_cell = {r["cell"]: r for r in load_results(profile, experiment)}
+    by_cell = {r.cell: r for r in load_results(profile, experiment)}
     results = [by_cell[cell] for cell in expected if cell in by_cell]
     return results, [cell for cell in expected if cell not in by_cell]
 
 
-def page_results(profile: str, experiment: str) -> list[dict]:
+def page_results(profile: str, experiment: str) -> list[Result]:
     """A results page's opening: the profile's results for ``experiment`` (``grid_results``),
     with their count printed and, shown as notes, the cells without results and what
     each data source says about itself (a synthetic stand-in, a subset)."""
@@ -164,24 +163,20 @@ def page_results(profile: str, experiment: str) -> list[dict]:
     print(f"profile {profile}: {len(results)} cells with results")
     if missing:
         display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))
-    for note in sorted({r["provenance"]["data_note"] for r in results} - {""}):
+    for note in sorted({r.provenance.data_note for r in results} - {""}):
         display(Markdown(f"**Data note.** {note}"))
     return results
 
 
-def at_strength(results: list[dict], penalty: float = PAPER_PENALTY) -> list[dict]:
+def at_strength(results: list[Result], penalty: float = PAPER_PENALTY) -> list[Result]:
     """The base cells and every regularized cell at penalty strength ``penalty``: by
     default the paper's c, the cells its tables describe."""
-    return [
-        r
-        for r in results
-        if r["params"]["regularizer"] == "base" or r["params"]["penalty"] == penalty
-    ]
+    return [r for r in results if r.params.regularizer == "base" or r.params.penalty == penalty]
 
 
-def penalties_in(results: list[dict]) -> list[float]:
+def penalties_in(results: list[Result]) -> list[float]:
     """The penalty strengths of the regularized cells, strongest first."""
-    found = {r["params"]["penalty"] for r in results if r["params"]["regularizer"] != "base"}
+    found = {r.params.penalty for r in results if r.params.regularizer != "base"}
     return sorted(found, reverse=True)
 
 
@@ -190,7 +185,7 @@ def rounded(table: pd.DataFrame, digits: int) -> pd.DataFrame:
     return table.round({c: digits for c in table.columns if c != "penalty"})
 
 
-def architectures_in(results: list[dict]) -> list[str]:
+def architectures_in(results: list[Result]) -> list[str]:
     """The architectures that have results, in the usual order (the paper's if none do)."""
-    present = {r["params"]["arch"] for r in results}
+    present = {r.params.arch for r in results}
     return [a for a in ARCHITECTURES if a in present] or list(PAPER_ARCHITECTURES)

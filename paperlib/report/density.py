@@ -15,27 +15,26 @@ from paperlib.report.claims_density import density_claim_verdicts
 from paperlib.report.verdicts import (
     DEFAULT_RULES,
 )
+from paperlib.run.results import Result
 
 
-def density_table(results: list[dict]) -> pd.DataFrame:
+def density_table(results: list[Result]) -> pd.DataFrame:
     """One row per lambda: density and accuracies averaged over seeds, with the change in
     test accuracy against lambda = 0.
 
     Intervals resample seeds, then test images (``hierarchical_ci``): with several seeds,
     seed-to-seed variation is part of every interval.
     """
-    by_lambda: dict[float, list[dict]] = {}
-    for r in sorted(results, key=lambda r: (r["params"]["activity_l1"], r["params"]["seed"])):
-        by_lambda.setdefault(r["params"]["activity_l1"], []).append(r)
+    by_lambda: dict[float, list[Result]] = {}
+    for r in sorted(results, key=lambda r: (r.params.activity_l1, r.params.seed)):
+        by_lambda.setdefault(r.params.activity_l1, []).append(r)
     base = [_test_correct(r) for r in by_lambda.get(0.0, [])]
     rows = []
     for lam, runs in by_lambda.items():
         hits = [_test_correct(r) for r in runs]
-        densities = [r["metrics"]["average_density"] for r in runs]
+        densities = [r.metrics.average_density for r in runs]
         density_ci = (
-            bootstrap_ci(densities)
-            if len(runs) > 1
-            else tuple(runs[0]["metrics"]["average_density_ci"])
+            bootstrap_ci(densities) if len(runs) > 1 else tuple(runs[0].metrics.average_density_ci)
         )
         accuracy_ci = hierarchical_ci(hits)
         delta = (
@@ -50,7 +49,7 @@ def density_table(results: list[dict]) -> pd.DataFrame:
                 "density": float(np.mean(densities)),
                 "density_low": density_ci[0],
                 "density_high": density_ci[1],
-                "train_acc": float(np.mean([r["metrics"]["train_accuracy"] for r in runs])),
+                "train_acc": float(np.mean([r.metrics.train_accuracy for r in runs])),
                 "test_acc": float(np.mean(hits)),
                 "test_acc_low": accuracy_ci[0],
                 "test_acc_high": accuracy_ci[1],
@@ -64,13 +63,13 @@ def density_table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*columns, "delta_low", "delta_high"])
 
 
-def density_verdicts(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES):
+def density_verdicts(results: list[Result], rules: EligibilityConfig = DEFAULT_RULES):
     """Experiment 1's claims (``claims_density.density_claim_verdicts``)."""
     return density_claim_verdicts(results, rules)
 
 
-def _test_correct(result: dict) -> np.ndarray:
-    return unpack_bits(result["test_correct"]).astype(float)
+def _test_correct(result: Result) -> np.ndarray:
+    return unpack_bits(result.test_correct).astype(float)
 
 
 def density_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -104,7 +103,7 @@ def density_display(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def density_beside(by_profile: dict[str, list[dict]]) -> pd.DataFrame:
+def density_beside(by_profile: dict[str, list[Result]]) -> pd.DataFrame:
     """Average density and test accuracy per λ for several profiles side by side. The
     paper gives Figure 1 only, no numbers, so there is no paper column."""
     columns = {}

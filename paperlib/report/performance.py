@@ -119,10 +119,10 @@ def stage_table(profiles: list[str]) -> pd.DataFrame:
             results, missing = grid_results(profile, experiment)
             if not results:
                 continue
-            seconds = sum(r["provenance"]["wall_seconds"] for r in results)
-            timed = [r["provenance"] for r in results if "cpu_seconds" in r["provenance"]]
-            cpu = [p["cpu_seconds"] for p in timed]
-            device = results[0]["provenance"]["device"]
+            seconds = sum(r.provenance.wall_seconds for r in results)
+            # Results written before processor time was recorded have none.
+            cpu = [t for t in (r.provenance.cpu_seconds for r in results) if t is not None]
+            device = results[0].provenance.device
             at_once = cells_at_once(profile, on_gpu=not device.startswith("CPU"))
             rows.append(
                 {

@@ -10,7 +10,9 @@ import torch
 
 from paperlib.core.accel import as_input
 from paperlib.core.registry import RADIUS_ATTACKS
+from paperlib.core.settings import AdversarialCell
 from paperlib.report.paper import SPARSE_DENSITY
+from paperlib.run.results import Result
 
 
 def density_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
@@ -207,20 +209,20 @@ def figure3(histories: dict[str, list[dict]], arch: str = "vgg16") -> plt.Figure
     return fig
 
 
-def eps_sweep_figure(results: list[dict]) -> plt.Figure:
+def eps_sweep_figure(results: list[Result]) -> plt.Figure:
     """Undefended accuracy against the L-inf radius, FGSM and PGD, per cell."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, constrained_layout=True)
     for ax, attack in zip(axes, RADIUS_ATTACKS, strict=True):
         for r in results:
-            sweep = r["metrics"]["eps_sweep"]
+            sweep = r.metrics.eps_sweep
             ax.plot(
-                np.array(sweep["eps"]) * 255,
-                100 * np.array(sweep[attack]),
-                ARCH_STYLES[r["params"]["arch"]],
-                color=REG_COLORS[r["params"]["regularizer"]],
+                np.array(sweep.eps) * 255,
+                100 * np.array(getattr(sweep, attack)),
+                ARCH_STYLES[r.params.arch],
+                color=REG_COLORS[r.params.regularizer],
                 ms=3,
                 lw=1,
-                label=_cell_label(r["params"]),
+                label=_cell_label(r.params),
             )
         ax.set(xscale="log", xlabel="epsilon (x 1/255)", title=f"{attack}, undefended")
         ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
@@ -263,9 +265,9 @@ def sparsity_scatter(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def _cell_label(params: dict) -> str:
-    c = "" if params["regularizer"] == "base" else f" c={params['penalty']:g}"
-    return f"{params['arch']} {params['regularizer']}{c}"
+def _cell_label(cell: AdversarialCell) -> str:
+    c = "" if cell.regularizer == "base" else f" c={cell.penalty:g}"
+    return f"{cell.arch} {cell.regularizer}{c}"
 
 
 def _show_image(ax, image: torch.Tensor, title: str = "") -> None:
@@ -307,24 +309,24 @@ def gradcam_figure(images, blurred, original_maps, blurred_maps, deltas, sigma) 
     return fig
 
 
-def sweep_figure(results: list[dict]) -> plt.Figure:
+def sweep_figure(results: list[Result]) -> plt.Figure:
     """Mean SSD against the patch size (occlusion) and the blur sigma (Grad-CAM), one line
     per cell, so that a single pair of settings is not mistaken for a trend."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     for r in results:
-        style = ARCH_STYLES[r["params"]["arch"]]
-        color = REG_COLORS[r["params"]["regularizer"]]
+        style = ARCH_STYLES[r.params.arch]
+        color = REG_COLORS[r.params.regularizer]
         for ax, key in zip(axes, ("patch_sweep", "sigma_sweep"), strict=True):
-            sweep = r["metrics"][key]
+            sweep = getattr(r.metrics, key)
             xs = [float(k) for k in sweep]
             ax.plot(
                 xs,
-                [np.nan if v["mean"] is None else v["mean"] for v in sweep.values()],
+                [np.nan if v.mean is None else v.mean for v in sweep.values()],
                 style,
                 color=color,
                 ms=3,
                 lw=1,
-                label=_cell_label(r["params"]),
+                label=_cell_label(r.params),
             )
     axes[0].set(
         xlabel="patch side (pixels), compared with the 2x2 map",

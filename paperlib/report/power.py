@@ -125,12 +125,8 @@ def _base_variances(profile: str, claim: str) -> tuple[float, float] | None:
         return None
     results, _ = grid_results(profile, "adversarial")
     found = []
-    for arch in {r["params"]["arch"] for r in results}:
-        base = [
-            r
-            for r in results
-            if r["params"]["arch"] == arch and r["params"]["regularizer"] == "base"
-        ]
+    for arch in {r.params.arch for r in results}:
+        base = [r for r in results if r.params.arch == arch and r.params.regularizer == "base"]
         for attack in ATTACKS:
             rows = [v for v in map(transfer_net(attack), base) if v is not None]
             if len(rows) >= 2:

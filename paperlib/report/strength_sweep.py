@@ -16,9 +16,10 @@ from paperlib.report.table1 import model_state
 from paperlib.report.verdicts import (
     DEFAULT_RULES,
 )
+from paperlib.run.results import AdversarialMetrics, Result
 
 
-def penalty_table(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES) -> pd.DataFrame:
+def penalty_table(results: list[Result], rules: EligibilityConfig = DEFAULT_RULES) -> pd.DataFrame:
     """One row per cell: clean accuracy, robustness of the undefended model, sparsity.
 
     Robustness is accuracy under PGD at the standard 8/255 and DeepFool's robustness rho
@@ -28,21 +29,21 @@ def penalty_table(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES)
     """
     rows = []
     for r in results:
-        m, p = r["metrics"], r["params"]
+        m, p = r.metrics, r.params
         rows.append(
             {
-                "arch": p["arch"],
-                "regularizer": p["regularizer"],
-                "penalty": p["penalty"],
-                "seed": p["seed"],
-                "clean": 100 * m["clean"]["accuracy"],
-                "pgd @ 8/255": 100 * m["standard_eps"]["pgd"]["accuracy"],
-                "autoattack @ 8/255": 100 * m["autoattack"]["accuracy"],
+                "arch": p.arch,
+                "regularizer": p.regularizer,
+                "penalty": p.penalty,
+                "seed": p.seed,
+                "clean": 100 * m.clean.accuracy,
+                "pgd @ 8/255": 100 * m.standard_eps.pgd.accuracy,
+                "autoattack @ 8/255": 100 * m.autoattack.accuracy,
                 **_at_endpoints(m),
-                "deepfool rho": _or_nan(m["undefended"]["deepfool"]["rho"]),
-                "activation density": 100 * m["sparsity"]["activation_density"],
-                "hoyer": m["sparsity"]["hoyer"],
-                "weights < 1e-3": 100 * m["sparsity"]["weight_sparsity"]["0.001"],
+                "deepfool rho": _or_nan(m.undefended["deepfool"].rho),
+                "activation density": 100 * m.sparsity.activation_density,
+                "hoyer": m.sparsity.hoyer,
+                "weights < 1e-3": 100 * m.sparsity.weight_sparsity["0.001"],
                 "flagged": bool(audit_failures(r)),
                 "untestable": _cell_untestable(results, r, rules),
             }
@@ -53,25 +54,25 @@ def penalty_table(results: list[dict], rules: EligibilityConfig = DEFAULT_RULES)
     )
 
 
-def _at_endpoints(metrics: dict) -> dict:
+def _at_endpoints(metrics: AdversarialMetrics) -> dict:
     """Accuracy (%) under AutoAttack and PGD at the endpoint radii (2/255, 4/255), where
-    models are not all at 0 %; NaN for results written before they were measured."""
-    found = metrics.get("endpoints") or {"eps": []}
+    models are not all at 0 %; NaN where a profile did not measure that radius."""
+    found = metrics.endpoints
     out = {}
     for eps, name in ((2 / 255, "2/255"), (4 / 255, "4/255")):
-        at = [i for i, e in enumerate(found["eps"]) if abs(e - eps) < 1e-4]
+        at = [i for i, e in enumerate(found.eps) if abs(e - eps) < 1e-4]
         for attack in ("autoattack", "pgd"):
-            out[f"{attack} @ {name}"] = 100 * found[attack][at[0]] if at else np.nan
+            out[f"{attack} @ {name}"] = 100 * getattr(found, attack)[at[0]] if at else np.nan
     return out
 
 
-def _cell_untestable(results: list[dict], result: dict, rules: EligibilityConfig) -> str:
+def _cell_untestable(results: list[Result], result: Result, rules: EligibilityConfig) -> str:
     """Why one cell's model may not decide a claim: collapsed, or (regularized) too far
     below the mean clean accuracy of its architecture's base seeds."""
-    p, clean = result["params"], result["metrics"]["clean"]
-    base = model_state(results, p["arch"], "base")
-    against = None if p["regularizer"] == "base" or base is None else base[0]
-    return untestable_reason(clean["accuracy"], clean["predicted_counts"], rules, against)
+    p, clean = result.params, result.metrics.clean
+    base = model_state(results, p.arch, "base")
+    against = None if p.regularizer == "base" or base is None else base[0]
+    return untestable_reason(clean.accuracy, clean.predicted_counts, rules, against)
 
 
 def accuracy_kept(table: pd.DataFrame) -> pd.DataFrame:

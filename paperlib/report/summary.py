@@ -119,7 +119,7 @@ def _label(v: Verdict | None) -> str:
 
 def _architectures(profile: str) -> list[str]:
     results, _ = grid_results(profile, "adversarial")
-    return list(dict.fromkeys(r["params"]["arch"] for r in results))
+    return list(dict.fromkeys(r.params.arch for r in results))
 
 
 def claims_evidence(judged: dict[str, list[Verdict]]) -> pd.DataFrame:
@@ -154,11 +154,11 @@ def run_facts(profile: str) -> dict:
         facts["cells"] += len(results)
         facts["missing"] += len(missing)
         for r in results:
-            p = r["provenance"]
-            facts["cell hours"] += p["wall_seconds"] / 3600
-            facts["devices"].add(p["device"])
-            facts["data"].add(p["data_source"])
-            facts["commits"].add((p["commit"] or "unknown")[:10] + ("*" if p["dirty"] else ""))
+            p = r.provenance
+            facts["cell hours"] += p.wall_seconds / 3600
+            facts["devices"].add(p.device)
+            facts["data"].add(p.data_source)
+            facts["commits"].add((p.commit or "unknown")[:10] + ("*" if p.dirty else ""))
     return {k: ", ".join(sorted(v)) if isinstance(v, set) else v for k, v in facts.items()}
 
 
@@ -184,7 +184,7 @@ def audit_summary(profiles: list[str]) -> pd.DataFrame:
         results, _ = grid_results(profile, "adversarial")
         if not results:
             continue
-        flagged = {r["cell"]: audit_failures(r) for r in results}
+        flagged = {r.cell: audit_failures(r) for r in results}
         flagged = {cell: failed for cell, failed in flagged.items() if failed}
         rows.append(
             {
@@ -210,7 +210,7 @@ def stale_results(profiles: list[str]) -> pd.DataFrame:
         commits = set()
         for experiment in EXPERIMENTS:
             results, _ = grid_results(profile, experiment)
-            commits |= {r["provenance"]["commit"] for r in results}
+            commits |= {r.provenance.commit for r in results}
         for commit in sorted(commits, key=str):
             changed = changed_since(commit)
             if changed is None or changed:

@@ -18,6 +18,7 @@ from paperlib.report.verdicts import (
     accuracy_interval,
 )
 from paperlib.run.profiles import load_grid
+from paperlib.run.results import Result
 
 # The two readings of the paper's protocol, and where each keeps its per-image outcomes:
 # "transfer" scores the fine-tuned model on test images crafted against the original
@@ -30,14 +31,14 @@ TABLE1_IMAGES = 500  # Table 1's values are multiples of 0.2 %
 UNTESTABLE = "✗"  # marks a model that may not decide a claim (``verdicts.untestable_reason``)
 
 
-def _per_seed(results: list[dict], arch: str, reg: str, *keys: str) -> list[np.ndarray] | None:
+def _per_seed(results: list[Result], arch: str, reg: str, *keys: str) -> list[np.ndarray] | None:
     """Per-image correctness, one array per seed (None when the cell is missing)."""
-    runs = [r for r in results if r["params"]["arch"] == arch and r["params"]["regularizer"] == reg]
+    runs = [r for r in results if r.params.arch == arch and r.params.regularizer == reg]
     if not runs:
         return None
     bits = []
     for r in runs:
-        node = r["correct"]
+        node = r.correct
         for key in keys:
             node = node[key]
         bits.append(unpack_bits(node).astype(float))
@@ -45,7 +46,7 @@ def _per_seed(results: list[dict], arch: str, reg: str, *keys: str) -> list[np.n
 
 
 def table1(
-    results: list[dict], reading: str = "transfer", rules: EligibilityConfig = DEFAULT_RULES
+    results: list[Result], reading: str = "transfer", rules: EligibilityConfig = DEFAULT_RULES
 ) -> pd.DataFrame:
     """Accuracy under each attack after adversarial training, with 95% intervals and the
     paper's value, one row per architecture x regularizer x attack (percent), for the
@@ -79,14 +80,13 @@ def table1(
                         "high": ours[2],
                         "paper": TABLE1[PAPER_COUNTERPART[arch]][reg][ATTACKS.index(attack)],
                         "seeds": sum(
-                            r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
-                            for r in results
+                            r.params.arch == arch and r.params.regularizer == reg for r in results
                         ),
                         "untestable": untestable,
                         "flagged": any(
                             audit_failures(r)
                             for r in results
-                            if r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
+                            if r.params.arch == arch and r.params.regularizer == reg
                         ),
                     }
                 )
@@ -174,21 +174,19 @@ def paper_entry(percent: float) -> str:
     return f"{percent:.1f}" + (f" {NEAR_CHANCE}" if near_chance(percent) else "")
 
 
-def model_state(results: list[dict], arch: str, reg: str) -> tuple[float, np.ndarray] | None:
+def model_state(results: list[Result], arch: str, reg: str) -> tuple[float, np.ndarray] | None:
     """Clean accuracy (mean over seeds, on [0, 1]) and predicted-class counts (summed
     over seeds) of the cells of ``arch`` x ``reg``; None when there are none."""
     runs = [
-        r["metrics"]["clean"]
-        for r in results
-        if r["params"]["arch"] == arch and r["params"]["regularizer"] == reg
+        r.metrics.clean for r in results if r.params.arch == arch and r.params.regularizer == reg
     ]
     if not runs:
         return None
-    accuracy = float(np.mean([c["accuracy"] for c in runs]))
-    return accuracy, np.sum([c["predicted_counts"] for c in runs], axis=0)
+    accuracy = float(np.mean([c.accuracy for c in runs]))
+    return accuracy, np.sum([c.predicted_counts for c in runs], axis=0)
 
 
-def why_untestable(results: list[dict], arch: str, reg: str, rules: EligibilityConfig) -> str:
+def why_untestable(results: list[Result], arch: str, reg: str, rules: EligibilityConfig) -> str:
     """Why ``reg`` on ``arch`` may not be compared with base ("" when it may): either
     model collapsed, or ``reg`` lost too much clean accuracy against base."""
     base, other = model_state(results, arch, "base"), model_state(results, arch, reg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import platform
@@ -96,26 +97,45 @@ def cpu_seconds() -> float:
     return used
 
 
-def provenance(*, device: torch.device, seed: int, splits: Splits, started: dt.datetime) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Provenance:
+    """What produced a cell's result."""
+
+    commit: str | None  # None outside a git checkout
+    dirty: bool | None
+    packages: dict[str, str | None]
+    device: str
+    # CPU arithmetic depends on the thread count: results compare exactly only between
+    # runs with the same count.
+    threads: int
+    seed: int
+    data_source: str
+    data_note: str
+    started_at: str
+    wall_seconds: float
+    cpu_seconds: float | None = None  # absent from results written before it was recorded
+
+
+def provenance(
+    *, device: torch.device, seed: int, splits: Splits, started: dt.datetime
+) -> Provenance:
     """What produced a cell's result: code, packages, device, threads, seed, data, time.
 
     The times cover the whole kernel: ``wall_seconds`` from ``started``, ``cpu_seconds``
     from the kernel's start, so it includes the imports and the data decode as well."""
     finished = dt.datetime.now(dt.UTC)
-    return {
+    return Provenance(
         **git_state(),
-        "packages": package_versions(),
-        "device": device_description(device),
-        # CPU arithmetic depends on the thread count: results compare exactly only
-        # between runs with the same count.
-        "threads": torch.get_num_threads(),
-        "seed": seed,
-        "data_source": splits.source,
-        "data_note": splits.note,
-        "started_at": started.isoformat(timespec="seconds"),
-        "wall_seconds": round((finished - started).total_seconds(), 1),
-        "cpu_seconds": round(cpu_seconds(), 1),
-    }
+        packages=package_versions(),
+        device=device_description(device),
+        threads=torch.get_num_threads(),
+        seed=seed,
+        data_source=splits.source,
+        data_note=splits.note,
+        started_at=started.isoformat(timespec="seconds"),
+        wall_seconds=round((finished - started).total_seconds(), 1),
+        cpu_seconds=round(cpu_seconds(), 1),
+    )
 
 
 def now() -> dt.datetime:

@@ -28,7 +28,7 @@ and exactly the experiment's own parts, which ``PARTS`` lists:
 NaN and infinity are stored as null. The notebooks build results with
 :func:`cell_result` and write them with :func:`write_result`; the grid, the book and
 the report modules read them with :func:`load_results`, which returns only results
-that match this schema.
+that match this schema, as typed :class:`Result` records.
 """
 
 from __future__ import annotations
@@ -51,11 +51,13 @@ from paperlib.core.records import (
     parse,
 )
 from paperlib.core.registry import GRID_JOBS
-from paperlib.core.settings import Profile, as_dict
+from paperlib.core.settings import ConfigError, Profile, as_dict, make_cell
 from paperlib.run.profiles import cell_hash
+from paperlib.run.provenance import Provenance
 from paperlib.run.store import finite, output_root, read_json, result_path, safe_id, write_json
 
-COMMON = ("experiment", "profile", "cell", "config_hash", "params", "metrics", "provenance")
+IDENTITY = ("experiment", "profile", "cell", "config_hash")
+COMMON = (*IDENTITY, "params", "metrics", "provenance")
 PARTS = {
     "density": ("settings", "test_correct", "history"),
     "adversarial": (
@@ -226,6 +228,31 @@ class ResultError(RecordError):
     """A result does not follow the schema. The message names the keys at fault."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """One cell's result as the report layer reads it: ``params`` is the experiment's
+    cell (``settings.CELL_TYPES``), ``metrics`` its record (``METRICS_RECORDS``) and
+    ``provenance`` a :class:`Provenance`. The experiment's own parts (``PARTS``) are
+    plain JSON; the parts of the other experiments are None."""
+
+    experiment: str
+    profile: str
+    cell: str
+    config_hash: str
+    params: Any
+    metrics: Any
+    provenance: Provenance
+    settings: dict | None = None
+    test_correct: Any = None
+    history: Any = None
+    model_key: str | None = None
+    n_params: int | None = None
+    correct: dict | None = None
+    per_image: dict | None = None
+    finetune_history: dict | None = None
+    checkpoint_reused: bool | None = None
+
+
 def cell_result(
     experiment: str,
     profile: Profile,
@@ -233,42 +260,57 @@ def cell_result(
     data: str,
     *,
     metrics: Any,
-    provenance: dict,
+    provenance: Provenance,
     **parts: Any,
-) -> dict:
+) -> Result:
     """One cell's result, checked against the schema, exactly as it will read back.
 
     ``data`` names the CIFAR-10 copy (``splits.data_identity``); ``parts`` are the
     experiment's own parts (``PARTS``).
     """
-    result = {
+    stored = {
         "experiment": experiment,
         "profile": profile.name,
         "cell": cell.cell_id,
         "config_hash": cell_hash(profile, experiment, cell, data),
         "params": as_dict(cell),
         "metrics": as_json(metrics),
-        "provenance": provenance,
+        "provenance": as_json(provenance),
         **parts,
     }
-    result = json.loads(json.dumps(finite(result)))  # NaN becomes null, as it is stored
-    check_result(result)
-    return result
+    return parse_result(_as_stored(stored))
 
 
-def check_result(result: Any, where: str = "result") -> None:
-    """Raise :class:`ResultError` unless ``result`` has exactly the schema's keys and its
-    metrics fit the experiment's record in depth; the message names the field at fault."""
-    if not isinstance(result, dict):
-        raise ResultError(f"{where}: expected a JSON object, got {type(result).__name__}")
-    experiment = result.get("experiment")
+def _as_stored(stored: dict) -> dict:
+    """``stored`` exactly as it reads back from its file: NaN becomes null."""
+    return json.loads(json.dumps(finite(stored)))
+
+
+def parse_result(stored: Any, where: str = "result") -> Result:
+    """The result in ``stored`` (its JSON), checked in depth: exactly the schema's keys,
+    metrics that fit the experiment's record, valid cell parameters and provenance.
+    :class:`ResultError` names the field at fault."""
+    if not isinstance(stored, dict):
+        raise ResultError(f"{where}: expected a JSON object, got {type(stored).__name__}")
+    experiment = stored.get("experiment")
     if experiment not in GRID_JOBS:
         raise ResultError(f"{where}: unknown experiment {experiment!r}; one of {GRID_JOBS}")
-    _exact_keys(result, (*COMMON, *PARTS[experiment]), where)
+    _exact_keys(stored, (*COMMON, *PARTS[experiment]), where)
     try:
-        parse(METRICS_RECORDS[experiment], result["metrics"], f"{where}: metrics")
-    except RecordError as err:
+        params = make_cell(experiment, stored["params"], where=f"{where}: params")
+        return Result(
+            **{key: stored[key] for key in (*IDENTITY, *PARTS[experiment])},
+            params=params,
+            metrics=parse(METRICS_RECORDS[experiment], stored["metrics"], f"{where}: metrics"),
+            provenance=parse(Provenance, stored["provenance"], f"{where}: provenance"),
+        )
+    except (RecordError, ConfigError) as err:
         raise ResultError(str(err)) from None
+
+
+def result_json(result: Result) -> dict:
+    """``result`` as its file stores it: the common keys and the experiment's parts."""
+    return {key: as_json(getattr(result, key)) for key in (*COMMON, *PARTS[result.experiment])}
 
 
 def _exact_keys(mapping: dict, expected: tuple, where: str) -> None:
@@ -280,37 +322,39 @@ def _exact_keys(mapping: dict, expected: tuple, where: str) -> None:
         raise ResultError(f"{where}: {'; '.join(p for p in problems if p)}")
 
 
-def write_result(result: dict) -> Path:
-    """Check ``result`` and write it atomically to its place under ``results/``."""
-    check_result(result)
-    path = result_path(result["profile"], result["experiment"], result["cell"])
-    write_json(path, result)
+def write_result(result: Result) -> Path:
+    """Write ``result`` atomically to its place under ``results/``. It is checked again
+    first, so that a result changed after it was built cannot leave a file that does not
+    read back."""
+    stored = _as_stored(result_json(result))
+    parse_result(stored)
+    path = result_path(result.profile, result.experiment, result.cell)
+    write_json(path, stored)
     return path
 
 
-def read_result(path: Path) -> dict | None:
+def read_result(path: Path) -> Result | None:
     """The result at ``path``, or None if it is missing, unreadable or off the schema.
 
     A file that cannot be used is reported and left for a rerun to replace; it is never
     returned.
     """
-    result = read_json(path)
-    if result is None:
+    stored = read_json(path)
+    if stored is None:
         return None
     try:
-        check_result(result, where=str(path))
+        return parse_result(stored, where=str(path))
     except ResultError as err:
         warnings.warn(f"ignoring result ({err}); the cell will be recomputed", stacklevel=2)
         return None
-    return result
 
 
 def is_done(path: Path, expected_hash: str) -> bool:
     result = read_result(path)
-    return result is not None and result["config_hash"] == expected_hash
+    return result is not None and result.config_hash == expected_hash
 
 
-def load_results(profile: str, experiment: str) -> list[dict]:
+def load_results(profile: str, experiment: str) -> list[Result]:
     """Every usable result of one experiment in one profile, in file-name order."""
     folder = output_root() / "results" / safe_id(profile) / safe_id(experiment)
     results = (read_result(p) for p in sorted(folder.glob("*.json")))
