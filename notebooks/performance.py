@@ -135,11 +135,12 @@ recipes if not recipes.empty else Markdown("No recipe probe yet.")
 # AutoAttack's later components) enter with stated assumptions (`paperlib/run/plan.py`,
 # `paperlib/run/stages.py`). Here is each profile's plan, for the device its results
 # were measured on, beside the time its cells took (summed, divided by the cells it runs
-# at once).
+# at once) and the processor time of the cells that record it ("cpu timed"). On a CPU
+# the plan keeps every core busy, so its minutes cost as many processor-minutes per
+# core: the `study`'s plan on two cores is twice its minutes in CPU time.
 # %%
-plan_vs_measured({"smoke": None, "cpu": None, "paper": "h100", "sweep": "h100"}, reports).set_index(
-    ["profile", "experiment"]
-)
+planned_for = {"smoke": None, "cpu": None, "study": None, "paper": "h100", "sweep": "h100"}
+plan_vs_measured(planned_for, reports).set_index(["profile", "experiment"])
 # %% [markdown]
 # Every figure the `paper` plan for one H100 rests on, each **measured** (by which
 # report, on which device) or **assumed** (and why). A rate measured on another GPU is

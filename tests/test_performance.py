@@ -15,6 +15,7 @@ from paperlib.core.registry import ARCHITECTURES
 from paperlib.report import performance
 from paperlib.report.performance import (
     hardware_table,
+    plan_vs_measured,
     section_table,
     stage_table,
     training_figure,
@@ -128,3 +129,29 @@ def test_stage_table_sums_processor_time_over_the_cells_that_record_it(monkeypat
     row = stage_table(["smoke"]).iloc[0]
     assert row["cell seconds"] == pytest.approx(3 * 90.0 + 2 * 30.0)
     assert row["cpu seconds"] == pytest.approx(3 * 40.0) and row["cpu timed"] == 3
+
+
+def test_the_plan_stands_beside_the_measured_wall_and_processor_time(monkeypatch):
+    """Each experiment's plan beside what its cells took: the wall-time estimate and the
+    processor time of the cells that record it; a profile without results shows "–"."""
+    device = "CPU (x86_64, 1 threads)"
+    timed = _density_result(device=device, wall_seconds=90.0, cpu_seconds=1800.0)
+    untimed = _density_result(device=device, wall_seconds=30.0, cpu_seconds=None)
+    monkeypatch.setattr(
+        performance,
+        "grid_results",
+        lambda profile, experiment: (
+            ([timed] * 3 + [untimed], [])
+            if (profile, experiment) == ("smoke", "density")
+            else ([], [])
+        ),
+    )
+    reports = load_reports(REPO_ROOT / "benchmarks" / "results")
+    table = plan_vs_measured({"smoke": None, "cpu": None}, reports)
+    table = table.set_index(["profile", "experiment"])
+    density = table.loc[("smoke", "density")]
+    assert density["measured cpu (h)"] == pytest.approx(3 * 1800 / 3600)
+    assert density["cpu timed"] == 3 and density["cells run"] == 4
+    assert density["measured (min)"] == pytest.approx(round((3 * 90 + 30) / 2 / 60, 1))
+    assert table.loc[("cpu", "density"), "measured cpu (h)"] == "–"
+    assert table.loc[("smoke", "adversarial"), "cpu timed"] == "–"

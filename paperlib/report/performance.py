@@ -157,8 +157,9 @@ def plan_vs_measured(planned_for: dict[str, str | None], reports: dict) -> pd.Da
     """Each profile's plan (``paperlib.run.plan``, at the rates in ``reports``) beside the
     time its grids took, per experiment. A profile with results is planned for the device
     they record; one without, for the device ``planned_for`` names (None: this machine).
-    Measured time is ``stage_table``'s estimate of the grid's wall time; "–" where the
-    profile has no results."""
+    Measured time is ``stage_table``'s estimate of the grid's wall time, and beside it
+    the processor time of the cells that record it; "–" where the profile has no
+    results."""
     measured = stage_table(list(planned_for))
     rows = []
     for profile, default in planned_for.items():
@@ -181,6 +182,10 @@ def plan_vs_measured(planned_for: dict[str, str | None], reports: dict) -> pd.Da
                     "cells run": int(row["cells"].iloc[0]) if len(row) else 0,
                     "cells missing": int(row["missing"].iloc[0]) if len(row) else "–",
                     "measured (min)": round(row["≈ wall (s)"].iloc[0] / 60, 1) if len(row) else "–",
+                    "measured cpu (h)": round(row["cpu seconds"].iloc[0] / 3600, 2)
+                    if len(row)
+                    else "–",
+                    "cpu timed": int(row["cpu timed"].iloc[0]) if len(row) else "–",
                     "measured on": row["device"].iloc[0] if len(row) else "–",
                 }
             )
