@@ -21,8 +21,45 @@ INTERRUPTED = 130  # the shell's exit status for a command stopped by Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+    if args.command == "grid":
+        for flag, least in (("slurm_gpus", 0), ("slurm_cpus", 1), ("slurm_time", 1)):
+            if getattr(args, flag) < least:
+                name = "--" + flag.replace("_", "-")
+                parser.error(f"{name} must be at least {least}, got {getattr(args, flag)}")
+    started = time.perf_counter()
+    try:
+        if args.command == "grid":
+            return _grid(args)
+        if args.command == "plan":
+            return _plan(args)
+        if args.command == "gpu-check":
+            from paperlib.run.gpu_check import gpu_check  # here: it loads torch's models
+
+            return gpu_check(Path(args.out), dry_run=args.dry_run, budget_s=args.budget)
+        return _book(args)
+    except (ConfigError, DataError, PlanError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        print(f"{args.command} took {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paperlib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_grid(commands)
+    book = commands.add_parser("book", help="assemble book/generated/ from a profile's runs")
+    book.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
+    _add_plan(commands)
+    _add_gpu_check(commands)
+    return parser
+
+
+def _add_grid(commands) -> None:
     grid = commands.add_parser("grid", help="run an experiment's grid with papermill")
     grid.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
     grid.add_argument(
@@ -57,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     slurm.add_argument(
         "--slurm-time", type=int, default=240, help="minutes before Slurm ends a task (default 240)"
     )
-    book = commands.add_parser("book", help="assemble book/generated/ from a profile's runs")
-    book.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
+
+
+def _add_plan(commands) -> None:
     plan = commands.add_parser("plan", help="predict a profile's FLOPs and time before running it")
     plan.add_argument("--profile", default="cpu", help=f"one of {available_profiles()}")
     plan.add_argument(
@@ -78,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the folder of make bench's reports, whose measured rates the plan uses "
         "(default: benchmarks/results)",
     )
+
+
+def _add_gpu_check(commands) -> None:
     check = commands.add_parser(
         "gpu-check",
         help="every stage on the GPU at smoke and paper sizes: seconds and peak memory "
@@ -94,30 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument(
         "--budget", type=float, default=300.0, help="seconds before no stage starts (default 300)"
     )
-    args = parser.parse_args(argv)
-    if getattr(args, "workers", None) is not None and args.workers < 1:
-        parser.error(f"--workers must be at least 1, got {args.workers}")
-    if args.command == "grid":
-        for flag, least in (("slurm_gpus", 0), ("slurm_cpus", 1), ("slurm_time", 1)):
-            if getattr(args, flag) < least:
-                name = "--" + flag.replace("_", "-")
-                parser.error(f"{name} must be at least {least}, got {getattr(args, flag)}")
-    started = time.perf_counter()
-    try:
-        if args.command == "grid":
-            return _grid(args)
-        if args.command == "plan":
-            return _plan(args)
-        if args.command == "gpu-check":
-            from paperlib.run.gpu_check import gpu_check  # here: it loads torch's models
-
-            return gpu_check(Path(args.out), dry_run=args.dry_run, budget_s=args.budget)
-        return _book(args)
-    except (ConfigError, DataError, PlanError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        print(f"{args.command} took {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
 def _grid(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from paperlib.run.cells import CellOutcome
 from paperlib.run.grid import run_grid
 from paperlib.run.kernels import _IPCKernelManager
 from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
-from paperlib.run.results import load_results
+from paperlib.run.results import load_results, result_json
 from paperlib.run.splits import data_identity
 from paperlib.run.store import result_path, run_path, write_json
 
@@ -34,7 +34,7 @@ def test_finished_cells_are_skipped_without_running_anything(smoke_env):
 def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
     cells = load_grid("density", "smoke")
     for result in mark_done("smoke", "density"):
-        stale = {**result, "config_hash": "stale"}  # written by an older version of the grid
+        stale = {**result_json(result), "config_hash": "stale"}  # by an older grid
         write_json(result_path("smoke", "density", result.cell), stale)
     ran = []
 

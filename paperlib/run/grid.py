@@ -14,7 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from paperlib.core.registry import EXECUTORS
-from paperlib.core.settings import ConfigError, as_dict
+from paperlib.core.settings import ConfigError, Profile, as_dict
 from paperlib.run.cells import CellOutcome
 from paperlib.run.kernels import remove_orphan_sockets
 from paperlib.run.profiles import cell_hash, load_grid, load_profile
@@ -61,21 +61,8 @@ def run_grid(
             "Slurm login node, or use --executor local"
         )
     profile = load_profile(profile_name)  # both raise ConfigError before any compute
-    cells = load_grid(experiment, profile.name)
-    if only is not None:
-        unknown = sorted(set(only) - {c.cell_id for c in cells})
-        if unknown:
-            raise ConfigError(
-                f"no cell {', '.join(unknown)} in the {experiment} grid of profile "
-                f"{profile.name!r}; its cells are {', '.join(c.cell_id for c in cells)}"
-            )
-        cells = [c for c in cells if c.cell_id in only]
-    # A killed grid leaves its claims; temporaries are stale only when no other grid is
-    # at work on this experiment.
-    remove_dead_claims(output_root() / "results" / profile.name / experiment)
-    if not live_claims(output_root() / "results" / profile.name / experiment):
-        for kind in ("results", "runs"):
-            remove_stale_temporaries(output_root() / kind / profile.name / experiment)
+    cells = _selected_cells(profile, experiment, only)
+    _clear_leftovers(profile.name, experiment)
     outcomes, jobs = {}, []
     for cell in cells:
         expected = cell_hash(profile, experiment, cell, data_identity(profile, data_path))
@@ -122,3 +109,27 @@ def run_grid(
         bar.close()
         remove_orphan_sockets()
     return [outcomes[cell.cell_id] for cell in cells]
+
+
+def _selected_cells(profile: Profile, experiment: str, only: list[str] | None) -> list:
+    """The experiment's grid, or the cells of it that ``only`` names (each must be one)."""
+    cells = load_grid(experiment, profile.name)
+    if only is None:
+        return cells
+    unknown = sorted(set(only) - {c.cell_id for c in cells})
+    if unknown:
+        raise ConfigError(
+            f"no cell {', '.join(unknown)} in the {experiment} grid of profile "
+            f"{profile.name!r}; its cells are {', '.join(c.cell_id for c in cells)}"
+        )
+    return [c for c in cells if c.cell_id in only]
+
+
+def _clear_leftovers(profile_name: str, experiment: str) -> None:
+    """Remove what a killed grid left: its claims, and its temporaries, which are stale
+    only when no other grid is at work on this experiment."""
+    results = output_root() / "results" / profile_name / experiment
+    remove_dead_claims(results)
+    if not live_claims(results):
+        for kind in ("results", "runs"):
+            remove_stale_temporaries(output_root() / kind / profile_name / experiment)
