@@ -133,18 +133,17 @@ def test_stage_table_sums_processor_time_over_the_cells_that_record_it(monkeypat
 
 def test_the_plan_stands_beside_the_measured_wall_and_processor_time(monkeypatch):
     """Each experiment's plan beside what its cells took: the wall-time estimate and the
-    processor time of the cells that record it; a profile without results shows "–"."""
+    processor time of the cells that record it; "–" where no cell records it."""
     device = "CPU (x86_64, 1 threads)"
     timed = _density_result(device=device, wall_seconds=90.0, cpu_seconds=1800.0)
     untimed = _density_result(device=device, wall_seconds=30.0, cpu_seconds=None)
     monkeypatch.setattr(
         performance,
         "grid_results",
-        lambda profile, experiment: (
-            ([timed] * 3 + [untimed], [])
-            if (profile, experiment) == ("smoke", "density")
-            else ([], [])
-        ),
+        lambda profile, experiment: {
+            ("smoke", "density"): ([timed] * 3 + [untimed], []),
+            ("cpu", "density"): ([untimed], []),
+        }.get((profile, experiment), ([], [])),
     )
     reports = load_reports(REPO_ROOT / "benchmarks" / "results")
     table = plan_vs_measured({"smoke": None, "cpu": None}, reports)
@@ -153,5 +152,6 @@ def test_the_plan_stands_beside_the_measured_wall_and_processor_time(monkeypatch
     assert density["measured cpu (h)"] == pytest.approx(3 * 1800 / 3600)
     assert density["cpu timed"] == 3 and density["cells run"] == 4
     assert density["measured (min)"] == pytest.approx(round((3 * 90 + 30) / 2 / 60, 1))
-    assert table.loc[("cpu", "density"), "measured cpu (h)"] == "–"
+    assert table.loc[("cpu", "density"), "measured cpu (h)"] == "–"  # none timed
+    assert table.loc[("cpu", "density"), "cpu timed"] == 0
     assert table.loc[("smoke", "adversarial"), "cpu timed"] == "–"

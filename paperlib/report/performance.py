@@ -183,7 +183,7 @@ def plan_vs_measured(planned_for: dict[str, str | None], reports: dict) -> pd.Da
                     "cells missing": int(row["missing"].iloc[0]) if len(row) else "–",
                     "measured (min)": round(row["≈ wall (s)"].iloc[0] / 60, 1) if len(row) else "–",
                     "measured cpu (h)": round(row["cpu seconds"].iloc[0] / 3600, 2)
-                    if len(row)
+                    if len(row) and row["cpu timed"].iloc[0]
                     else "–",
                     "cpu timed": int(row["cpu timed"].iloc[0]) if len(row) else "–",
                     "measured on": row["device"].iloc[0] if len(row) else "–",
