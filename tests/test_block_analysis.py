@@ -127,3 +127,16 @@ def test_the_minimum_detectable_effect_is_detected_at_the_planned_power():
         d = mde + rng.normal(0, 0.03, (6, 1)) + rng.normal(0, 0.3, (6, 400))
         hits += block_effect(d).p_above(0.0) < 0.05
     assert 0.7 <= hits / 300 <= 0.92
+
+
+def test_a_table_without_spread_takes_the_prior_instead_of_a_zero_width_interval():
+    """Ten seeds that all converge in the same epoch: the data estimate no variance, so
+    the prior stands in; without one the interval keeps its zero width."""
+    d = np.zeros((10, 1))
+    with_prior = block_effect(d, prior_seed_variance=0.25)
+    assert with_prior.seed_variance == "prior" and with_prior.df == 9
+    assert with_prior.se == pytest.approx(0.5 / np.sqrt(10))
+    low, high = with_prior.interval()
+    assert low < 0 < high and high == pytest.approx(2.262 * 0.5 / np.sqrt(10), rel=1e-3)
+    assert block_effect(d).se == 0.0
+    assert block_effect(np.zeros((4, 50)), prior_seed_variance=0.01).se == pytest.approx(0.05)

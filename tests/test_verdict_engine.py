@@ -340,3 +340,22 @@ def test_the_headline_interval_pools_the_seeds_every_comparison_has_and_keeps_th
     assert (verdict.effect, verdict.low, verdict.high) == pytest.approx(
         (pooled.effect.effect, *pooled.effect.interval())
     )
+
+
+def test_seeds_that_all_agree_get_the_prior_width_and_the_evidence_says_so():
+    """Ten seeds converge in the same epoch, base and regularized alike: the difference is
+    0 every time. The interval takes the plan's prior seed variance (zero width would claim
+    a certainty the design lacks), still rules out the one-epoch margin, and the evidence
+    names the reason."""
+    import pandas as pd
+
+    from paperlib.report.judge import comparison, judge
+
+    claim = PLAN.claims["regularized-converge-slower"]
+    prior = PLAN.prior_seed_sd["epochs"]
+    same = comparison("vgg16 l2", "vgg16", pd.DataFrame(np.zeros((10, 1))), 1.0, "", prior)
+    verdict = judge(PLAN, claim, [same])
+    half = 2.262 * prior / np.sqrt(10)
+    assert (verdict.low, verdict.high) == pytest.approx((-half, half), rel=1e-3)
+    assert verdict.mde > 0 and verdict.verdict == NOT_REPRODUCED
+    assert "every seed and image alike" in verdict.evidence

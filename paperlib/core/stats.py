@@ -105,7 +105,8 @@ class BlockEffect:
     the seed-to-seed and the image-to-image variance.
 
     ``seed_variance`` says where the seed term came from: "estimated" from two or more
-    seeds, "prior" (a stated value, with a single seed) or "none" (no seed term).
+    seeds, "prior" (a stated value, with a single seed or a table without spread) or
+    "none" (no seed term).
     """
 
     effect: float
@@ -148,7 +149,9 @@ def block_effect(differences, prior_seed_variance: float | None = None) -> Block
     one seed's mean difference about the true effect) stands in for it, and without a
     prior it is left out, which makes the interval too narrow (``seed_variance`` says
     "none"). With one image per seed (a scalar endpoint per seed) it is a paired t-test
-    over seeds. Columns with a NaN (an image without a value in some seed) are dropped.
+    over seeds. Where every difference is the same, the data cannot estimate any
+    variance and the prior, where given, stands in for the seed term. Columns with a NaN
+    (an image without a value in some seed) are dropped.
     """
     d = np.asarray(differences, dtype=float)
     if d.ndim == 1:
@@ -166,6 +169,13 @@ def block_effect(differences, prior_seed_variance: float | None = None) -> Block
             )
         se = float(np.sqrt(within + prior_seed_variance))
         return BlockEffect(effect, se, max(images - 1, 1), 1, images, "prior")
+    if prior_seed_variance is not None and np.ptp(d) == 0:
+        # Every seed gave the same difference on every image (an endpoint counted in
+        # whole epochs, or an attack that always succeeds): the table has no spread to
+        # estimate a variance from, and a zero-width interval would claim certainty the
+        # design does not have. The prior stands in for the seed term, as with one seed.
+        se = float(np.sqrt(prior_seed_variance / seeds))
+        return BlockEffect(effect, se, seeds - 1, seeds, images, "prior")
     if images == 1:
         se = float(d[:, 0].std(ddof=1) / np.sqrt(seeds))
         return BlockEffect(effect, se, seeds - 1, seeds, 1)

@@ -225,9 +225,15 @@ def _describe(claim: ClaimPlan, row: dict) -> str:
         return f"{row['comparison']}: not testable ({row['untestable']})"
     if "effect" not in row:
         return f"{row['comparison']}: missing"
+    alike = (
+        ", every seed and image alike: the plan's prior seed variance"
+        if row["seeds"] > 1 and row["seed variance"] == "prior"
+        else ""
+    )
     return (
         f"{row['comparison']}: {scale * row['effect']:+.3g} [{scale * row['low']:+.3g}, "
         f"{scale * row['high']:+.3g}] {name}, {row['seeds']} seed(s) x {row['images']} images"
+        + alike
     )
 
 
