@@ -359,3 +359,11 @@ def test_seeds_that_all_agree_get_the_prior_width_and_the_evidence_says_so():
     assert (verdict.low, verdict.high) == pytest.approx((-half, half), rel=1e-3)
     assert verdict.mde > 0 and verdict.verdict == NOT_REPRODUCED
     assert "every seed and image alike" in verdict.evidence
+
+
+def test_a_results_page_refuses_a_profile_without_results_and_names_the_grid_to_run(smoke_env):
+    from paperlib.report.common import page_results
+    from paperlib.run.results import ResultError
+
+    with pytest.raises(ResultError, match="paperlib grid --profile smoke --experiment density"):
+        page_results("smoke", "density")

@@ -11,7 +11,7 @@ from paperlib.core.registry import ARCHITECTURES, PAPER_ARCHITECTURES, PAPER_PEN
 from paperlib.core.settings import EligibilityConfig
 from paperlib.report.judge import DISPLAY, Verdict
 from paperlib.run.profiles import load_grid
-from paperlib.run.results import Result, load_results
+from paperlib.run.results import Result, ResultError, load_results
 
 # A regularized model "keeps its accuracy" when its clean accuracy is at most this far
 # below its base model's (mean over seeds; percentage points): the default of the
@@ -156,10 +156,18 @@ def grid_results(profile: str, experiment: str) -> tuple[list[Result], list[str]
 def page_results(profile: str, experiment: str) -> list[Result]:
     """A results page's opening: the profile's results for ``experiment`` (``grid_results``),
     with their count printed and, shown as notes, the cells without results and what
-    each data source says about itself (a synthetic stand-in, a subset)."""
+    each data source says about itself (a synthetic stand-in, a subset). A profile
+    without any result for ``experiment`` is refused here, by name, before a table
+    deeper down fails on empty columns."""
     from IPython.display import Markdown, display  # here: only the pages display
 
     results, missing = grid_results(profile, experiment)
+    if not results:
+        raise ResultError(
+            f"profile {profile!r} has no {experiment} results to show: run its grid first "
+            f"(python -m paperlib grid --profile {profile} --experiment {experiment}, or "
+            f"make book PROFILE={profile}), or open this page with a profile that has them"
+        )
     print(f"profile {profile}: {len(results)} cells with results")
     if missing:
         display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))
