@@ -112,3 +112,5 @@ def test_the_plan_sizes_seeds_from_the_base_models_replicate_seeds(monkeypatch):
     assert power._variances(None, 0.02)[2] == "prior (no results)"
     paired = SimpleNamespace(comparisons=[{"image var": 0.1, "seed var": 0.01, "seeds": 2}])
     assert power._variances(paired, 0.02, (seed_var, image_var)) == (0.01, 0.1, "results")
+    alike = SimpleNamespace(comparisons=[{"image var": 0.0, "seed var": 0.0, "seeds": 10}])
+    assert power._variances(alike, 0.5) == (0.25, 0.0, "prior (results without spread)")
