@@ -367,3 +367,31 @@ def test_a_results_page_refuses_a_profile_without_results_and_names_the_grid_to_
 
     with pytest.raises(ResultError, match="paperlib grid --profile smoke --experiment density"):
         page_results("smoke", "density")
+
+
+def test_an_untestable_comparisons_reason_does_not_squeeze_the_forest_plot():
+    """A comparison that decides nothing carries its reason as text in the panel; laid out
+    with the figure, a long reason collapsed the axes (matplotlib warned and drew none)."""
+    import io
+    import warnings
+
+    from paperlib.report.forest import forest_plot
+    from paperlib.report.judge import comparison, judge
+
+    claim = PLAN.claims["elastic-most-stable"]
+    reason = "lost 2.2 points of clean accuracy against base (> 2)"
+    rng = np.random.default_rng(1)
+    comparisons = [  # as the study's: zero near the right end of the axis
+        comparison(f"vgg16 {method} {rival} - elastic c=3e-05", "vgg16", diffs, 0.024, why)
+        for method in ("occlusion", "gradcam")
+        for rival, diffs, why in (
+            ("l1", None, reason),
+            ("l2", rng.normal(-0.1, 1.5, (10, 300)), ""),
+        )
+    ]
+    fig = forest_plot([judge(PLAN, claim, comparisons)], claim.name)
+    fig.suptitle(claim.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "axes sizes collapsed to zero" fails the test
+        fig.savefig(io.BytesIO(), format="png")
+    assert fig.axes[0].get_position().width > 0.3

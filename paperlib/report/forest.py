@@ -67,13 +67,18 @@ def _panel(ax, v: Verdict) -> None:
                 color="k",
             )
         else:
+            # Written inside the panel and kept out of the layout: a long reason laid out
+            # as part of the figure squeezed the axes to nothing.
             ax.text(
-                0,
+                0.02,
                 yi,
-                f"  {c['untestable'] or 'missing'}"[:60],
+                f"{c['untestable'] or 'missing'}"[:60],
+                transform=ax.get_yaxis_transform(),
                 va="center",
                 fontsize=7,
                 color="0.4",
+                clip_on=True,
+                in_layout=False,
             )
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, labels, fontsize=7)
