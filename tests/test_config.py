@@ -264,10 +264,13 @@ def test_adversarial_grid_joins_its_blocks_base_with_seeds_and_every_penalty():
 
 def test_a_profiles_own_blocks_replace_the_grid():
     """The study lists blocks of its own: its base models, its ladder and the paper's
-    strength, on its own architecture, and nothing of the default grid; in its main run
-    each primary strength has the base model's ten seeds, paired."""
+    strength, on its own architectures, and nothing of the default grid; in its main run
+    each of VGG-16's primary strengths has the base model's ten seeds, paired. ResNet-26
+    comes after every VGG-16 cell."""
     cells = load_grid("adversarial", "study")
-    assert {c.arch for c in cells} == {"vgg16"}
+    assert [c.arch for c in cells] == sorted((c.arch for c in cells), key="vgg16".__ne__)
+    assert {c.arch for c in cells} == {"vgg16", "resnet26"}
+    cells = [c for c in cells if c.arch == "vgg16"]
     base = {c.seed for c in cells if c.regularizer == "base"}
     assert base == set(range(10))
     for reg, c in load_analysis_plan().chosen["study"]["vgg16"].items():
@@ -276,7 +279,7 @@ def test_a_profiles_own_blocks_replace_the_grid():
     assert ("l1", 1e-4) in ladder and ("l2", 3e-3) in ladder and ("elastic", 1e-2) in ladder
     assert ("l1", 1e-2) in ladder and ("l2", 1e-4) not in ladder
     assert cells[-1].penalty == 1e-2  # the paper's strength runs last
-    assert load_grid("attribution", "study") == cells
+    assert load_grid("attribution", "study") == load_grid("adversarial", "study")
 
 
 def test_profile_overrides_replace_an_axis_only_where_a_block_has_it():
