@@ -108,6 +108,10 @@ def test_the_primary_strength_is_the_strongest_within_two_validation_points_of_b
     assert primary["vgg16", "elastic"] is None  # never ran
     committed = dataclasses.replace(PLAN, chosen={"smoke": {"vgg16": {"l1": 1e-3}}})
     assert primary_strengths(results, committed)["vgg16", "l1"] == 1e-3
+    assert primary_strengths(results, committed)["vgg16", "l2"] is None  # fixed: none
+    # an architecture the plan has not fixed yet, such as a new stage's pilot, gets the rule
+    other = dataclasses.replace(PLAN, chosen={"smoke": {"resnet26": {"l1": 1e-3}}})
+    assert primary_strengths(results, other)["vgg16", "l1"] == 1e-4
 
 
 # --- experiment 1 -------------------------------------------------------------------

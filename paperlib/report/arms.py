@@ -56,17 +56,19 @@ def primary_strengths(
     results: list[Result], plan: AnalysisPlan
 ) -> dict[tuple[str, str], float | None]:
     """(arch, regularizer) -> its primary penalty strength: the plan's committed choice for
-    the results' profile, else the rule applied to these results (the strongest c whose
-    mean validation accuracy is within ``plan.max_val_drop`` points of base's); None
-    where no strength qualifies or base is missing."""
+    the results' profile and architecture, else the rule applied to these results (the
+    strongest c whose mean validation accuracy is within ``plan.max_val_drop`` points of
+    base's); None where no strength qualifies or base is missing. An architecture the
+    plan has not fixed yet (a new stage's pilot) gets the rule, as an unlisted profile
+    does."""
     profile = results[0].profile if results else ""
     chosen = plan.chosen.get(profile)
     out = {}
     for arch in dict.fromkeys(r.params.arch for r in results):
         base = arm(results, arch, "base", None)
         for reg in REGULARIZERS[1:]:
-            if chosen is not None:
-                out[arch, reg] = chosen.get(arch, {}).get(reg)
+            if chosen is not None and arch in chosen:
+                out[arch, reg] = chosen[arch].get(reg)
                 continue
             out[arch, reg] = None
             if not base:
