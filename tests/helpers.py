@@ -1,11 +1,13 @@
 """Helpers the test files share: results built with the project's own writer
 (``results.cell_result``), so that a fixture can never drift from the schema, and a free
-port for the servers the tests start (Jupyter, Slurm)."""
+port for the servers the tests start (Jupyter, Slurm), and a slow stand-in for a cell."""
 
 from __future__ import annotations
 
 import dataclasses
 import socket
+import time
+from pathlib import Path
 from typing import Any
 
 from paperlib.core.records import (
@@ -193,3 +195,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def slow_job(markers: str, index: int, seconds: float = 60.0) -> int:
+    """A stand-in for a grid cell, for the worker pool: it leaves a marker when it
+    starts, then takes ``seconds``."""
+    Path(markers, f"started-{index}").touch()
+    time.sleep(seconds)
+    return index

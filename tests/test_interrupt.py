@@ -8,13 +8,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import psutil
 import pytest
+from helpers import slow_job
 
 from paperlib.run.kernels import KERNEL_SOCKET_PREFIX
 from paperlib.run.profiles import load_grid
+from paperlib.run.workers import execute_locally, stopped_by_signals
 
 
 def _wait_for(condition, timeout=300):
@@ -24,6 +27,25 @@ def _wait_for(condition, timeout=300):
             return
         time.sleep(0.2)
     raise TimeoutError("the grid never reached the state the test waits for")
+
+
+def test_a_stopped_worker_starts_none_of_the_cells_already_queued_for_it(tmp_path):
+    """The pool queues a job beyond those running, and cancelling cannot take it back.
+    A worker that only stopped its cell took that job next and ran it to the end, so the
+    grid stayed alive after SIGTERM, running a cell nobody would keep."""
+    jobs = [(str(tmp_path), index) for index in range(6)]
+    both_running = lambda: {p.name for p in tmp_path.iterdir()} == {"started-0", "started-1"}  # noqa: E731
+
+    def stop_once_both_run():
+        _wait_for(both_running, timeout=120)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_once_both_run, daemon=True)
+    with stopped_by_signals(), pytest.raises(KeyboardInterrupt):
+        stopper.start()
+        list(execute_locally(jobs, workers=2, run=slow_job))
+    stopper.join()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["started-0", "started-1"]
 
 
 @pytest.mark.slow

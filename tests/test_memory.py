@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import signal
 
 import pytest
 import torch
@@ -206,6 +207,8 @@ def test_each_grid_worker_learns_how_many_cells_share_its_gpu(monkeypatch):
         monkeypatch.setenv(name, "restored after the test")  # the worker sets them
     devices = queue.Queue()
     devices.put(gpu_slots(3, ["0", "1"])[1])
+    # The worker's SIGINT handler is for a worker: this process keeps its own.
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
     _pin_worker(devices, threads=1)  # what each worker of the grid's pool runs first
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "1" and cells_sharing_the_gpu() == 1
     devices.put(gpu_slots(3, ["0", "1"])[0])

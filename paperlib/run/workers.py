@@ -52,15 +52,15 @@ def threads_per_worker(workers: int) -> int:
     return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
-def execute_locally(jobs: list[tuple], workers: int):
-    """Yield each job's outcome as it finishes, running ``workers`` at a time."""
+def execute_locally(jobs: list[tuple], workers: int, run=run_cell):
+    """Yield each job's outcome (``run(*job)``) as it finishes, ``workers`` at a time."""
     gpus = visible_gpus()
     if workers == 1 or len(jobs) <= 1:
-        yield from (run_cell(*job) for job in jobs)
+        yield from (run(*job) for job in jobs)
         return
     pids = multiprocessing.get_context("spawn").SimpleQueue()
     pool = worker_pool(workers, gpus, pids)
-    futures = [pool.submit(run_cell, *job) for job in jobs]
+    futures = [pool.submit(_run_unless_stopped, run, *job) for job in jobs]
     try:
         yield from (f.result() for f in as_completed(futures))
     except (KeyboardInterrupt, GeneratorExit):
@@ -96,11 +96,40 @@ def gpu_slots(workers: int, gpus: list[str]) -> list[tuple[str | None, int]]:
     return [(device, devices.count(device)) for device in devices]
 
 
+# A worker's state, for its SIGINT handler: whether the grid has stopped it, and whether
+# a cell is running in it now.
+_stopped = False
+_in_cell = False
+
+
+def _stop_worker(signum, frame) -> None:
+    """In a worker, on the grid's SIGINT: stop the running cell and start no other.
+
+    The pool hands each worker jobs it has already queued (it cannot cancel those), so a
+    worker that only stopped its cell would claim the next one and run it to the end."""
+    global _stopped
+    _stopped = True
+    if _in_cell:
+        raise KeyboardInterrupt("the grid was stopped")
+
+
+def _run_unless_stopped(run, *job):
+    """In a worker: ``run(*job)``, unless the grid has stopped this worker."""
+    global _in_cell
+    _in_cell = True  # first, so that a SIGINT from now on interrupts the cell
+    try:
+        if _stopped:
+            raise KeyboardInterrupt("the grid was stopped before this cell started")
+        return run(*job)
+    finally:
+        _in_cell = False
+
+
 def _pin_worker(devices, threads: int, pids=None) -> None:
     """In a worker: claim one GPU (if any) and a share of the cores for its kernels, and
     tell them how many workers share that GPU, for the memory budget of their passes."""
     # The grid stops a worker with SIGINT, which the worker may have inherited ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _stop_worker)
     if pids is not None:
         pids.put(os.getpid())
     device, sharing = devices.get()
