@@ -52,8 +52,10 @@ def threads_per_worker(workers: int) -> int:
     return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
-def execute_locally(jobs: list[tuple], workers: int, run=run_cell):
-    """Yield each job's outcome (``run(*job)``) as it finishes, ``workers`` at a time."""
+def execute_locally(jobs: list[tuple], workers: int, run=None):
+    """Yield each job's outcome (``run(*job)``, by default ``run_cell``) as it finishes,
+    ``workers`` at a time."""
+    run = run or run_cell  # looked up now: a test may stand in for it
     gpus = visible_gpus()
     if workers == 1 or len(jobs) <= 1:
         yield from (run(*job) for job in jobs)
