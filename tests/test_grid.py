@@ -108,6 +108,18 @@ def test_smoke_grids_complete_with_sound_results(smoke_book, monkeypatch):
     rows = check.metrics.implementations
     assert [row["implementation"] for row in rows] == ["paperlib (batched)", "torchattacks"]
 
+    # The executed cells print no warnings: a reader would take each for a problem.
+    warned = [
+        (path.name, line)
+        for path in (smoke_book.output / "runs" / "smoke").glob("*/*.ipynb")
+        for cell in nbformat.read(path, as_version=4).cells
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stderr"
+        for line in output["text"].splitlines()
+        if "Warning" in line
+    ]
+    assert not warned, warned
+
     # A rerun does nothing.
     assert {o.status for o in run_grid("smoke", "density", progress=False)} == {"skipped"}
 

@@ -9,6 +9,7 @@ of shape, not of scale (the paper does not say how it scaled its maps).
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -58,10 +59,22 @@ def occlusion_map(
     )
 
 
-def _occlusion(model, images, patch, stride, target, perturbations_per_eval) -> torch.Tensor:
-    from captum.attr import Occlusion  # here: importing paperlib stays light
+def _captum():
+    """captum, imported on first use so that importing paperlib stays light.
 
-    maps = Occlusion(model).attribute(
+    captum imports ``tqdm.auto`` for progress bars this project never turns on. In a
+    notebook kernel without ipywidgets that import warns "IProgress not found": in every
+    executed attribution notebook, about a bar that is never drawn."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import captum.attr
+        import captum.metrics
+    return captum
+
+
+def _occlusion(model, images, patch, stride, target, perturbations_per_eval) -> torch.Tensor:
+    occlusion = _captum().attr.Occlusion(model)
+    maps = occlusion.attribute(
         images,
         sliding_window_shapes=(3, patch, patch),
         strides=(3, stride, stride),
@@ -111,13 +124,12 @@ def gradcam_map(
 
 
 def _gradcam(model: nn.Module, images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    from captum.attr import LayerAttribution, LayerGradCam
-
-    cam = LayerGradCam(model, model.gradcam_layer).attribute(
+    attr = _captum().attr
+    cam = attr.LayerGradCam(model, model.gradcam_layer).attribute(
         images, target=target, relu_attributions=True
     )
     size = images.shape[-2:]
-    return LayerAttribution.interpolate(cam, size, interpolate_mode="bilinear")[:, 0].detach()
+    return attr.LayerAttribution.interpolate(cam, size, interpolate_mode="bilinear")[:, 0].detach()
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float = 0.5) -> torch.Tensor:
@@ -167,8 +179,7 @@ def gradcam_sensitivity(
     largest change of its map, relative to the map's norm, over ``samples`` random
     perturbations of the image in an L-inf ball of ``radius`` (the target class fixed).
     Its ``len(images) * samples`` rows are split as ``gradcam_map`` splits its own."""
-    from captum.metrics import sensitivity_max
-
+    sensitivity_max = _captum().metrics.sensitivity_max
     with torch.enable_grad():
         return sensitivity_max(
             # captum passes and expects tuples of tensors, one per input
