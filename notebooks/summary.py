@@ -48,6 +48,7 @@ from paperlib import (
     run_facts,
     stale_results,
     strength_table,
+    verdicts_by_architecture,
     verdicts_by_strength,
 )
 
@@ -81,6 +82,21 @@ if not stale.empty:
 
 # %%
 claims_table(judged).set_index("claim")
+
+# %% [markdown]
+# ### The claims on each architecture
+#
+# The plan pools the architectures in each claim's family, each comparison against its
+# own architecture's margin. The paper's effects differ by architecture, largest on
+# ResNet, so here each claim is judged again on one architecture's results at a time.
+# These verdicts are secondary: the pooled verdict above leads.
+
+# %%
+by_architecture = verdicts_by_architecture(names)
+if by_architecture.empty:
+    display(Markdown("Each profile shown ran one architecture: the verdicts above are its own."))
+else:
+    display(by_architecture.set_index("claim"))
 
 # %% [markdown]
 # The paper's own Table 1 has entries within noise of 10 %: what a model that collapsed

@@ -119,6 +119,7 @@ from paperlib.report.summary import (
     run_facts,
     stale_results,
     strength_table,
+    verdicts_by_architecture,
     verdicts_by_strength,
 )
 from paperlib.report.table1 import paper_near_chance, table1, table1_beside, table1_display
@@ -277,6 +278,7 @@ __all__ = [
     "utilisation_table",
     "verdict_table",
     "verdicts_at_each_strength",
+    "verdicts_by_architecture",
     "verdicts_by_strength",
     "write_result",
 ]

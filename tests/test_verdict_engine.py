@@ -399,3 +399,35 @@ def test_an_untestable_comparisons_reason_does_not_squeeze_the_forest_plot():
         warnings.simplefilter("error")  # "axes sizes collapsed to zero" fails the test
         fig.savefig(io.BytesIO(), format="png")
     assert fig.axes[0].get_position().width > 0.3
+
+
+def test_each_architecture_gets_its_own_verdict_beside_the_pooled_one():
+    """Regularization helps ResNet-26 by twice its margin and VGG-16 not at all: judged
+    alone, each architecture gets its own label, which the pooled family cannot show."""
+    from synthetic import Design, adversarial_results
+
+    from paperlib.core.settings import EligibilityConfig
+    from paperlib.report.adversarial import adversarial_verdicts
+    from paperlib.report.summary import architecture_verdicts
+
+    results = adversarial_results(
+        {"vgg16": 0.0, "resnet26": 0.2}, Design(6, 500), np.random.default_rng(1)
+    )
+    rules = EligibilityConfig()
+    by_arch = architecture_verdicts({"adversarial": results}, rules)
+    helps = {
+        arch: next(v for v in verdicts if v.claim == "regularization-helps")
+        for arch, verdicts in by_arch.items()
+    }
+    assert helps["resnet26"].verdict == REPRODUCED
+    assert helps["vgg16"].verdict == NOT_REPRODUCED
+    assert all(v.role == PRIMARY for verdicts in by_arch.values() for v in verdicts)
+    # On one architecture's results it is the verdict the plan's own family gives them.
+    vgg = [r for r in results if r.params.arch == "vgg16"]
+    alone = next(
+        v
+        for v in adversarial_verdicts(vgg, rules)
+        if v.claim == "regularization-helps" and v.role == PRIMARY
+    )
+    assert (alone.verdict, alone.effect) == (helps["vgg16"].verdict, helps["vgg16"].effect)
+    assert architecture_verdicts({"adversarial": vgg}, rules) == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from paperlib.core.registry import EXPERIMENTS, PAPER_ARCHITECTURES
+from paperlib.core.settings import EligibilityConfig
 from paperlib.report.adversarial import adversarial_verdicts
 from paperlib.report.attribution import attribution_verdicts
 from paperlib.report.audit_tables import audit_failures
@@ -17,6 +18,7 @@ from paperlib.report.strength_sweep import penalty_table, strongest_kept
 from paperlib.report.verdicts import Verdict
 from paperlib.run.profiles import load_profile
 from paperlib.run.provenance import changed_since
+from paperlib.run.results import Result
 
 JUDGES = dict(
     zip(EXPERIMENTS, (density_verdicts, adversarial_verdicts, attribution_verdicts), strict=True)
@@ -111,6 +113,52 @@ def claims_table(judged: dict[str, list[Verdict]]) -> pd.DataFrame:
     columns += [f"paper's numbers, same family as {first}", "paper's numbers, full family"]
     table = pd.DataFrame(list(rows.values()), columns=columns)
     return table.astype(object).fillna(NO_RESULTS)  # a column of no verdicts is float NaN
+
+
+# Experiment 1 trains one network of its own; experiments 2 and 3 vary the architecture.
+BY_ARCHITECTURE = ("adversarial", "attribution")
+
+
+def architecture_verdicts(
+    results: dict[str, list[Result]], rules: EligibilityConfig
+) -> dict[str, list[Verdict]]:
+    """Each claim of experiments 2 and 3 judged on one architecture's results at a time
+    (results by experiment), leading verdicts only; {} unless they span two or more.
+
+    Secondary: the plan's families pool the architectures, each comparison against its
+    own architecture's margin. The paper's effects differ by architecture (largest on
+    ResNet), and a pooled verdict cannot say on which architecture a claim holds."""
+    found = {e: results.get(e, []) for e in BY_ARCHITECTURE}
+    archs = dict.fromkeys(r.params.arch for own in found.values() for r in own)
+    if len(archs) < 2:
+        return {}
+    by_arch = {}
+    for arch in archs:
+        by_arch[arch] = []
+        for experiment, own in found.items():
+            mine = [r for r in own if r.params.arch == arch]
+            if mine:
+                by_arch[arch] += leading(JUDGES[experiment](mine, rules))
+    return by_arch
+
+
+def verdicts_by_architecture(profiles: list[str]) -> pd.DataFrame:
+    """One row per claim and one column per profile and architecture, for each profile
+    that ran more than one: the verdict on that architecture alone, with its effect,
+    interval and margin (``architecture_verdicts``). Empty when no profile ran two."""
+    rows: dict[str, dict] = {}
+    for profile in profiles:
+        results = {e: grid_results(profile, e)[0] for e in BY_ARCHITECTURE}
+        rules = load_profile(profile).testable
+        for arch, verdicts in architecture_verdicts(results, rules).items():
+            for v in verdicts:
+                shown = verdict_row(v)
+                row = rows.setdefault(v.claim, {"claim": v.statement})
+                row[f"{profile}, {arch}"] = (
+                    f"{v.verdict}: {shown['effect']} {shown['95 % interval']}, margin "
+                    f"{shown['margin']} {shown['unit']}; {shown['seeds x images']}"
+                )
+    return pd.DataFrame(list(rows.values())).astype(object).fillna(NO_RESULTS)
 
 
 def _label(v: Verdict | None) -> str:
