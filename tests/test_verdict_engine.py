@@ -422,6 +422,9 @@ def test_each_architecture_gets_its_own_verdict_beside_the_pooled_one():
     assert helps["resnet26"].verdict == REPRODUCED
     assert helps["vgg16"].verdict == NOT_REPRODUCED
     assert all(v.role == PRIMARY for verdicts in by_arch.values() for v in verdicts)
+    # Figure 3's claims are about VGG-16 alone: ResNet-26 has no comparison to judge.
+    claims = {arch: {v.claim for v in verdicts} for arch, verdicts in by_arch.items()}
+    assert claims["vgg16"] - claims["resnet26"] == {"regularized-converge-slower", "base-overfits"}
     # On one architecture's results it is the verdict the plan's own family gives them.
     vgg = [r for r in results if r.params.arch == "vgg16"]
     alone = next(

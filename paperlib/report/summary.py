@@ -123,7 +123,8 @@ def architecture_verdicts(
     results: dict[str, list[Result]], rules: EligibilityConfig
 ) -> dict[str, list[Verdict]]:
     """Each claim of experiments 2 and 3 judged on one architecture's results at a time
-    (results by experiment), leading verdicts only; {} unless they span two or more.
+    (results by experiment), leading verdicts only, for the claims with a comparison on
+    that architecture; {} unless the results span two or more architectures.
 
     Secondary: the plan's families pool the architectures, each comparison against its
     own architecture's margin. The paper's effects differ by architecture (largest on
@@ -137,8 +138,11 @@ def architecture_verdicts(
         by_arch[arch] = []
         for experiment, own in found.items():
             mine = [r for r in own if r.params.arch == arch]
-            if mine:
-                by_arch[arch] += leading(JUDGES[experiment](mine, rules))
+            if mine:  # a claim about another architecture alone compares nothing here
+                verdicts = leading(JUDGES[experiment](mine, rules))
+                by_arch[arch] += [
+                    v for v in verdicts if any(row["arch"] == arch for row in v.comparisons)
+                ]
     return by_arch
 
 
@@ -155,7 +159,9 @@ def verdicts_by_architecture(profiles: list[str]) -> pd.DataFrame:
                 shown = verdict_row(v)
                 row = rows.setdefault(v.claim, {"claim": v.statement})
                 row[f"{profile}, {arch}"] = (
-                    f"{v.verdict}: {shown['effect']} {shown['95 % interval']}, margin "
+                    v.verdict  # nothing was measured that could decide it
+                    if v.effect is None
+                    else f"{v.verdict}: {shown['effect']} {shown['95 % interval']}, margin "
                     f"{shown['margin']} {shown['unit']}; {shown['seeds x images']}"
                 )
     return pd.DataFrame(list(rows.values())).astype(object).fillna(NO_RESULTS)
