@@ -30,7 +30,7 @@ from paperlib.core.memory import (
 from paperlib.core.models import make_model
 from paperlib.core.registry import ARCHITECTURES
 from paperlib.core.settings import CELLS_PER_GPU_ENV, AttackConfig
-from paperlib.run.profiles import load_profile
+from paperlib.run.profiles import load_grid, load_profile
 from paperlib.run.workers import _pin_worker, gpu_slots
 
 CPU = torch.device("cpu")
@@ -238,3 +238,62 @@ def test_the_paper_profiles_cells_fit_their_gpu_only_with_the_budget(monkeypatch
     assert cells * max(max(peaks.values()) for peaks in capped.values()) <= 80 * GB
     assert uncapped["resnet50"]["DeepFool (also crafting)"] > 80 * GB
     assert cells * max(max(peaks.values()) for peaks in uncapped.values()) > 80 * GB
+
+
+# --- a CPU machine's memory ----------------------------------------------------------
+
+
+def test_a_cells_peak_on_a_cpu_is_its_largest_unsplit_pass_at_the_profiles_width():
+    """ResNet-26's study cell peaks in DeepFool (250 images x 10 candidates, each row
+    with its graph): 12 GB by this count, 10 GB measured resident when one died of it."""
+    study = load_profile("study")
+    stage, peak = memory.cpu_cell_peak(study, "adversarial", "resnet26")
+    assert stage == "DeepFool (also crafting)"
+    assert 9 * GB < peak < 14 * GB
+    stage, explained = memory.cpu_cell_peak(study, "attribution", "resnet26")
+    assert stage == "Grad-CAM sensitivity" and explained < peak / 3
+    _, vgg = memory.cpu_cell_peak(study, "adversarial", "vgg16")
+    assert 4 < peak / vgg < 8  # at the same width, ResNet-26 keeps 6 times VGG-16's bytes
+
+
+@pytest.mark.parametrize(
+    ("machine_gib", "chosen", "expected"),
+    [
+        (64, False, 2),  # both fit
+        (16, False, 1),  # the profile's two do not: one, with a note
+        (16, True, "Run with --workers 1"),  # the user's two do not: an error
+        (8, False, "run it on a GPU"),  # not even one cell fits
+    ],
+)
+def test_grid_workers_are_fitted_to_a_cpu_machines_memory(
+    monkeypatch, capsys, machine_gib, chosen, expected
+):
+    from paperlib.core.settings import ConfigError
+    from paperlib.run import workers
+
+    monkeypatch.setattr(workers, "machine_memory", lambda: machine_gib << 30)
+    study = load_profile("study")
+    cells = [c for c in load_grid("adversarial", "study") if c.arch == "resnet26"]
+    if isinstance(expected, str):
+        with pytest.raises(ConfigError, match=expected) as error:
+            workers.workers_that_fit(study, "adversarial", cells, 2, chosen)
+        assert "resnet26" in str(error.value) and "DeepFool" in str(error.value)
+        return
+    assert workers.workers_that_fit(study, "adversarial", cells, 2, chosen) == expected
+    assert ("not the profile's 2" in capsys.readouterr().out) == (expected < 2)
+    # VGG-16's cells fit two to the smaller machine, and experiment 1 is never checked.
+    vgg = [c for c in load_grid("adversarial", "study") if c.arch == "vgg16"]
+    assert workers.workers_that_fit(study, "adversarial", vgg, 2, True) == 2
+    assert workers.workers_that_fit(study, "density", load_grid("density", "study"), 2, True) == 2
+
+
+def test_a_grid_whose_cells_cannot_fit_stops_before_it_starts_anything(smoke_env, monkeypatch):
+    from paperlib.core.settings import ConfigError
+    from paperlib.run import grid, workers
+
+    monkeypatch.setattr(workers, "machine_memory", lambda: 16 << 30)
+    monkeypatch.setattr(grid, "visible_gpus", lambda: [])
+    cells = ["resnet26-base-s0", "resnet26-base-s1"]
+    with pytest.raises(ConfigError, match="--workers 1"):
+        grid.run_grid("study", "adversarial", only=cells, workers=2, progress=False)
+    assert not any(smoke_env.rglob("*"))  # no claim, result or run was made

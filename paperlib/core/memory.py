@@ -222,6 +222,7 @@ class Stage:
     together: int  # rows a split keeps together: an image's candidates or patch positions
     backward: bool  # whether the pass keeps its activations for a backward pass
     budgeted: bool  # whether the budget splits it (training batches stay as set)
+    experiments: tuple[str, ...] = ("adversarial", "attribution")  # whose cells make it
 
 
 def cell_stages(profile: Profile) -> list[Stage]:
@@ -232,15 +233,18 @@ def cell_stages(profile: Profile) -> list[Stage]:
     attacks, candidates = adv.attacks.batch_size, adv.attacks.deepfool_candidates
     per_eval, samples = attr.perturbations_per_eval, attr.sensitivity_samples
     # Grad-CAM splits the sensitivity's noisy copies row by row, like any other images.
+    adversarial, attribution = ("adversarial",), ("attribution",)
     return [
         Stage("training and fine-tuning", adv.batch_size, 1, True, False),
         Stage("evaluation", EVALUATION_ROWS, 1, False, False),
-        Stage("FGSM, PGD and AutoAttack", attacks, 1, True, True),
-        Stage("DeepFool (also crafting)", attacks * candidates, candidates, True, True),
-        Stage("predicted classes", attr.n_images, 1, False, False),
-        Stage("Grad-CAM", attr.n_images, 1, True, True),
-        Stage("Grad-CAM sensitivity", attr.batch_size * samples, 1, True, True),
-        Stage("occlusion", attr.batch_size * per_eval, per_eval, False, True),
+        Stage("FGSM, PGD and AutoAttack", attacks, 1, True, True, adversarial),
+        Stage(
+            "DeepFool (also crafting)", attacks * candidates, candidates, True, True, adversarial
+        ),
+        Stage("predicted classes", attr.n_images, 1, False, False, attribution),
+        Stage("Grad-CAM", attr.n_images, 1, True, True, attribution),
+        Stage("Grad-CAM sensitivity", attr.batch_size * samples, 1, True, True, attribution),
+        Stage("occlusion", attr.batch_size * per_eval, per_eval, False, True, attribution),
     ]
 
 
@@ -268,6 +272,26 @@ def stage_peaks(profile: Profile, arch: str, budget: int | None) -> dict[str, in
             rows = max(1, budget // per_row // stage.together) * stage.together
         peaks[stage.name] = fixed + rows * per_row
     return peaks
+
+
+def cpu_cell_peak(profile: Profile, experiment: str, arch: str) -> tuple[str, int]:
+    """The largest pass of an ``experiment`` cell of ``arch`` on a CPU, where no pass is
+    split, and the bytes the cell holds in it: the pass's rows, measured now at the
+    profile's width, plus four copies of the parameters and the training images.
+
+    An upper bound, as on the GPU: a ResNet-26 cell of the study profile was measured
+    at 10 GB resident in DeepFool, where this gives 12."""
+    width = profile.adversarial.width.get(arch, 1.0)
+    model = make_model(arch, width).to(memory_format=torch.channels_last)
+    cost = measure_row_bytes(model)
+    fixed = cell_fixed_bytes(profile, cost.params) - CUDA_CONTEXT_BYTES
+    peaks = {
+        stage.name: fixed + stage.rows * (cost.backward if stage.backward else cost.forward)
+        for stage in cell_stages(profile)
+        if experiment in stage.experiments
+    }
+    name = max(peaks, key=peaks.get)
+    return name, peaks[name]
 
 
 def print_measured_table() -> None:

@@ -29,7 +29,7 @@ from paperlib.run.store import (
     result_path,
     run_path,
 )
-from paperlib.run.workers import execute_locally, visible_gpus
+from paperlib.run.workers import execute_locally, visible_gpus, workers_that_fit
 
 
 def run_grid(
@@ -75,6 +75,15 @@ def run_grid(
             parameters["data_path"] = str(data_path)
         parameters |= (extra_parameters or {}).get(cell.cell_id, {})
         jobs.append((profile.name, experiment, cell.cell_id, parameters, expected))
+    if executor == "local":
+        chosen, workers = (
+            workers is not None,
+            workers or profile.grid.workers_here(len(visible_gpus())),
+        )
+        if not visible_gpus():
+            to_run = {job[2] for job in jobs}
+            to_run = [cell for cell in cells if cell.cell_id in to_run]
+            workers = workers_that_fit(profile, experiment, to_run, workers, chosen)
     if executor == "local" and len(jobs) > 1:
         # Decode the data (or find it cached) once, here: parallel cells would each
         # build the cache at once, and a missing copy fails before any cell starts.
@@ -91,7 +100,7 @@ def run_grid(
         logs = output_root() / "results" / profile.name / experiment / "slurm"
         finished = execute_on_slurm(jobs, workers, slurm or SlurmOptions(), logs)
     else:
-        finished = execute_locally(jobs, workers or profile.grid.workers_here(len(visible_gpus())))
+        finished = execute_locally(jobs, workers)
     try:
         for outcome in finished:
             outcomes[outcome.cell] = outcome

@@ -9,7 +9,8 @@ import os
 import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from paperlib.core.settings import CELLS_PER_GPU_ENV
+from paperlib.core.memory import cpu_cell_peak
+from paperlib.core.settings import CELLS_PER_GPU_ENV, ConfigError, Profile
 from paperlib.run.cells import run_cell
 
 
@@ -50,6 +51,48 @@ def visible_gpus() -> list[str]:
 def threads_per_worker(workers: int) -> int:
     """CPU threads each of ``workers`` parallel workers gets: an equal share of the cores."""
     return max(1, len(os.sched_getaffinity(0)) // workers)
+
+
+# The experiments whose cells can outgrow a CPU machine's memory (experiment 1's network
+# and the DeepFool check's 40 images are small).
+MEMORY_CHECKED = ("adversarial", "attribution")
+GIB = 1 << 30
+
+
+def machine_memory() -> int:
+    """Bytes of memory this machine has."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def workers_that_fit(
+    profile: Profile, experiment: str, cells: list, workers: int, chosen: bool
+) -> int:
+    """How many of ``workers`` cells fit in this machine's memory at once on a CPU, where
+    no pass is split (``memory.cpu_cell_peak`` of ``cells``, those about to run). A
+    profile's own count is lowered, with a note; a count the user ``chosen`` that does
+    not fit, or a cell that fits nowhere here, is an error that says what to do. Without
+    this, a kernel out of memory dies mid-cell (in DeepFool, for ResNet-26 on the study
+    profile: about 10 GB each), and the cell's failure reads only "Kernel died"."""
+    if experiment not in MEMORY_CHECKED or not cells:
+        return workers
+    stage, peak, arch = max(
+        ((*cpu_cell_peak(profile, experiment, a), a) for a in sorted({c.arch for c in cells})),
+        key=lambda found: found[1],
+    )
+    total = machine_memory()
+    fit = min(workers, total // peak)
+    if fit == workers:
+        return workers
+    why = (
+        f"a {arch} cell of profile {profile.name!r} holds about {peak / GIB:.1f} GiB in "
+        f"{stage} on a CPU, where no pass is split, and this machine has {total / GIB:.1f} GiB"
+    )
+    if fit == 0:
+        raise ConfigError(f"{why}: run it on a GPU, where passes are split, or with more memory")
+    if chosen:
+        raise ConfigError(f"{workers} cells at once do not fit: {why}. Run with --workers {fit}")
+    print(f"running {fit} cell(s) at once, not the profile's {workers}: {why}")
+    return fit
 
 
 def execute_locally(jobs: list[tuple], workers: int, run=None):
