@@ -522,3 +522,13 @@ def test_penalty_figure_draws_when_deepfool_fooled_nothing_anywhere():
     fig = penalty_figure(table)
     fig.canvas.draw()  # raised "Data cannot be log-scaled" before the limits were fixed
     assert fig.axes[2].get_xlim() == pytest.approx((5e-5, 2e-4))
+
+
+def test_every_architecture_a_profile_may_run_has_a_plot_style():
+    """ResNet-26's first committed study cells stopped the study's results page at its
+    strength figure (KeyError: 'resnet26')."""
+    from paperlib.core.registry import ARCHITECTURES
+    from paperlib.report.plots import ARCH_STYLES
+
+    assert set(ARCH_STYLES) == set(ARCHITECTURES)
+    assert len(set(ARCH_STYLES.values())) == len(ARCH_STYLES)  # each one told apart

@@ -127,7 +127,12 @@ def adversarial_examples(
 
 
 REG_COLORS = {"base": "tab:gray", "l1": "tab:blue", "l2": "tab:orange", "elastic": "tab:green"}
-ARCH_STYLES = {"resnet50": "o-", "mobilenet": "s--", "vgg16": "^:"}  # marker, then line
+ARCH_STYLES = {
+    "resnet50": "o-",
+    "mobilenet": "s--",
+    "vgg16": "^:",
+    "resnet26": "D-.",
+}  # marker, line
 
 
 def figure2(table: pd.DataFrame) -> plt.Figure:
