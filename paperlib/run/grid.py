@@ -76,13 +76,11 @@ def run_grid(
         parameters |= (extra_parameters or {}).get(cell.cell_id, {})
         jobs.append((profile.name, experiment, cell.cell_id, parameters, expected))
     if executor == "local":
-        chosen, workers = (
-            workers is not None,
-            workers or profile.grid.workers_here(len(visible_gpus())),
-        )
-        if not visible_gpus():
-            to_run = {job[2] for job in jobs}
-            to_run = [cell for cell in cells if cell.cell_id in to_run]
+        gpus, chosen = visible_gpus(), workers is not None
+        workers = workers or profile.grid.workers_here(len(gpus))
+        if not gpus:
+            running = {job[2] for job in jobs}
+            to_run = [cell for cell in cells if cell.cell_id in running]
             workers = workers_that_fit(profile, experiment, to_run, workers, chosen)
     if executor == "local" and len(jobs) > 1:
         # Decode the data (or find it cached) once, here: parallel cells would each
