@@ -106,6 +106,12 @@ def _add_plan(commands) -> None:
         help="plan the power for this many paired seeds per arm (default: the grid's)",
     )
     plan.add_argument(
+        "--arch",
+        default=None,
+        help="plan the power of one architecture's claims alone, from its own results "
+        "(default: the architectures pooled, as the leading verdicts judge them)",
+    )
+    plan.add_argument(
         "--device",
         choices=sorted(BF16_PEAK),
         help="a GPU to plan for (default: this machine, at the rate make bench measured here)",
@@ -179,7 +185,9 @@ def _plan(args: argparse.Namespace) -> int:
 
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print("\nPower: each claim's minimum detectable effect for this design")
-        print(design_power(args.profile, args.seeds).to_string(index=False))
+        if args.arch:
+            print(f"(on {args.arch} alone)")
+        print(design_power(args.profile, args.seeds, args.arch).to_string(index=False))
     return 0
 
 

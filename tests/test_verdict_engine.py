@@ -303,6 +303,28 @@ def test_the_design_power_names_where_its_variances_come_from_and_falls_with_see
     assert set(map(str, found)) <= {str(s) for s in range(2, 31)} | {"> 30"}
 
 
+def test_the_design_power_of_one_architecture_uses_its_own_margins_family_and_seeds(smoke_env):
+    """`paperlib plan --arch`: a stage that adds an architecture sizes its seeds from that
+    architecture alone, against its own margins (ResNet's, not the pooled mean)."""
+    from paperlib.report.margins import margin
+    from paperlib.report.power import PER_ARCH, design_power
+
+    plan = load_analysis_plan()
+    pooled = design_power("smoke").set_index("claim")
+    resnet = design_power("smoke", arch="resnet50").set_index("claim")
+    assert set(resnet.index) == set(PER_ARCH)  # experiments 2 and 3 only
+    helps = resnet.loc["regularization-helps"]
+    assert helps["margin"] == pytest.approx(
+        100 * margin(plan.claims["regularization-helps"], "resnet50"), abs=1e-3
+    )
+    assert helps["margin"] != pooled.loc["regularization-helps", "margin"]
+    assert helps["comparisons"] == PER_ARCH["regularization-helps"]  # one architecture's
+    assert pooled.loc["regularization-helps", "comparisons"] == 3 * helps["comparisons"]
+    assert helps["seeds"] == 1  # the smoke grid's ResNet-50 base seeds (VGG-16 has two)
+    with pytest.raises(ConfigError, match="runs no 'resnet26'"):
+        design_power("smoke", arch="resnet26")
+
+
 def test_a_profile_without_results_gets_empty_tables_that_still_name_their_columns():
     """A results page indexes its tables by column names; with no results yet (the
     study's attribution before its cells ran) each table is empty, not columnless, and

@@ -8,35 +8,49 @@ import numpy as np
 import pandas as pd
 
 from paperlib.core.registry import ATTACKS
+from paperlib.core.settings import ConfigError
 from paperlib.core.stats import design_se, minimum_detectable_effect, variance_components
 from paperlib.report.claims_robustness import transfer_net
 from paperlib.report.common import grid_results
 from paperlib.report.judge import DISPLAY, Verdict
 from paperlib.report.margins import margin
-from paperlib.report.summary import all_verdicts
+from paperlib.report.summary import BY_ARCHITECTURE, all_verdicts, verdicts_on
 from paperlib.run.analysis import load_analysis_plan
 from paperlib.run.profiles import load_grid, load_profile
 
 MAX_SEEDS = 30  # the search for enough seeds stops here
 
 
-def design_power(profile: str, seeds: int | None = None) -> pd.DataFrame:
+def design_power(profile: str, seeds: int | None = None, arch: str | None = None) -> pd.DataFrame:
     """One row per claim (primary endpoint): the design's seeds and images, the variances
     used (measured on the profile's results, else the plan's prior), the MDE, the margin,
     and the fewest seeds whose MDE would reach the margin. ``seeds`` plans another number
-    of paired seeds than the grid's."""
+    of paired seeds than the grid's. ``arch`` plans one architecture's claims of
+    experiments 2 and 3 alone (the summary's per-architecture verdicts): its own
+    variances, margins, family and seeds, so that a stage adding an architecture can
+    size its seeds from its own pilot."""
+    run = sorted({c.arch for c in load_grid("adversarial", profile)})
+    if arch is not None and arch not in run:
+        raise ConfigError(
+            f"the {profile} profile's grid runs no {arch!r}: plan one of {run}, or none"
+        )
     plan = load_analysis_plan()
-    measured = {v.claim: v for v in all_verdicts(profile) if v.role == "primary"}
+    measured = {v.claim: v for v in _measured(profile, arch) if v.role == "primary"}
+    claims = {n: c for n, c in plan.claims.items() if arch is None or n in PER_ARCH}
     rows = []
-    for name, claim in plan.claims.items():
+    for name, claim in claims.items():
         images = _images(profile, claim.unit, name)
-        n_seeds = seeds or _grid_seeds(profile, name)
+        n_seeds = seeds or _grid_seeds(profile, name, arch)
         seed_var, image_var, source = _variances(
-            measured.get(name), plan.prior_seed_sd[claim.unit], _base_variances(profile, name)
+            measured.get(name),
+            plan.prior_seed_sd[claim.unit],
+            _base_variances(profile, name, arch),
         )
         image_var = image_var if images > 1 else 0.0
-        margin = _margin(measured.get(name), claim, profile)
-        family = len(measured[name].comparisons) if name in measured else _family(profile, name)
+        margin = _margin(measured.get(name), claim, profile, arch)
+        family = (
+            len(measured[name].comparisons) if name in measured else _family(profile, name, arch)
+        )
         alpha = plan.alpha / max(family, 1)
         mde = _mde(seed_var, image_var, n_seeds, images, alpha, plan.power)
         enough = next(
@@ -79,13 +93,22 @@ PER_ARCH = {
 }
 
 
-def _family(profile: str, claim: str) -> int:
-    """How many comparisons the claim's family has in the profile's grid."""
+def _measured(profile: str, arch: str | None) -> list[Verdict]:
+    """The profile's verdicts: on every architecture, or on ``arch`` alone."""
+    if arch is None:
+        return all_verdicts(profile)
+    results = {e: grid_results(profile, e)[0] for e in BY_ARCHITECTURE}
+    return verdicts_on(arch, results, load_profile(profile).testable)
+
+
+def _family(profile: str, claim: str, arch: str | None = None) -> int:
+    """How many comparisons the claim's family has in the profile's grid (on ``arch``
+    alone where given)."""
     if claim in ("density-falls", "sparse-as-accurate"):
         return sum(1 for c in load_grid("density", profile) if c.activity_l1 > 0 and c.seed == 0)
     if claim in ("regularized-converge-slower", "base-overfits"):
         return 3  # VGG-16's three regularizers
-    archs = {c.arch for c in load_grid("adversarial", profile)}
+    archs = {arch} if arch else {c.arch for c in load_grid("adversarial", profile)}
     return PER_ARCH[claim] * len(archs)
 
 
@@ -120,17 +143,19 @@ def _variances(
     return prior_sd**2, 0.25, "prior (no results)"
 
 
-def _base_variances(profile: str, claim: str) -> tuple[float, float] | None:
+def _base_variances(
+    profile: str, claim: str, arch: str | None = None
+) -> tuple[float, float] | None:
     """(seed, image) variance of the primary robustness endpoint among the base model's
-    replicate seeds (medians over attacks and architectures), or None where no
-    architecture has two base seeds with that endpoint. Only the robustness claims use
-    it: their pilot runs the base model on several seeds."""
+    replicate seeds (medians over attacks and architectures, or ``arch``'s attacks), or
+    None where no architecture has two base seeds with that endpoint. Only the
+    robustness claims use it: their pilot runs the base model on several seeds."""
     if claim not in ("regularization-helps", "elastic-most-consistent"):
         return None
     results, _ = grid_results(profile, "adversarial")
     found = []
-    for arch in {r.params.arch for r in results}:
-        base = [r for r in results if r.params.arch == arch and r.params.regularizer == "base"]
+    for own in {arch} if arch else {r.params.arch for r in results}:
+        base = [r for r in results if r.params.arch == own and r.params.regularizer == "base"]
         for attack in ATTACKS:
             rows = [v for v in map(transfer_net(attack), base) if v is not None]
             if len(rows) >= 2:
@@ -138,12 +163,12 @@ def _base_variances(profile: str, claim: str) -> tuple[float, float] | None:
     return tuple(np.median(found, axis=0).tolist()) if found else None
 
 
-def _margin(verdict: Verdict | None, claim, profile: str) -> float | None:
-    """The judged family's mean margin, else the plan's margin for the grid's
+def _margin(verdict: Verdict | None, claim, profile: str, arch: str | None = None) -> float | None:
+    """The judged family's mean margin, else the plan's margin for ``arch`` or the grid's
     architectures (their mean)."""
     if verdict is not None and verdict.margin is not None:
         return verdict.margin
-    archs = {c.arch for c in load_grid("adversarial", profile)}
+    archs = {arch} if arch else {c.arch for c in load_grid("adversarial", profile)}
     return float(np.mean([margin(claim, arch) for arch in archs]))
 
 
@@ -158,10 +183,10 @@ def _images(profile: str, unit: str, claim: str) -> int:
     return settings.adversarial.eval_size
 
 
-def _grid_seeds(profile: str, claim: str) -> int:
+def _grid_seeds(profile: str, claim: str, arch: str | None = None) -> int:
     experiment = "density" if claim in ("density-falls", "sparse-as-accurate") else "adversarial"
     cells = load_grid(experiment, profile)
     if experiment == "density":
         return sum(1 for c in cells if c.activity_l1 == 0.0)
-    base = [c for c in cells if c.regularizer == "base"]
-    return max(sum(1 for c in base if c.arch == arch) for arch in {c.arch for c in base})
+    base = [c for c in cells if c.regularizer == "base" and arch in (None, c.arch)]
+    return max(sum(1 for c in base if c.arch == own) for own in {c.arch for c in base})

@@ -129,21 +129,27 @@ def architecture_verdicts(
     Secondary: the plan's families pool the architectures, each comparison against its
     own architecture's margin. The paper's effects differ by architecture (largest on
     ResNet), and a pooled verdict cannot say on which architecture a claim holds."""
-    found = {e: results.get(e, []) for e in BY_ARCHITECTURE}
-    archs = dict.fromkeys(r.params.arch for own in found.values() for r in own)
+    archs = dict.fromkeys(r.params.arch for e in BY_ARCHITECTURE for r in results.get(e, []))
     if len(archs) < 2:
         return {}
-    by_arch = {}
-    for arch in archs:
-        by_arch[arch] = []
-        for experiment, own in found.items():
-            mine = [r for r in own if r.params.arch == arch]
-            if mine:  # a claim about another architecture alone compares nothing here
-                verdicts = leading(JUDGES[experiment](mine, rules))
-                by_arch[arch] += [
-                    v for v in verdicts if any(row["arch"] == arch for row in v.comparisons)
-                ]
-    return by_arch
+    return {arch: verdicts_on(arch, results, rules) for arch in archs}
+
+
+def verdicts_on(
+    arch: str, results: dict[str, list[Result]], rules: EligibilityConfig
+) -> list[Verdict]:
+    """The leading verdicts of experiments 2 and 3 judged on one architecture's results
+    alone (results by experiment), for the claims with a comparison on it."""
+    verdicts = []
+    for experiment in BY_ARCHITECTURE:
+        mine = [r for r in results.get(experiment, []) if r.params.arch == arch]
+        if mine:  # a claim about another architecture alone compares nothing here
+            verdicts += [
+                v
+                for v in leading(JUDGES[experiment](mine, rules))
+                if any(row["arch"] == arch for row in v.comparisons)
+            ]
+    return verdicts
 
 
 def verdicts_by_architecture(profiles: list[str]) -> pd.DataFrame:
