@@ -19,6 +19,9 @@ RADIUS_ATTACKS = ("fgsm", "pgd")  # those with an L-inf radius: the eps sweep, 8
 AUTOATTACK_COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
 # One notebook and one results page each; experiment 3 explains experiment 2's models.
 EXPERIMENTS = ("density", "adversarial", "attribution")
+# The experiments with an architecture axis: experiment 2's grid and experiment 3 on its
+# models (experiment 1 has its own one-layer network).
+ARCHITECTURE_EXPERIMENTS = ("adversarial", "attribution")
 # Checks that run as grid jobs after the experiments: each has a notebook, a cell type
 # and a grid, and its executed notebook appears in the book beside the results.
 CHECKS = ("deepfool_check",)

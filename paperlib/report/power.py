@@ -7,14 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from paperlib.core.registry import ATTACKS
+from paperlib.core.registry import ARCHITECTURE_EXPERIMENTS, ATTACKS
 from paperlib.core.settings import ConfigError
 from paperlib.core.stats import design_se, minimum_detectable_effect, variance_components
 from paperlib.report.claims_robustness import transfer_net
 from paperlib.report.common import grid_results
 from paperlib.report.judge import DISPLAY, Verdict
 from paperlib.report.margins import margin
-from paperlib.report.summary import BY_ARCHITECTURE, all_verdicts, verdicts_on
+from paperlib.report.summary import all_verdicts, verdicts_on
 from paperlib.run.analysis import load_analysis_plan
 from paperlib.run.profiles import load_grid, load_profile
 
@@ -97,7 +97,7 @@ def _measured(profile: str, arch: str | None) -> list[Verdict]:
     """The profile's verdicts: on every architecture, or on ``arch`` alone."""
     if arch is None:
         return all_verdicts(profile)
-    results = {e: grid_results(profile, e)[0] for e in BY_ARCHITECTURE}
+    results = {e: grid_results(profile, e)[0] for e in ARCHITECTURE_EXPERIMENTS}
     return verdicts_on(arch, results, load_profile(profile).testable)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from paperlib.core.registry import EXPERIMENTS, PAPER_ARCHITECTURES
+from paperlib.core.registry import ARCHITECTURE_EXPERIMENTS, EXPERIMENTS, PAPER_ARCHITECTURES
 from paperlib.core.settings import EligibilityConfig
 from paperlib.report.adversarial import adversarial_verdicts
 from paperlib.report.attribution import attribution_verdicts
@@ -116,9 +116,6 @@ def claims_table(judged: dict[str, list[Verdict]]) -> pd.DataFrame:
 
 
 # Experiment 1 trains one network of its own; experiments 2 and 3 vary the architecture.
-BY_ARCHITECTURE = ("adversarial", "attribution")
-
-
 def architecture_verdicts(
     results: dict[str, list[Result]], rules: EligibilityConfig
 ) -> dict[str, list[Verdict]]:
@@ -129,7 +126,9 @@ def architecture_verdicts(
     Secondary: the plan's families pool the architectures, each comparison against its
     own architecture's margin. The paper's effects differ by architecture (largest on
     ResNet), and a pooled verdict cannot say on which architecture a claim holds."""
-    archs = dict.fromkeys(r.params.arch for e in BY_ARCHITECTURE for r in results.get(e, []))
+    archs = dict.fromkeys(
+        r.params.arch for e in ARCHITECTURE_EXPERIMENTS for r in results.get(e, [])
+    )
     if len(archs) < 2:
         return {}
     return {arch: verdicts_on(arch, results, rules) for arch in archs}
@@ -141,7 +140,7 @@ def verdicts_on(
     """The leading verdicts of experiments 2 and 3 judged on one architecture's results
     alone (results by experiment), for the claims with a comparison on it."""
     verdicts = []
-    for experiment in BY_ARCHITECTURE:
+    for experiment in ARCHITECTURE_EXPERIMENTS:
         mine = [r for r in results.get(experiment, []) if r.params.arch == arch]
         if mine:  # a claim about another architecture alone compares nothing here
             verdicts += [
@@ -158,7 +157,7 @@ def verdicts_by_architecture(profiles: list[str]) -> pd.DataFrame:
     interval and margin (``architecture_verdicts``). Empty when no profile ran two."""
     rows: dict[str, dict] = {}
     for profile in profiles:
-        results = {e: grid_results(profile, e)[0] for e in BY_ARCHITECTURE}
+        results = {e: grid_results(profile, e)[0] for e in ARCHITECTURE_EXPERIMENTS}
         rules = load_profile(profile).testable
         for arch, verdicts in architecture_verdicts(results, rules).items():
             for v in verdicts:

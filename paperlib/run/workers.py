@@ -10,6 +10,7 @@ import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from paperlib.core.memory import cpu_cell_peak
+from paperlib.core.registry import ARCHITECTURE_EXPERIMENTS
 from paperlib.core.settings import CELLS_PER_GPU_ENV, ConfigError, Profile
 from paperlib.run.cells import run_cell
 
@@ -53,9 +54,6 @@ def threads_per_worker(workers: int) -> int:
     return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
-# The experiments whose cells can outgrow a CPU machine's memory (experiment 1's network
-# and the DeepFool check's 40 images are small).
-MEMORY_CHECKED = ("adversarial", "attribution")
 GIB = 1 << 30
 
 
@@ -73,7 +71,9 @@ def workers_that_fit(
     not fit, or a cell that fits nowhere here, is an error that says what to do. Without
     this, a kernel out of memory dies mid-cell (in DeepFool, for ResNet-26 on the study
     profile: about 10 GB each), and the cell's failure reads only "Kernel died"."""
-    if experiment not in MEMORY_CHECKED or not cells:
+    # Only these can outgrow a CPU machine's memory: experiment 1's network and the
+    # DeepFool check's 40 images are small.
+    if experiment not in ARCHITECTURE_EXPERIMENTS or not cells:
         return workers
     stage, peak, arch = max(
         ((*cpu_cell_peak(profile, experiment, a), a) for a in sorted({c.arch for c in cells})),
