@@ -261,9 +261,15 @@ def cell_fixed_bytes(profile: Profile, params: int) -> int:
 def stage_peaks(profile: Profile, arch: str, budget: int | None) -> dict[str, int]:
     """Bytes one cell of ``arch`` holds at its peak in each stage, with the rows that an
     activation ``budget`` allows (None: every pass unsplit, as before the budget)."""
-    cost, fixed = ROW_BYTES[arch], cell_fixed_bytes(profile, ROW_BYTES[arch].params)
+    cost = ROW_BYTES[arch]
+    return _pass_bytes(cell_stages(profile), cost, cell_fixed_bytes(profile, cost.params), budget)
+
+
+def _pass_bytes(stages: list, cost: RowBytes, fixed: int, budget: int | None) -> dict[str, int]:
+    """Each stage's peak: the ``fixed`` bytes plus its pass's rows at ``cost`` a row,
+    as many rows as an activation ``budget`` allows (None: the pass unsplit)."""
     peaks = {}
-    for stage in cell_stages(profile):
+    for stage in stages:
         per_row = cost.backward if stage.backward else cost.forward
         rows = stage.rows
         if stage.budgeted and budget is not None and budget // per_row < rows:
@@ -285,11 +291,8 @@ def cpu_cell_peak(profile: Profile, experiment: str, arch: str) -> tuple[str, in
     model = make_model(arch, width).to(memory_format=torch.channels_last)
     cost = measure_row_bytes(model)
     fixed = cell_fixed_bytes(profile, cost.params) - CUDA_CONTEXT_BYTES
-    peaks = {
-        stage.name: fixed + stage.rows * (cost.backward if stage.backward else cost.forward)
-        for stage in cell_stages(profile)
-        if experiment in stage.experiments
-    }
+    stages = [stage for stage in cell_stages(profile) if experiment in stage.experiments]
+    peaks = _pass_bytes(stages, cost, fixed, budget=None)
     name = max(peaks, key=peaks.get)
     return name, peaks[name]
 
