@@ -1,12 +1,14 @@
 """The grid runner: skip-if-done, and the smoke grid end to end into an HTML book."""
 
 import asyncio
+import datetime as dt
 import json
+import os
 import re
 
 import nbformat
 import pytest
-from helpers import mark_done
+from helpers import changed, mark_done
 
 from paperlib.core.registry import ATTACKS
 from paperlib.report.book import (
@@ -17,10 +19,11 @@ from paperlib.report.book import (
 )
 from paperlib.report.judge import LABELS, NOT_TESTABLE
 from paperlib.run.cells import CellOutcome
+from paperlib.run.checkpoints import checkpoint_path
 from paperlib.run.grid import run_grid
 from paperlib.run.kernels import _IPCKernelManager
 from paperlib.run.profiles import available_profiles, cell_hash, load_grid, load_profile
-from paperlib.run.results import load_results, result_json
+from paperlib.run.results import load_results, result_json, unpaired_attributions, write_result
 from paperlib.run.splits import data_identity
 from paperlib.run.store import result_path, run_path, write_json
 
@@ -48,6 +51,42 @@ def test_a_result_with_a_stale_hash_is_not_skipped(smoke_env, monkeypatch):
     outcomes = run_grid("smoke", "density", workers=1, progress=False)
     assert ran == [c.cell_id for c in cells]
     assert [o.status for o in outcomes] == ["ran"] * len(cells)
+
+
+def test_an_attribution_of_another_model_than_the_attacked_one_is_redone_from_its_checkpoint(
+    smoke_env, monkeypatch
+):
+    """Experiment 3 explains experiment 2's models cell for cell. An attribution result
+    whose model predicts otherwise than the one its adversarial cell attacked (trained
+    again where the checkpoint was missing, on a machine with other vector instructions)
+    is redone once the attacked model's checkpoint is here and newer than that result:
+    the rerun reuses it. Without such a checkpoint a rerun would train again, so the
+    cell is left, and the attribution page names it (``unpaired_attributions``)."""
+    attacked = mark_done("smoke", "adversarial")
+    moved = mark_done("smoke", "attribution")[0]
+    write_result(changed(moved, "metrics.predicted_counts", [11] + [10] * 8 + [9]))
+    assert unpaired_attributions(
+        load_results("smoke", "attribution"), load_results("smoke", "adversarial")
+    ) == [moved.cell]
+    ran = []
+
+    def record(profile, experiment, cell_id, parameters, expected):
+        ran.append(cell_id)
+        return CellOutcome(cell_id, "ran", run_path(profile, experiment, cell_id))
+
+    monkeypatch.setattr("paperlib.run.workers.run_cell", record)
+    run_grid("smoke", "attribution", workers=1, progress=False)
+    assert ran == []  # no checkpoint: a rerun would train again
+    checkpoint = checkpoint_path("smoke", attacked[0].model_key)
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"weights")
+    made = dt.datetime.fromisoformat(moved.provenance.started_at).timestamp()
+    os.utime(checkpoint, (made - 60, made - 60))  # the checkpoint the result was made from
+    run_grid("smoke", "attribution", workers=1, progress=False)
+    assert ran == []
+    os.utime(checkpoint, (made + 60, made + 60))  # written after it: the attacked model
+    run_grid("smoke", "attribution", workers=1, progress=False)
+    assert ran == [moved.cell]
 
 
 def test_stale_temporaries_are_removed_before_the_grid_runs(smoke_env):

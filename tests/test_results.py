@@ -246,6 +246,42 @@ def test_provenance_prices_a_cell_in_processor_time_that_excludes_waiting():
     assert busy.cpu_seconds - waited.cpu_seconds >= 0.4
 
 
+def test_a_cpu_result_names_the_vector_instructions_its_weights_depend_on():
+    import torch
+
+    from paperlib.run.provenance import device_description
+
+    vector = torch.backends.cpu.get_cpu_capability()
+    assert f", {vector}, {torch.get_num_threads()} threads)" in device_description(
+        torch.device("cpu")
+    )
+
+
+def test_a_rewritten_result_leaves_the_tree_clean_and_a_code_change_does_not(tmp_path, monkeypatch):
+    """A rerun rewrites committed results (the study's); the next cell's provenance must
+    still say its code is the commit's. A change to code or parameters must not."""
+    import subprocess
+
+    from paperlib.run import provenance
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("results/study/adversarial/a.json", "runs/study/a.ipynb", "paperlib/x.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("0")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path)
+    assert provenance.git_state()["dirty"] is False
+    (tmp_path / "results/study/adversarial/a.json").write_text("1")
+    (tmp_path / "runs/study/a.ipynb").unlink()
+    assert provenance.git_state()["dirty"] is False
+    (tmp_path / "paperlib/x.py").write_text("1")
+    assert provenance.git_state()["dirty"] is True
+
+
 def test_a_metrics_record_reads_back_typed_and_writes_back_the_same_json():
     """parse and as_json are inverse: the typed record keeps every field (intervals as
     pairs, reports as records), and writing it again gives the stored JSON."""

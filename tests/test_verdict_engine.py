@@ -395,6 +395,26 @@ def test_a_results_page_refuses_a_profile_without_results_and_names_the_grid_to_
         page_results("smoke", "density")
 
 
+def test_the_attribution_page_names_the_cells_that_explain_another_model_than_the_attacked(
+    smoke_env, monkeypatch
+):
+    from helpers import mark_done
+
+    from paperlib.report.common import page_results
+    from paperlib.run.results import write_result
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj.data))
+    mark_done("smoke", "adversarial")
+    moved = mark_done("smoke", "attribution")[0]
+    page_results("smoke", "attribution")
+    assert not any("Not the attacked model" in text for text in shown)
+    write_result(changed(moved, "metrics.clean_accuracy", 0.6))  # another model's accuracy
+    page_results("smoke", "attribution")
+    (note,) = [text for text in shown if "Not the attacked model" in text]
+    assert note.endswith(f": {moved.cell}")
+
+
 def test_an_untestable_comparisons_reason_does_not_squeeze_the_forest_plot():
     """A comparison that decides nothing carries its reason as text in the panel; laid out
     with the figure, a long reason collapsed the axes (matplotlib warned and drew none)."""

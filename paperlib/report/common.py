@@ -11,7 +11,7 @@ from paperlib.core.registry import ARCHITECTURES, PAPER_ARCHITECTURES, PAPER_PEN
 from paperlib.core.settings import EligibilityConfig
 from paperlib.report.judge import DISPLAY, Verdict
 from paperlib.run.profiles import load_grid
-from paperlib.run.results import Result, ResultError, load_results
+from paperlib.run.results import Result, ResultError, load_results, unpaired_attributions
 
 # A regularized model "keeps its accuracy" when its clean accuracy is at most this far
 # below its base model's (mean over seeds; percentage points): the default of the
@@ -153,6 +153,16 @@ def grid_results(profile: str, experiment: str) -> tuple[list[Result], list[str]
     return results, [cell for cell in expected if cell not in by_cell]
 
 
+# What the attribution page says of cells whose model differs from experiment 2's.
+UNPAIRED = (
+    "These cells explain a model trained again from the same seed where experiment 2's "
+    "checkpoint was missing, and it predicts otherwise than the model experiment 2 "
+    "attacked (another machine's vector instructions can change the weights). They "
+    "still measure the same recipe; the grid redoes them from experiment 2's checkpoint "
+    "wherever that is present:"
+)
+
+
 def page_results(profile: str, experiment: str) -> list[Result]:
     """A results page's opening: the profile's results for ``experiment`` (``grid_results``),
     with their count printed and, shown as notes, the cells without results and what
@@ -173,6 +183,10 @@ def page_results(profile: str, experiment: str) -> list[Result]:
         display(Markdown(f"**Missing cells** (failed or not run): {', '.join(missing)}"))
     for note in sorted({r.provenance.data_note for r in results} - {""}):
         display(Markdown(f"**Data note.** {note}"))
+    if experiment == "attribution":
+        unpaired = unpaired_attributions(results, grid_results(profile, "adversarial")[0])
+        if unpaired:
+            display(Markdown(f"**Not the attacked model.** {UNPAIRED} {', '.join(unpaired)}"))
     return results
 
 

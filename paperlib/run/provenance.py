@@ -15,6 +15,9 @@ import yaml
 from paperlib.run.splits import Splits
 from paperlib.run.store import REPO_ROOT
 
+# The folders the grid writes its results and executed notebooks to (committed for the
+# study): a change there is output, not code.
+OUTPUT_FOLDERS = ("results", "runs")
 PACKAGES = ("paperlib", "torch", "torchvision", "numpy", "captum", "torchattacks", "papermill")
 
 
@@ -27,7 +30,11 @@ def git_state() -> dict:
     head = _git("rev-parse", "HEAD")
     if head.returncode != 0:
         return {"commit": None, "dirty": None}
-    dirty = _git("status", "--porcelain", "--untracked-files=no").stdout.strip() != ""
+    # The grid's own outputs are tracked too (the committed study), and a rerun rewrites
+    # them; only the code and parameters can make a result differ from its commit.
+    outputs = [f":(exclude){folder}" for folder in OUTPUT_FOLDERS]
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *outputs)
+    dirty = status.stdout.strip() != ""
     return {"commit": head.stdout.strip(), "dirty": dirty}
 
 
@@ -80,9 +87,14 @@ def package_versions() -> dict[str, str | None]:
 
 
 def device_description(device: torch.device) -> str:
+    """The GPU's name, or the CPU's architecture, vector instructions and threads. A CPU
+    model's weights depend on its vector instructions as well as on the thread count:
+    two machines with the same thread count can train different models from one seed."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    machine = platform.processor() or platform.machine()
+    vector = torch.backends.cpu.get_cpu_capability()
+    return f"CPU ({machine}, {vector}, {torch.get_num_threads()} threads)"
 
 
 def cpu_seconds() -> float:

@@ -354,6 +354,30 @@ def is_done(path: Path, expected_hash: str) -> bool:
     return result is not None and result.config_hash == expected_hash
 
 
+def explains_attacked_model(attribution: Result, adversarial: Result) -> bool:
+    """Whether an attribution result explains the model its adversarial cell attacked.
+    Both cells measure the same test images, so one model gives both the same
+    predictions per class and the same clean accuracy. Experiment 3 reuses experiment 2's
+    checkpoint; where that was missing it trained the model again, and on a machine with
+    other vector instructions the same seed can give another model."""
+    clean = adversarial.metrics.clean
+    return (
+        attribution.metrics.predicted_counts == clean.predicted_counts
+        and abs(attribution.metrics.clean_accuracy - clean.accuracy) < 0.5 / clean.test_size
+    )
+
+
+def unpaired_attributions(attribution: list[Result], adversarial: list[Result]) -> list[str]:
+    """The cells whose attribution result explains another model than the adversarial
+    result of the same cell attacked (cells with both results)."""
+    attacked = {r.cell: r for r in adversarial}
+    return [
+        r.cell
+        for r in attribution
+        if r.cell in attacked and not explains_attacked_model(r, attacked[r.cell])
+    ]
+
+
 def load_results(profile: str, experiment: str) -> list[Result]:
     """Every usable result of one experiment in one profile, in file-name order."""
     folder = output_root() / "results" / safe_id(profile) / safe_id(experiment)
