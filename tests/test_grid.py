@@ -70,11 +70,12 @@ def test_an_attribution_of_another_model_than_the_attacked_one_is_redone_from_it
     ) == [moved.cell]
     ran = []
 
-    def record(profile, experiment, cell_id, parameters, expected):
+    def record(experiment, cell_id, parameters, expected_hash, final, result):
+        """Stands in for the notebook's execution, past the cell's own check."""
         ran.append(cell_id)
-        return CellOutcome(cell_id, "ran", run_path(profile, experiment, cell_id))
+        return CellOutcome(cell_id, "ran", final)
 
-    monkeypatch.setattr("paperlib.run.workers.run_cell", record)
+    monkeypatch.setattr("paperlib.run.cells._execute_claimed", record)
     run_grid("smoke", "attribution", workers=1, progress=False)
     assert ran == []  # no checkpoint: a rerun would train again
     checkpoint = checkpoint_path("smoke", attacked[0].model_key)

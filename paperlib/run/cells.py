@@ -4,13 +4,15 @@ the error and where its traceback is."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from paperlib.run.checkpoints import checkpoint_path
 from paperlib.run.kernels import execute_notebook
-from paperlib.run.results import is_done
+from paperlib.run.results import explains_attacked_model, is_done, read_result
 from paperlib.run.store import (
     claim,
     release,
@@ -42,11 +44,36 @@ def run_cell(
     if not claim(result):
         return CellOutcome(cell_id, "held", final, "another grid is running this cell")
     try:
-        if is_done(result, expected_hash):
+        if nothing_left_to_run(profile, experiment, cell_id, expected_hash):
             return CellOutcome(cell_id, "skipped", final)
         return _execute_claimed(experiment, cell_id, parameters, expected_hash, final, result)
     finally:
         release(result)
+
+
+def nothing_left_to_run(profile: str, experiment: str, cell_id: str, expected_hash: str) -> bool:
+    """Whether a cell has nothing left to run: its result exists with the expected hash
+    and, in experiment 3, explains the model experiment 2 attacked or cannot be made to
+    (``_pairs_again``)."""
+    if not is_done(result_path(profile, experiment, cell_id), expected_hash):
+        return False
+    return not (experiment == "attribution" and _pairs_again(profile, cell_id))
+
+
+def _pairs_again(profile_name: str, cell_id: str) -> bool:
+    """Whether an attribution result that explains another model than its adversarial
+    cell attacked should be redone: where the attacked model's checkpoint is here and
+    newer than that result, a rerun reuses it. Without it a rerun would train again, and
+    could differ again; the attribution page names such cells instead."""
+    attribution = read_result(result_path(profile_name, "attribution", cell_id))
+    adversarial = read_result(result_path(profile_name, "adversarial", cell_id))
+    if attribution is None or adversarial is None or adversarial.model_key is None:
+        return False
+    if explains_attacked_model(attribution, adversarial):
+        return False
+    checkpoint = checkpoint_path(profile_name, adversarial.model_key)
+    made = dt.datetime.fromisoformat(attribution.provenance.started_at).timestamp()
+    return checkpoint.exists() and checkpoint.stat().st_mtime > made
 
 
 def _execute_claimed(experiment, cell_id, parameters, expected_hash, final, result):

@@ -8,7 +8,6 @@ array through submitit (``executor="slurm"``); both paths run the same ``run_cel
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from typing import Any
 
@@ -16,11 +15,9 @@ from tqdm import tqdm
 
 from paperlib.core.registry import EXECUTORS
 from paperlib.core.settings import ConfigError, Profile, as_dict
-from paperlib.run.cells import CellOutcome
-from paperlib.run.checkpoints import checkpoint_path
+from paperlib.run.cells import CellOutcome, nothing_left_to_run
 from paperlib.run.kernels import remove_orphan_sockets
 from paperlib.run.profiles import cell_hash, load_grid, load_profile
-from paperlib.run.results import explains_attacked_model, is_done, read_result
 from paperlib.run.slurm import SlurmOptions, execute_on_slurm
 from paperlib.run.splits import data_identity, load_profile_data
 from paperlib.run.store import (
@@ -28,7 +25,6 @@ from paperlib.run.store import (
     output_root,
     remove_dead_claims,
     remove_stale_temporaries,
-    result_path,
     run_path,
 )
 from paperlib.run.workers import execute_locally, visible_gpus, workers_that_fit
@@ -68,8 +64,7 @@ def run_grid(
     outcomes, jobs = {}, []
     for cell in cells:
         expected = cell_hash(profile, experiment, cell, data_identity(profile, data_path))
-        done = is_done(result_path(profile.name, experiment, cell.cell_id), expected)
-        if done and not (experiment == "attribution" and _pairs_again(profile.name, cell.cell_id)):
+        if nothing_left_to_run(profile.name, experiment, cell.cell_id, expected):
             path = run_path(profile.name, experiment, cell.cell_id)
             outcomes[cell.cell_id] = CellOutcome(cell.cell_id, "skipped", path)
             continue
@@ -133,22 +128,6 @@ def _selected_cells(profile: Profile, experiment: str, only: list[str] | None) -
             f"{profile.name!r}; its cells are {', '.join(c.cell_id for c in cells)}"
         )
     return [c for c in cells if c.cell_id in only]
-
-
-def _pairs_again(profile_name: str, cell_id: str) -> bool:
-    """Whether an attribution result that explains another model than its adversarial
-    cell attacked should be redone: where the attacked model's checkpoint is here and
-    newer than that result, a rerun reuses it. Without it a rerun would train again, and
-    could differ again; the attribution page names such cells instead."""
-    attribution = read_result(result_path(profile_name, "attribution", cell_id))
-    adversarial = read_result(result_path(profile_name, "adversarial", cell_id))
-    if attribution is None or adversarial is None or adversarial.model_key is None:
-        return False
-    if explains_attacked_model(attribution, adversarial):
-        return False
-    checkpoint = checkpoint_path(profile_name, adversarial.model_key)
-    made = dt.datetime.fromisoformat(attribution.provenance.started_at).timestamp()
-    return checkpoint.exists() and checkpoint.stat().st_mtime > made
 
 
 def _clear_leftovers(profile_name: str, experiment: str) -> None:
