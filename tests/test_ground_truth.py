@@ -114,3 +114,26 @@ def test_the_plan_sizes_seeds_from_the_base_models_replicate_seeds(monkeypatch):
     assert power._variances(paired, 0.02, (seed_var, image_var)) == (0.01, 0.1, "results")
     alike = SimpleNamespace(comparisons=[{"image var": 0.0, "seed var": 0.0, "seeds": 10}])
     assert power._variances(alike, 0.5) == (0.25, 0.0, "prior (results without spread)")
+
+
+def test_the_plan_takes_a_seed_variance_of_zero_for_too_few_seeds_and_puts_the_prior_in_its_place():
+    """A variance component is truncated at zero, and two seeds often give one. Taken at
+    face value it would plan two seeds for any margin, as ResNet-26's first two base seeds
+    did; the prior stands in for it, and the image variance is still the measured one."""
+    from paperlib.report import power
+
+    two_alike_seeds = (0.0, 0.2)
+    assert power._variances(None, 0.02, two_alike_seeds) == (
+        0.02**2,
+        0.4,
+        "base's replicate seeds x 2, prior (seed variance 0)",
+    )
+    truncated = SimpleNamespace(comparisons=[{"image var": 0.2, "seed var": 0.0, "seeds": 2}])
+    assert power._variances(truncated, 0.02) == (
+        0.02**2,
+        0.2,
+        "results (images), prior (seed variance 0)",
+    )
+    face_value = power._mde(0.0, 0.4, 2, 1000, 0.05 / 9, 0.8)
+    planned = power._mde(*power._variances(None, 0.02, two_alike_seeds)[:2], 2, 1000, 0.05 / 9, 0.8)
+    assert face_value < 0.06 < 1.0 < planned  # two seeds: seemingly ample, in truth useless

@@ -127,15 +127,21 @@ def _variances(
     of that, a difference of two arms is taken to vary twice as much as the base arm
     among its replicate seeds (``base``, the pilot's; independent arms, which pairing
     only improves on), and short of that the plan's prior stands in for the seeds. It
-    stands in too where the results have no spread at all, as in the verdict engine."""
+    stands in too where the results have no spread at all, as in the verdict engine, and
+    for a seed variance of zero: a variance component is truncated at zero, so from two
+    or three seeds a zero says too few seeds, not seeds alike, and would plan too few."""
     rows = [c for c in (verdict.comparisons if verdict else ()) if "image var" in c]
     if rows and min(c.get("seeds", 1) for c in rows) >= 2:
         seed_var = float(np.median([c["seed var"] for c in rows]))
         image_var = float(np.median([c["image var"] for c in rows]))
         if seed_var == image_var == 0:  # every seed alike: as the engine, take the prior
             return prior_sd**2, 0.0, "prior (results without spread)"
+        if seed_var == 0:
+            return prior_sd**2, image_var, "results (images), prior (seed variance 0)"
         return seed_var, image_var, "results"
     if base is not None:
+        if base[0] == 0:
+            return prior_sd**2, 2 * base[1], "base's replicate seeds x 2, prior (seed variance 0)"
         return 2 * base[0], 2 * base[1], "base's replicate seeds x 2"
     if rows:
         image_var = float(np.median([c["image var"] for c in rows]))
