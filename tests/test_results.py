@@ -24,6 +24,7 @@ from paperlib.run.results import (
     parse_result,
     read_result,
     result_json,
+    unpaired_attributions,
     write_result,
 )
 from paperlib.run.store import REPO_ROOT, result_path, write_json
@@ -219,6 +220,18 @@ def test_committed_results_read_in_the_current_schema_and_belong_to_the_grid(pat
     assert result.provenance.commit and result.provenance.dirty is not None
     if profile == "study":  # run from a clean checkout, so its commit says what ran
         assert result.provenance.dirty is False
+
+
+@pytest.mark.parametrize(
+    "profile", sorted({p.parts[-3] for p in COMMITTED if p.parts[-2] == "attribution"})
+)
+def test_every_committed_attribution_explains_the_model_its_adversarial_cell_attacked(profile):
+    """Experiment 3 explains experiment 2's models cell for cell: a committed attribution
+    result whose clean predictions differ from its adversarial cell's explains another
+    model, and its stability could not be set beside that model's robustness."""
+    attacked = load_results(profile, "adversarial")
+    explained = load_results(profile, "attribution")
+    assert unpaired_attributions(explained, attacked) == []
 
 
 def test_provenance_prices_a_cell_in_processor_time_that_excludes_waiting():
