@@ -173,6 +173,9 @@ def _grid(args: argparse.Namespace) -> int:
         if any(o.status == "interrupted" for o in outcomes):
             print("interrupted: finished cells are kept; run the same command to resume")
             return INTERRUPTED
+        if any(o.status == "not started" for o in outcomes):
+            print("drained: the cells in flight finished; run the same command to resume")
+            return INTERRUPTED
     return 1 if failed else 0
 
 

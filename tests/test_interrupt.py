@@ -1,5 +1,6 @@
 """Ctrl-C or SIGTERM on a running grid: kernels and workers stop, nothing temporary is
-left, the summary is printed, and a rerun resumes."""
+left, the summary is printed, and a rerun resumes. SIGUSR1 drains it: the cells in
+flight finish, and no other starts."""
 
 import glob
 import os
@@ -15,8 +16,11 @@ import psutil
 import pytest
 from helpers import slow_job
 
+from paperlib.__main__ import INTERRUPTED, main
+from paperlib.run.cells import CellOutcome
 from paperlib.run.kernels import KERNEL_SOCKET_PREFIX
 from paperlib.run.profiles import load_grid
+from paperlib.run.store import run_path
 from paperlib.run.workers import execute_locally, stopped_by_signals
 
 
@@ -46,6 +50,52 @@ def test_a_stopped_worker_starts_none_of_the_cells_already_queued_for_it(tmp_pat
         list(execute_locally(jobs, workers=2, run=slow_job))
     stopper.join()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["started-0", "started-1"]
+
+
+def test_a_drained_pool_finishes_its_cells_in_flight_and_starts_none_of_the_others(tmp_path):
+    """SIGUSR1 while two cells run: both finish and are yielded, and none of the four
+    others starts, not even the one the pool had already queued for a worker."""
+    jobs = [(str(tmp_path), index, 5.0) for index in range(6)]
+    both_running = lambda: {p.name for p in tmp_path.iterdir()} == {"started-0", "started-1"}  # noqa: E731
+
+    def drain_once_both_run():
+        _wait_for(both_running, timeout=120)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    drainer = threading.Thread(target=drain_once_both_run, daemon=True)
+    with stopped_by_signals():
+        drainer.start()
+        finished = list(execute_locally(jobs, workers=2, run=slow_job))
+    drainer.join()
+    assert sorted(finished) == [0, 1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["started-0", "started-1"]
+    assert signal.getsignal(signal.SIGUSR1) is not signal.SIG_IGN  # the handlers are restored
+
+
+def test_a_drained_grid_keeps_its_finished_cell_names_the_others_and_exits_130(
+    smoke_env, monkeypatch, capsys
+):
+    """One worker: the drain lands during the first cell, which finishes; the grid
+    starts no other, says so, and a rerun runs the rest."""
+    cells = [c.cell_id for c in load_grid("density", "smoke")]
+    ran = []
+
+    def drain_during_the_first(profile, experiment, cell_id, parameters, expected):
+        """Stands in for the papermill run; the user drains the grid during the first."""
+        if not ran:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        ran.append(cell_id)
+        return CellOutcome(cell_id, "ran", run_path(profile, experiment, cell_id))
+
+    monkeypatch.setattr("paperlib.run.workers.run_cell", drain_during_the_first)
+    command = ["grid", "--profile", "smoke", "--experiment", "all", "--workers", "1"]
+    assert main(command) == INTERRUPTED
+    output = capsys.readouterr().out
+    assert ran == cells[:1]
+    summary = f"1 ran, 0 skipped, 0 failed, 0 held, 0 interrupted, {len(cells) - 1} not started"
+    assert f"density: {summary}" in output
+    assert "drained: the cells in flight finished; run the same command to resume" in output
+    assert "adversarial:" not in output  # the next experiment did not start either
 
 
 @pytest.mark.slow

@@ -25,7 +25,8 @@ from paperlib.run.store import (
 @dataclass(frozen=True)
 class CellOutcome:
     cell: str
-    # "ran", "skipped", "failed", "held" (another grid is running it) or "interrupted"
+    # "ran", "skipped", "failed", "held" (another grid is running it), "interrupted" or
+    # "not started" (the grid was drained first)
     status: str
     notebook: Path
     error: str | None = None
@@ -121,7 +122,7 @@ def _record_failure(
 
 
 def summarize(outcomes: list[CellOutcome]) -> str:
-    statuses = ("ran", "skipped", "failed", "held", "interrupted")
+    statuses = ("ran", "skipped", "failed", "held", "interrupted", "not started")
     counts = {s: sum(o.status == s for o in outcomes) for s in statuses}
     lines = [", ".join(f"{n} {s}" for s, n in counts.items())]
     lines += [

@@ -113,6 +113,10 @@ def run_grid(
     finally:
         bar.close()
         remove_orphan_sockets()
+    for cell in cells:  # left unstarted by a drain (SIGUSR1): a rerun resumes with them
+        if cell.cell_id not in outcomes:
+            path = run_path(profile.name, experiment, cell.cell_id)
+            outcomes[cell.cell_id] = CellOutcome(cell.cell_id, "not started", path)
     return [outcomes[cell.cell_id] for cell in cells]
 
 

@@ -1,5 +1,6 @@
 """Cells run here, in parallel workers: fresh interpreters, each pinned to a GPU (round
-robin) and to an equal share of the CPU cores, stopped together on an interrupt."""
+robin) and to an equal share of the CPU cores, stopped together on an interrupt, or
+drained on SIGUSR1: the cells in flight finish and no other starts."""
 
 from __future__ import annotations
 
@@ -27,10 +28,16 @@ def stopped_by_signals():
     Two defaults would defeat that. A grid started in the background by a non-interactive
     shell (``nohup ... &``) inherits SIGINT ignored, so Python never raises
     KeyboardInterrupt. And ``kill`` or a batch system's cancellation sends SIGTERM, which
-    ends the grid at once and leaves its workers and kernels computing as orphans."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    ends the grid at once and leaves its workers and kernels computing as orphans.
+
+    SIGUSR1 is ignored here, so that a drain request never kills a grid: a local run
+    takes it as a drain (``execute_locally``), and a Slurm run, which waits on the
+    cluster, goes on."""
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     try:
         yield
     finally:
@@ -95,19 +102,46 @@ def workers_that_fit(
     return fit
 
 
+class NotStarted(Exception):
+    """A worker's answer to a job it was handed after the grid began to drain."""
+
+
+@contextlib.contextmanager
+def drained_by_sigusr1(draining):
+    """While jobs run here, SIGUSR1 sets ``draining``: a user who must stop at a set time
+    lets the cells in flight finish (an interrupt would lose them) and starts no other."""
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: draining.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
 def execute_locally(jobs: list[tuple], workers: int, run=None):
     """Yield each job's outcome (``run(*job)``, by default ``run_cell``) as it finishes,
-    ``workers`` at a time."""
+    ``workers`` at a time. After SIGUSR1 no job starts; those are not yielded."""
     run = run or run_cell  # looked up now: a test may stand in for it
-    gpus = visible_gpus()
-    if workers == 1 or len(jobs) <= 1:
-        yield from (run(*job) for job in jobs)
-        return
+    context = multiprocessing.get_context("spawn")
+    draining = context.Event()  # shared with the workers, which check it before each job
+    with drained_by_sigusr1(draining):
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                if draining.is_set():
+                    return
+                yield run(*job)
+            return
+        yield from _execute_in_workers(jobs, workers, run, draining)
+
+
+def _execute_in_workers(jobs: list[tuple], workers: int, run, draining):
+    """``execute_locally`` in a pool of ``workers`` fresh interpreters."""
     pids = multiprocessing.get_context("spawn").SimpleQueue()
-    pool = worker_pool(workers, gpus, pids)
+    pool = worker_pool(workers, visible_gpus(), pids, draining)
     futures = [pool.submit(_run_unless_stopped, run, *job) for job in jobs]
     try:
-        yield from (f.result() for f in as_completed(futures))
+        for future in as_completed(futures):
+            with contextlib.suppress(NotStarted):
+                yield future.result()
     except (KeyboardInterrupt, GeneratorExit):
         for future in futures:
             future.cancel()
@@ -119,10 +153,11 @@ def execute_locally(jobs: list[tuple], workers: int, run=None):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def worker_pool(workers: int, gpus: list[str], pids=None) -> ProcessPoolExecutor:
+def worker_pool(workers: int, gpus: list[str], pids=None, draining=None) -> ProcessPoolExecutor:
     """``workers`` fresh interpreters, each pinned to a GPU (round robin, if any) and to
     an equal share of the CPU cores, for the notebook kernels they start. Each puts
-    its process id on ``pids``, so that an interrupt can reach it."""
+    its process id on ``pids``, so that an interrupt can reach it, and starts no job
+    once ``draining`` is set."""
     context = multiprocessing.get_context("spawn")  # a clean interpreter per worker
     devices = context.Queue()
     for slot in gpu_slots(workers, gpus):
@@ -131,7 +166,7 @@ def worker_pool(workers: int, gpus: list[str], pids=None) -> ProcessPoolExecutor
         workers,
         mp_context=context,
         initializer=_pin_worker,
-        initargs=(devices, threads_per_worker(workers), pids),
+        initargs=(devices, threads_per_worker(workers), pids, draining),
     )
 
 
@@ -142,9 +177,10 @@ def gpu_slots(workers: int, gpus: list[str]) -> list[tuple[str | None, int]]:
 
 
 # A worker's state, for its SIGINT handler: whether the grid has stopped it, and whether
-# a cell is running in it now.
+# a cell is running in it now; and the grid's drain request, which it checks before a job.
 _stopped = False
 _in_cell = False
+_draining = None
 
 
 def _stop_worker(signum, frame) -> None:
@@ -165,14 +201,18 @@ def _run_unless_stopped(run, *job):
     try:
         if _stopped:
             raise KeyboardInterrupt("the grid was stopped before this cell started")
+        if _draining is not None and _draining.is_set():
+            raise NotStarted
         return run(*job)
     finally:
         _in_cell = False
 
 
-def _pin_worker(devices, threads: int, pids=None) -> None:
+def _pin_worker(devices, threads: int, pids=None, draining=None) -> None:
     """In a worker: claim one GPU (if any) and a share of the cores for its kernels, and
     tell them how many workers share that GPU, for the memory budget of their passes."""
+    global _draining
+    _draining = draining
     # The grid stops a worker with SIGINT, which the worker may have inherited ignored.
     signal.signal(signal.SIGINT, _stop_worker)
     if pids is not None:
