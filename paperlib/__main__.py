@@ -147,7 +147,7 @@ def _grid(args: argparse.Namespace) -> int:
     from paperlib.run.cells import summarize
     from paperlib.run.grid import run_grid
     from paperlib.run.slurm import SlurmOptions
-    from paperlib.run.workers import stopped_by_signals
+    from paperlib.run.workers import drained_by_sigusr1, stopped_by_signals
 
     slurm = SlurmOptions(
         partition=args.slurm_partition,
@@ -157,25 +157,30 @@ def _grid(args: argparse.Namespace) -> int:
     )
     experiments = list(GRID_JOBS) if args.experiment == "all" else [args.experiment]
     failed = False
-    for experiment in experiments:
-        with stopped_by_signals():
-            outcomes = run_grid(
-                args.profile,
-                experiment,
-                data_path=args.data,
-                only=args.cells,
-                workers=args.workers,
-                executor=args.executor,
-                slurm=slurm,
-            )
-        print(f"{experiment}: {summarize(outcomes)}")
-        failed |= any(o.status == "failed" for o in outcomes)
-        if any(o.status == "interrupted" for o in outcomes):
-            print("interrupted: finished cells are kept; run the same command to resume")
-            return INTERRUPTED
-        if any(o.status == "not started" for o in outcomes):
-            print("drained: the cells in flight finished; run the same command to resume")
-            return INTERRUPTED
+    # One drain request for the whole command: it also keeps the next experiment from
+    # starting, when it came while the last cells of one were in flight.
+    with drained_by_sigusr1() as draining:
+        for index, experiment in enumerate(experiments):
+            with stopped_by_signals():
+                outcomes = run_grid(
+                    args.profile,
+                    experiment,
+                    data_path=args.data,
+                    only=args.cells,
+                    workers=args.workers,
+                    executor=args.executor,
+                    slurm=slurm,
+                    draining=draining,
+                )
+            print(f"{experiment}: {summarize(outcomes)}")
+            failed |= any(o.status == "failed" for o in outcomes)
+            if any(o.status == "interrupted" for o in outcomes):
+                print("interrupted: finished cells are kept; run the same command to resume")
+                return INTERRUPTED
+            left = any(o.status == "not started" for o in outcomes) or index + 1 < len(experiments)
+            if draining.is_set() and left:
+                print("drained: the cells in flight finished; run the same command to resume")
+                return INTERRUPTED
     return 1 if failed else 0
 
 

@@ -21,7 +21,7 @@ from paperlib.run.cells import CellOutcome
 from paperlib.run.kernels import KERNEL_SOCKET_PREFIX
 from paperlib.run.profiles import load_grid
 from paperlib.run.store import run_path
-from paperlib.run.workers import execute_locally, stopped_by_signals
+from paperlib.run.workers import drained_by_sigusr1, execute_locally, stopped_by_signals
 
 
 def _wait_for(condition, timeout=300):
@@ -63,39 +63,44 @@ def test_a_drained_pool_finishes_its_cells_in_flight_and_starts_none_of_the_othe
         os.kill(os.getpid(), signal.SIGUSR1)
 
     drainer = threading.Thread(target=drain_once_both_run, daemon=True)
-    with stopped_by_signals():
+    before = signal.getsignal(signal.SIGUSR1)
+    with drained_by_sigusr1() as draining:
         drainer.start()
-        finished = list(execute_locally(jobs, workers=2, run=slow_job))
+        finished = list(execute_locally(jobs, workers=2, run=slow_job, draining=draining))
     drainer.join()
     assert sorted(finished) == [0, 1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["started-0", "started-1"]
-    assert signal.getsignal(signal.SIGUSR1) is not signal.SIG_IGN  # the handlers are restored
+    assert signal.getsignal(signal.SIGUSR1) is before  # the handler is restored
 
 
-def test_a_drained_grid_keeps_its_finished_cell_names_the_others_and_exits_130(
-    smoke_env, monkeypatch, capsys
+@pytest.mark.parametrize("drained_during", ["first", "last"])
+def test_a_drained_grid_keeps_its_finished_cells_starts_nothing_more_and_exits_130(
+    smoke_env, monkeypatch, capsys, drained_during
 ):
-    """One worker: the drain lands during the first cell, which finishes; the grid
-    starts no other, says so, and a rerun runs the rest."""
+    """One worker: the drain lands during a density cell, which finishes; the grid starts
+    no other cell, nor the next experiment (also when the drain came during the
+    experiment's last cell), says so, and exits 130 for a rerun to resume."""
     cells = [c.cell_id for c in load_grid("density", "smoke")]
+    draining_cell = cells[0] if drained_during == "first" else cells[-1]
     ran = []
 
-    def drain_during_the_first(profile, experiment, cell_id, parameters, expected):
-        """Stands in for the papermill run; the user drains the grid during the first."""
-        if not ran:
+    def drain_during_one(profile, experiment, cell_id, parameters, expected):
+        """Stands in for the papermill run; the user drains the grid during one cell."""
+        if cell_id == draining_cell:
             os.kill(os.getpid(), signal.SIGUSR1)
         ran.append(cell_id)
         return CellOutcome(cell_id, "ran", run_path(profile, experiment, cell_id))
 
-    monkeypatch.setattr("paperlib.run.workers.run_cell", drain_during_the_first)
+    monkeypatch.setattr("paperlib.run.workers.run_cell", drain_during_one)
     command = ["grid", "--profile", "smoke", "--experiment", "all", "--workers", "1"]
     assert main(command) == INTERRUPTED
     output = capsys.readouterr().out
-    assert ran == cells[:1]
-    summary = f"1 ran, 0 skipped, 0 failed, 0 held, 0 interrupted, {len(cells) - 1} not started"
+    assert ran == cells[: cells.index(draining_cell) + 1]
+    left = len(cells) - len(ran)
+    summary = f"{len(ran)} ran, 0 skipped, 0 failed, 0 held, 0 interrupted, {left} not started"
     assert f"density: {summary}" in output
     assert "drained: the cells in flight finished; run the same command to resume" in output
-    assert "adversarial:" not in output  # the next experiment did not start either
+    assert "adversarial:" not in output  # the next experiment did not start
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ def run_grid(
     executor: str = "local",
     slurm: SlurmOptions | None = None,
     progress: bool = True,
+    draining=None,
 ) -> list[CellOutcome]:
     """Execute every unfinished cell of ``experiment`` in profile ``profile_name``.
 
@@ -49,7 +50,8 @@ def run_grid(
     grid to the cells it names. ``workers`` cells run at
     once; locally the default is the profile's ``grid.workers_per_gpu`` on each visible
     GPU, or its ``grid.workers`` on a machine without one, and on Slurm it is every cell
-    at once (as the cluster allows).
+    at once (as the cluster allows). Once ``draining`` (``workers.drained_by_sigusr1``)
+    is set, no local cell starts; those are "not started", and a rerun resumes with them.
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose one of {list(EXECUTORS)}")
@@ -96,7 +98,7 @@ def run_grid(
         logs = output_root() / "results" / profile.name / experiment / "slurm"
         finished = execute_on_slurm(jobs, workers, slurm or SlurmOptions(), logs)
     else:
-        finished = execute_locally(jobs, workers)
+        finished = execute_locally(jobs, workers, draining=draining)
     try:
         for outcome in finished:
             outcomes[outcome.cell] = outcome
@@ -113,7 +115,7 @@ def run_grid(
     finally:
         bar.close()
         remove_orphan_sockets()
-    for cell in cells:  # left unstarted by a drain (SIGUSR1): a rerun resumes with them
+    for cell in cells:  # left unstarted by a drain: a rerun resumes with them
         if cell.cell_id not in outcomes:
             path = run_path(profile.name, experiment, cell.cell_id)
             outcomes[cell.cell_id] = CellOutcome(cell.cell_id, "not started", path)

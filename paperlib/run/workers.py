@@ -28,16 +28,10 @@ def stopped_by_signals():
     Two defaults would defeat that. A grid started in the background by a non-interactive
     shell (``nohup ... &``) inherits SIGINT ignored, so Python never raises
     KeyboardInterrupt. And ``kill`` or a batch system's cancellation sends SIGTERM, which
-    ends the grid at once and leaves its workers and kernels computing as orphans.
-
-    SIGUSR1 is ignored here, so that a drain request never kills a grid: a local run
-    takes it as a drain (``execute_locally``), and a Slurm run, which waits on the
-    cluster, goes on."""
-    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
-    previous = {sig: signal.getsignal(sig) for sig in signals}
+    ends the grid at once and leaves its workers and kernels computing as orphans."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     try:
         yield
     finally:
@@ -107,30 +101,32 @@ class NotStarted(Exception):
 
 
 @contextlib.contextmanager
-def drained_by_sigusr1(draining):
-    """While jobs run here, SIGUSR1 sets ``draining``: a user who must stop at a set time
-    lets the cells in flight finish (an interrupt would lose them) and starts no other."""
+def drained_by_sigusr1():
+    """A drain request: an event that SIGUSR1 sets while the grid runs, shared with its
+    workers, which start no job once it is set. A user who must stop at a set time lets
+    the cells in flight finish this way (an interrupt would lose them)."""
+    draining = multiprocessing.get_context("spawn").Event()
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: draining.set())
     try:
-        yield
+        yield draining
     finally:
         signal.signal(signal.SIGUSR1, previous)
 
 
-def execute_locally(jobs: list[tuple], workers: int, run=None):
+def execute_locally(jobs: list[tuple], workers: int, run=None, draining=None):
     """Yield each job's outcome (``run(*job)``, by default ``run_cell``) as it finishes,
-    ``workers`` at a time. After SIGUSR1 no job starts; those are not yielded."""
+    ``workers`` at a time. Once ``draining`` (from ``drained_by_sigusr1``) is set, no
+    job starts; those are not yielded."""
     run = run or run_cell  # looked up now: a test may stand in for it
-    context = multiprocessing.get_context("spawn")
-    draining = context.Event()  # shared with the workers, which check it before each job
-    with drained_by_sigusr1(draining):
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                if draining.is_set():
-                    return
-                yield run(*job)
-            return
-        yield from _execute_in_workers(jobs, workers, run, draining)
+    if draining is None:  # nobody can ask this run to drain
+        draining = multiprocessing.get_context("spawn").Event()
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            if draining.is_set():
+                return
+            yield run(*job)
+        return
+    yield from _execute_in_workers(jobs, workers, run, draining)
 
 
 def _execute_in_workers(jobs: list[tuple], workers: int, run, draining):
